@@ -106,4 +106,8 @@ export interface JobInfo {
   error?: ServerMessage;
   /** Set when results are held in a ResultStore that can still be read. */
   hasResult: boolean;
+  /** Human-readable remark, e.g. why a job is `lost` or that it ran in reduced mode. */
+  note?: string;
+  /** The server lacked fetch_v2: results came from result_v2 with a described column list. */
+  reducedMode?: boolean;
 }

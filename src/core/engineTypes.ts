@@ -1,0 +1,105 @@
+// Public types of the job engine that are not part of the shared model: settings, capabilities,
+// options and events. Re-exported by jobManager.ts so callers import one module.
+
+import type { JobInfo } from './model.js';
+
+/** The `pgBackground.*` settings the engine reads; re-read on every use so changes apply live. */
+export interface EngineSettings {
+  /** queue_size passed to launch_v2/submit_v2; 0 = the server's default. */
+  queueSize: number;
+  /** max_rows per fetch_v2 call. */
+  fetchBatchSize: number;
+  /** How often running jobs are polled (progress, submit-mode state) when idle, in ms. */
+  pollIntervalMs: number;
+  /** Rows kept in memory per result store; older rows are served from the spool file. */
+  memoryRowBudget: number;
+  /** Grace period used when the caller asks for a graceful cancel without a value, in ms. */
+  defaultGraceMs: number;
+}
+
+export const DEFAULT_ENGINE_SETTINGS: EngineSettings = {
+  queueSize: 0,
+  fetchBatchSize: 10000,
+  pollIntervalMs: 500,
+  memoryRowBudget: 100000,
+  defaultGraceMs: 5000,
+};
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type EngineLog = (level: LogLevel, message: string) => void;
+
+/** What a connection's server offers, detected when the launcher session connects. */
+export interface Capabilities {
+  /** pg_background is installed in this database. */
+  installed: boolean;
+  /** Installed version (pg_extension.extversion), when installed. */
+  version?: string;
+  /** Schema the extension lives in (it is relocatable), when installed. */
+  schema?: string;
+  /** Our self-describing fetch exists; without it the engine runs in reduced mode. */
+  hasFetchV2: boolean;
+  /** Installed but without fetch_v2: results via result_v2 with described column lists. */
+  reducedMode: boolean;
+  /** Names of the pg_background_* functions found. */
+  functions: string[];
+  /** server_version, e.g. "15.8". */
+  serverVersion: string;
+  /** server_version_num, e.g. 150008. */
+  serverVersionNum: number;
+  /** The current user may CREATE EXTENSION here (superuser or database owner/CREATE privilege). */
+  canCreateExtension: boolean;
+  /** Launcher backend pid, used to recognise our own workers in pg_stat_activity. */
+  launcherPid: number;
+}
+
+export interface LaunchOptions {
+  /** 'launch' keeps the results (launch_v2); 'submit' is fire-and-forget (submit_v2). */
+  mode?: 'launch' | 'submit';
+  /** Where the SQL came from, so error positions can be mapped back. */
+  source?: { uri: string; offset: number };
+  /** Overrides settings().queueSize for this job. */
+  queueSize?: number;
+}
+
+export type WaitOutcome = 'done' | 'timeout' | 'aborted';
+
+export interface WaitOptions {
+  /** Give up waiting after this long (the job goes on). Undefined = until the job ends. */
+  timeoutMs?: number;
+  /** Aborting stops the wait only; it never cancels the job. */
+  signal?: AbortSignal;
+}
+
+/** A pg_background worker of the same user that this engine did not launch. */
+export interface ForeignWorker {
+  connectionName: string;
+  pid: number;
+  usename: string;
+  query: string;
+  /** pg_stat_activity.state, e.g. "active", "idle". */
+  state: string | null;
+  /** Parsed from application_name 'pg_background:<launcher pid>', when present. */
+  launcherPid?: number;
+  applicationName: string;
+  /** Epoch ms. */
+  backendStart?: number;
+  queryStart?: number;
+}
+
+export interface SessionLostEvent {
+  connectionName: string;
+  /** Jobs that were running on the session and are now `lost`. */
+  lostJobIds: string[];
+  /** Why the session ended, as readable text. */
+  reason: string;
+}
+
+export interface ConnectionStateEvent {
+  connectionName: string;
+  state: 'connecting' | 'connected' | 'disconnected' | 'failed';
+  capabilities?: Capabilities;
+  error?: string;
+}
+
+/** One persisted job; JobInfo is already serializable (plain JSON). */
+export type HistoryRecord = JobInfo;
