@@ -21,7 +21,7 @@ export class ConnectionError extends Error {
   constructor(
     message: string,
     readonly kind: ConnectionFailureKind,
-    readonly cause?: unknown,
+    override readonly cause?: unknown,
   ) {
     super(message);
     this.name = 'ConnectionError';
