@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { JobInfo } from '../../src/core/model.js';
+import {
+  connectionContextValue,
+  errorDocumentOffset,
+  escapeMarkdown,
+  firstLine,
+  formatElapsed,
+  formatRows,
+  jobContextValue,
+  jobDescription,
+  jobTooltipMarkdown,
+  markdownCodeBlock,
+} from '../../src/vscode/treeLabels.js';
+
+function job(over: Partial<JobInfo> = {}): JobInfo {
+  return {
+    id: 'j1',
+    connectionName: 'local',
+    sql: 'SELECT 1',
+    mode: 'launch',
+    state: 'running',
+    launchedAt: 1_000,
+    rowsReceived: 0,
+    hasResult: true,
+    ...over,
+  };
+}
+
+test('firstLine skips blank lines, collapses whitespace and marks more text', () => {
+  assert.equal(firstLine('\n\n  SELECT   a,\n  b FROM t'), 'SELECT a, …');
+  assert.equal(firstLine('SELECT 1'), 'SELECT 1');
+  assert.equal(firstLine('   \n  '), '(empty)');
+  assert.equal(firstLine('x'.repeat(100), 10), 'xxxxxxxxx…');
+});
+
+test('formatElapsed picks a unit that fits a tree row', () => {
+  assert.equal(formatElapsed(0), '0.0s');
+  assert.equal(formatElapsed(420), '0.4s');
+  assert.equal(formatElapsed(12_345), '12s');
+  assert.equal(formatElapsed(185_000), '3m 05s');
+  assert.equal(formatElapsed(7_380_000), '2h 03m');
+  assert.equal(formatElapsed(-5), '0.0s');
+});
+
+test('formatRows groups digits without depending on the locale', () => {
+  assert.equal(formatRows(1), '1 row');
+  assert.equal(formatRows(0), '0 rows');
+  assert.equal(formatRows(1_234_567), '1,234,567 rows');
+});
+
+test('jobDescription shows state, elapsed, rows and progress', () => {
+  const d = jobDescription(job({ rowsReceived: 1500, progressPct: 40, progressMsg: 'step 2' }), 13_000);
+  assert.equal(d, 'running · 12s · 1,500 rows · 40% step 2');
+  assert.equal(jobDescription(job({ state: 'completed', endedAt: 1_500 }), 99_000), 'completed · 0.5s · 0 rows');
+  assert.equal(jobDescription(job({ mode: 'submit', hasResult: false }), 1_000), 'running (submitted) · 0.0s');
+});
+
+test('jobContextValue carries the tags the manifest menus match', () => {
+  assert.equal(jobContextValue(job()), 'pgbgJob state-running mode-launch has-result');
+  const failed = job({
+    state: 'error',
+    hasResult: false,
+    source: { uri: 'file:///a.sql', offset: 10 },
+    error: { kind: 'error', stmt: 1, severity: 'ERROR', sqlstate: '42P01', message: 'x', position: 3 },
+  });
+  assert.equal(jobContextValue(failed), 'pgbgJob state-error mode-launch has-error has-error-position has-source');
+  assert.match(jobContextValue(failed), /\bstate-(completed|error|canceled|detached|lost)\b/);
+});
+
+test('connectionContextValue tags missing extension and reduced mode', () => {
+  assert.equal(
+    connectionContextValue({ active: true, connected: true, failed: false, installed: false }),
+    'pgbgConnection active connected ext-missing',
+  );
+  assert.match(connectionContextValue({ active: false, connected: true, failed: false, installed: true, reducedMode: true }), /\binactive\b.*\breduced\b/);
+});
+
+test('markdownCodeBlock uses a fence longer than any backtick run in the SQL', () => {
+  assert.equal(markdownCodeBlock('SELECT 1'), '```sql\nSELECT 1\n```');
+  const tricky = "SELECT '```' AS x";
+  const block = markdownCodeBlock(tricky);
+  assert.ok(block.startsWith('````sql\n'));
+  assert.ok(block.endsWith('\n````'));
+});
+
+test('escapeMarkdown neutralises links and emphasis in server text', () => {
+  assert.equal(escapeMarkdown('[x](command:foo) *b*'), '\\[x\\]\\(command:foo\\) \\*b\\*');
+});
+
+test('jobTooltipMarkdown holds the full SQL in a code block and the error fields', () => {
+  const md = jobTooltipMarkdown(
+    job({
+      sql: 'SELECT *\nFROM missing',
+      state: 'error',
+      endedAt: 2_000,
+      error: { kind: 'error', stmt: 1, severity: 'ERROR', sqlstate: '42P01', message: 'relation "missing" does not exist', hint: 'create it' },
+    }),
+    5_000,
+  );
+  assert.ok(md.includes('```sql\nSELECT *\nFROM missing\n```'));
+  assert.ok(md.includes('42P01'));
+  assert.ok(md.includes('create it'));
+});
+
+test('errorDocumentOffset maps a 1-based server position into the document', () => {
+  assert.equal(errorDocumentOffset(100, 1), 100);
+  assert.equal(errorDocumentOffset(100, 8), 107);
+});
