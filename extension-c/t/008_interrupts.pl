@@ -1,0 +1,87 @@
+# Interruptible waits.  While the launcher waits in result_v2, fetch_v2 (wait_ms),
+# wait_v2 or wait_v2_timeout, a statement_timeout or a cancel request
+# (pg_cancel_backend on the launcher) ends the wait with SQLSTATE 57014; the session
+# stays usable and the job can still be managed afterwards.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgbgTest;
+
+my $node = new_node('interrupts');
+my $s = open_session($node);
+my $spid = sql_ok($s, 'SELECT pg_backend_pid()');
+my $other = open_session($node);
+
+my @waits = (
+	[ 'result_v2', 'SELECT * FROM pg_background_result_v2(%d, %s) AS (x text)' ],
+	[ 'fetch_v2 wait_ms', 'SELECT * FROM pg_background_fetch_v2(%d, %s, 100, 3600000)' ],
+	[ 'wait_v2', 'SELECT pg_background_wait_v2(%d, %s)' ],
+	[ 'wait_v2_timeout', 'SELECT pg_background_wait_v2_timeout(%d, %s, 3600000)' ],);
+
+# a job that produces nothing for an hour
+sub quiet_job
+{
+	my ($pid, $cookie) = launch($s, 'SELECT pg_sleep(3600)');
+	return ($pid, $cookie);
+}
+
+sub finish_job
+{
+	my ($pid, $cookie) = @_;
+	sql_ok($s, "SELECT pg_background_cancel_v2($pid, $cookie)");
+	sql_ok($s, "SELECT pg_background_detach_v2($pid, $cookie)");
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+		"job $pid stopped after cancel");
+}
+
+# --- statement_timeout ----------------------------------------------------------------------
+for my $w (@waits)
+{
+	my ($pid, $cookie) = quiet_job();
+	sql_ok($s, "SET statement_timeout = '300ms'");
+	my $err = sql_err($s, sprintf($w->[1], $pid, $cookie), '57014',
+		"$w->[0]: statement_timeout interrupts the wait");
+	like($err, qr/statement timeout/, "$w->[0]: reported as a statement timeout");
+	sql_ok($s, 'RESET statement_timeout');
+	is(sql_ok($s, 'SELECT 42'), '42', "$w->[0]: the session is usable afterwards");
+	like(sql_ok($s, "SELECT state FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool) WHERE pid = $pid"),
+		qr/^running$/, "$w->[0]: the job itself is untouched by the launcher's timeout");
+	finish_job($pid, $cookie);
+}
+
+# --- cancel request from another session --------------------------------------------------------
+for my $w (@waits)
+{
+	my ($pid, $cookie) = quiet_job();
+	$s->{stderr} = '';
+	$s->{stdin} .= sprintf($w->[1], $pid, $cookie) . ";\n";
+	$s->{run}->pump_nb;
+	ok( $node->poll_query_until('postgres',
+			"SELECT state = 'active' AND query LIKE '%pg_background_%' FROM pg_stat_activity WHERE pid = $spid"),
+		"$w->[0]: the launcher is waiting");
+	is(sql_ok($other, "SELECT pg_cancel_backend($spid)"), 't', "$w->[0]: cancel sent");
+	my (undef, $err) = sql($s, 'SELECT 1');
+	sqlstate_is($err, '57014', "$w->[0]: the wait ends with 57014");
+	like($err, qr/canceling statement due to user request/, "$w->[0]: user cancel");
+	finish_job($pid, $cookie);
+}
+
+# --- a wait interrupted midway through a large result leaves the handle manageable --------------
+{
+	my ($pid, $cookie) = launch($s,
+		'SELECT g FROM generate_series(1, 1000000000) g', queue => 65536);
+	sql_ok($s, "SET statement_timeout = '500ms'");
+	sql_err($s, "SELECT count(*) FROM pg_background_result_v2($pid, $cookie) AS (g int)",
+		'57014', 'statement_timeout interrupts result_v2 while rows stream');
+	sql_ok($s, 'RESET statement_timeout');
+	finish_job($pid, $cookie);
+}
+
+$s->quit;
+$other->quit;
+wait_no_workers($node);
+$node->stop;
+done_testing();
