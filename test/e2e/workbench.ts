@@ -1,0 +1,397 @@
+// Drives PG Background the way a user meets it: the packaged .vsix installed into code-server
+// (VS Code 1.139 in the browser, real Node extension host), a workspace of .sql files with a
+// connection profile for the test cluster, and headless Chromium clicking and typing.
+//
+// Nothing here sleeps to assert: every wait polls a condition on screen with a generous
+// timeout, so a slow machine is slower, not red.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
+
+// The harness modules are plain ESM JavaScript shared with `npm run demo` (typed by .d.mts);
+// these test files are CommonJS, so they reach them through import().
+const codeServer = () => import('../harness/codeserver.mjs');
+const packager = () => import('../harness/package.mjs');
+
+export const repoRoot = path.resolve(__dirname, '..', '..');
+export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'e2e');
+
+export const chromiumFlags = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+interface Manifest {
+  contributes: {
+    commands: { command: string; title: string; category?: string }[];
+    keybindings?: { command: string; key: string; mac?: string; when?: string }[];
+  };
+}
+
+export const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as Manifest;
+
+/** "PG Background: Run Selection in Background", as the command palette shows it. */
+export function paletteTitle(command: string): string {
+  const c = manifest.contributes.commands.find((x) => x.command === command);
+  if (!c) throw new Error(`package.json contributes no command ${command}`);
+  return c.category ? `${c.category}: ${c.title}` : c.title;
+}
+
+/** The bare title (as context menus show it). */
+export function menuTitle(command: string): string {
+  const c = manifest.contributes.commands.find((x) => x.command === command);
+  if (!c) throw new Error(`package.json contributes no command ${command}`);
+  return c.title;
+}
+
+/** The command's default keybinding, in Playwright's notation ("Control+Shift+Alt+E"). */
+export function keybindingFor(command: string): string {
+  const k = manifest.contributes.keybindings?.find((x) => x.command === command);
+  if (!k) throw new Error(`package.json contributes no keybinding for ${command}`);
+  const names: Record<string, string> = { ctrl: 'Control', shift: 'Shift', alt: 'Alt', cmd: 'Meta', meta: 'Meta', enter: 'Enter' };
+  // Only the first chord: our keybinding is a single chord.
+  return k.key
+    .split(' ')[0]
+    .split('+')
+    .map((part) => names[part.toLowerCase()] ?? (part.length === 1 ? part.toUpperCase() : part))
+    .join('+');
+}
+
+/** Polls `probe` until it returns a truthy value; throws with `what` and the last error after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? `: ${last.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let builtVsix: string | undefined;
+
+/** Builds the .vsix once per test process, exactly as `npm run package` does. */
+export async function packagedVsix(): Promise<string> {
+  if (!builtVsix) {
+    const { buildVsix } = await packager();
+    const out = path.join(repoRoot, '.tmp', 'e2e', 'pg-background.vsix');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const { size } = buildVsix({ out, quiet: true });
+    process.stdout.write(`# packaged ${path.relative(repoRoot, out)} (${(size / 1024).toFixed(1)} KiB)\n`);
+    builtVsix = out;
+  }
+  return builtVsix;
+}
+
+/** The connection profile pointing at the cluster `npm test` created (PG* variables). */
+export function testProfile(name = 'e2e'): Record<string, unknown> {
+  return {
+    name,
+    host: process.env.PGHOST ?? '127.0.0.1',
+    port: Number(process.env.PGPORT ?? 5432),
+    database: process.env.PGDATABASE ?? 'postgres',
+    user: process.env.PGUSER ?? 'postgres',
+    sslmode: 'disable',
+  };
+}
+
+export interface WorkbenchOptions {
+  /** name → content of files written into the workspace. */
+  files: Record<string, string>;
+  /** workspace .vscode/settings.json */
+  workspaceSettings?: Record<string, unknown>;
+  /** user settings */
+  userSettings?: Record<string, unknown>;
+  /** further .vsix files to install alongside ours */
+  extraVsix?: string[];
+  /** a name for artifacts */
+  name: string;
+}
+
+export class Workbench {
+  private shots = 0;
+  constructor(
+    readonly page: Page,
+    readonly browser: Browser,
+    readonly server: { url: string; workspaceUrl: string; logFile: string; stop: () => Promise<void> },
+    readonly workspace: string,
+    readonly tmp: string,
+    readonly name: string,
+  ) {}
+
+  static async launch(opts: WorkbenchOptions): Promise<Workbench> {
+    const { ensureCodeServer, installExtension, startCodeServer } = await codeServer();
+    ensureCodeServer();
+    const vsix = await packagedVsix();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `pgbg-e2e-${opts.name}-`));
+    const workspace = path.join(tmp, 'workspace');
+    const userDataDir = path.join(tmp, 'user-data');
+    const extensionsDir = path.join(tmp, 'extensions');
+    fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+    for (const [file, content] of Object.entries(opts.files)) {
+      fs.mkdirSync(path.dirname(path.join(workspace, file)), { recursive: true });
+      fs.writeFileSync(path.join(workspace, file), content);
+    }
+    fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(opts.workspaceSettings ?? {}, null, 2));
+    for (const v of [vsix, ...(opts.extraVsix ?? [])]) installExtension(v, { extensionsDir, userDataDir });
+    const port = await freePort();
+    const server = await startCodeServer({
+      port,
+      userDataDir,
+      extensionsDir,
+      folder: workspace,
+      settings: {
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+        'workbench.colorTheme': 'Default Dark Modern',
+        'editor.minimap.enabled': false,
+        'window.commandCenter': false,
+        'files.autoSave': 'off',
+        ...opts.userSettings,
+      },
+    });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const wb = new Workbench(page, browser, server, workspace, tmp, opts.name);
+    await page.goto(server.workspaceUrl);
+    await wb.waitForWorkbench();
+    return wb;
+  }
+
+  async waitForWorkbench(): Promise<void> {
+    await this.page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 120_000 });
+    // The explorer shows the workspace once the remote file system is up.
+    await this.page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 120_000 });
+  }
+
+  async close(): Promise<void> {
+    await this.browser.close().catch(() => undefined);
+    await this.server.stop();
+    if (!process.env.PGBG_E2E_KEEP) fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /** Saves a screenshot to test-artifacts/e2e/<name>-NN-<label>.png and returns its path. */
+  async screenshot(label: string): Promise<string> {
+    fs.mkdirSync(artifactsDir, { recursive: true });
+    this.shots += 1;
+    const file = path.join(artifactsDir, `${this.name}-${String(this.shots).padStart(2, '0')}-${label}.png`);
+    await this.page.screenshot({ path: file });
+    return file;
+  }
+
+  /** Opens the quick input with `prefix` ('>' for commands), types `text` and picks the item whose label matches exactly. */
+  async quickPick(prefix: string, text: string, pick?: string): Promise<void> {
+    const input = this.page.locator('.quick-input-widget input.input');
+    await this.page.keyboard.press('Escape');
+    await this.page.keyboard.press(prefix === '>' ? 'F1' : 'Control+P');
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    await input.fill(`${prefix === '>' ? '>' : ''}${text}`);
+    const want = pick ?? text;
+    const row = this.page
+      .locator('.quick-input-widget .quick-input-list .monaco-list-row')
+      .filter({ has: this.page.locator('.label-name, .monaco-highlighted-label', { hasText: want }) })
+      .first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await until(`"${want}" to be the focused quick pick item`, async () => {
+      const label = (await this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused').first().textContent()) ?? '';
+      if (label.includes(want)) return true;
+      await row.click();
+      return false;
+    }, 10_000).catch(async () => {
+      await row.click();
+    });
+    if (await input.isVisible()) await this.page.keyboard.press('Enter');
+  }
+
+  /** Runs a command through the command palette, by its palette title. */
+  async runCommand(title: string): Promise<void> {
+    await this.quickPick('>', title);
+  }
+
+  /** Answers an open quick input (InputBox or QuickPick) with `text` and Enter. */
+  async answerInput(text: string, expectPrompt?: RegExp): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    await widget.waitFor({ state: 'visible', timeout: 30_000 });
+    if (expectPrompt) {
+      await until(`input prompt ${expectPrompt}`, async () => expectPrompt.test((await widget.innerText()) ?? ''), 30_000);
+    }
+    const input = widget.locator('input.input');
+    await input.fill(text);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Picks an item of an open QuickPick by its visible label text. */
+  async chooseQuickPickItem(label: string | RegExp): Promise<void> {
+    const row = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: label }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await row.click();
+  }
+
+  /** Opens a workspace file through Quick Open. */
+  async openFile(file: string): Promise<void> {
+    await this.quickPick('file', file, path.basename(file));
+    await this.page.locator(`.tabs-container .tab[aria-label^="${path.basename(file)}"]`).first().waitFor({ timeout: 30_000 });
+    await this.editor().waitFor({ state: 'visible', timeout: 30_000 });
+    await this.focusEditor();
+  }
+
+  editor(): Locator {
+    return this.page.locator('.editor-group-container.active .monaco-editor').first();
+  }
+
+  async focusEditor(): Promise<void> {
+    await this.editor().locator('.view-lines').click({ position: { x: 5, y: 5 } });
+  }
+
+  /** Selects whole lines `from`..`to` (1-based, inclusive) of the active editor with the keyboard. */
+  async selectLines(from: number, to: number): Promise<void> {
+    await this.goToLine(from);
+    await this.page.keyboard.press('Home');
+    await this.page.keyboard.press('Home');
+    for (let i = from; i < to; i++) await this.page.keyboard.press('Shift+ArrowDown');
+    await this.page.keyboard.press('Shift+End');
+  }
+
+  /** Ctrl+G: go to line[:column] in the active editor. */
+  async goToLine(line: number, column?: number): Promise<void> {
+    await this.focusEditor();
+    await this.page.keyboard.press('Control+G');
+    const input = this.page.locator('.quick-input-widget input.input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(column ? `${line}:${column}` : String(line));
+    await this.page.keyboard.press('Enter');
+    await until(`cursor on line ${line}`, async () => (await this.cursorPosition())?.line === line, 10_000);
+  }
+
+  /** The cursor position from the status bar ("Ln 3, Col 7"). */
+  async cursorPosition(): Promise<{ line: number; column: number } | undefined> {
+    const text = (await this.page.locator('#status\\.editor\\.selection').innerText().catch(() => '')) ?? '';
+    const m = /Ln (\d+), Col (\d+)/.exec(text);
+    return m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;
+  }
+
+  /** Reveals the Jobs view (activity bar container "PG Background"). */
+  async showJobsView(): Promise<Locator> {
+    const view = this.jobsView();
+    if (!(await view.isVisible().catch(() => false))) {
+      await this.runCommand('PG Background: Focus on Jobs View');
+    }
+    await view.waitFor({ state: 'visible', timeout: 30_000 });
+    return view;
+  }
+
+  jobsView(): Locator {
+    return this.page.locator('.pane').filter({ has: this.page.locator('.pane-header', { hasText: /Jobs/i }) }).locator('.pane-body').first();
+  }
+
+  /** The tree row of a job whose label contains `sqlSnippet`. */
+  jobRow(sqlSnippet: string): Locator {
+    return this.jobsView().locator('.monaco-list-row').filter({ hasText: sqlSnippet }).first();
+  }
+
+  /** Text of a job's row: label, description (state · elapsed · rows) and its aria-label. */
+  async jobRowText(sqlSnippet: string): Promise<string> {
+    const row = this.jobRow(sqlSnippet);
+    const text = (await row.innerText({ timeout: 2_000 })) ?? '';
+    const aria = (await row.getAttribute('aria-label', { timeout: 2_000 })) ?? '';
+    return `${text} ${aria}`;
+  }
+
+  /** Waits until the job row's description shows `state` (e.g. /completed/). */
+  async waitForJobState(sqlSnippet: string, state: RegExp, timeoutMs = 90_000): Promise<string> {
+    await this.showJobsView();
+    return until(`job "${sqlSnippet}" to show ${state}`, async () => {
+      // Rows of jobs only render when their connection node is expanded.
+      await this.expandConnections();
+      const text = await this.jobRowText(sqlSnippet);
+      return state.test(text) ? text : undefined;
+    }, timeoutMs);
+  }
+
+  /** Expands collapsed connection nodes so their jobs render. */
+  async expandConnections(): Promise<void> {
+    const collapsed = this.jobsView().locator('.monaco-list-row[aria-expanded="false"][aria-level="1"]');
+    const n = await collapsed.count();
+    for (let i = 0; i < n; i++) await collapsed.nth(0).click();
+  }
+
+  /** Right-clicks a job row and chooses `item` (a command title) from its context menu. */
+  async jobContextAction(sqlSnippet: string, item: string): Promise<void> {
+    const row = this.jobRow(sqlSnippet);
+    await row.click({ button: 'right' });
+    const menuItem = this.page.locator('.monaco-menu .action-item .action-label', { hasText: item }).first();
+    await until(`context menu item "${item}"`, async () => menuItem.isVisible(), 15_000);
+    await menuItem.click();
+  }
+
+  /** A notification toast whose text matches. */
+  notification(text: RegExp): Locator {
+    return this.page.locator('.notifications-toasts .notification-toast, .notification-list-item').filter({ hasText: text }).first();
+  }
+
+  /** Frames of webviews (VS Code nests the content in an inner iframe of an outer one). */
+  webviewFrames(): Frame[] {
+    return this.page.frames().filter((f) => f.parentFrame() && f.parentFrame() !== this.page.mainFrame());
+  }
+
+  /** The webview content frame whose text matches `text`; polls until there is one. */
+  async webviewWith(text: RegExp, timeoutMs = 60_000): Promise<Frame> {
+    return until(`a result panel showing ${text}`, async () => {
+      for (const f of this.webviewFrames()) {
+        const body = await f.locator('body').innerText({ timeout: 1_000 }).catch(() => '');
+        if (text.test(body)) return f;
+      }
+      return undefined;
+    }, timeoutMs);
+  }
+
+  /** Visible text of a webview frame. */
+  async frameText(frame: Frame): Promise<string> {
+    return (await frame.locator('body').innerText({ timeout: 5_000 }).catch(() => '')) ?? '';
+  }
+
+  /** Current tab labels of the editor area. */
+  async editorTabs(): Promise<string[]> {
+    return this.page.locator('.tabs-container .tab .label-name').allInnerTexts();
+  }
+
+  async reload(): Promise<void> {
+    await this.runCommand('Developer: Reload Window');
+    await this.page.waitForLoadState('domcontentloaded');
+    await this.waitForWorkbench();
+  }
+}
+
+/** Copies screenshots worth showing in the README into media/screenshots/. */
+export function publishScreenshot(file: string, name: string): void {
+  const dir = path.join(repoRoot, 'media', 'screenshots');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(file, path.join(dir, name));
+}
