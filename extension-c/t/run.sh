@@ -49,7 +49,9 @@ for arg in "$@"; do
 	esac
 done
 if [ ${#tests[@]} -eq 0 ] || ! printf '%s\n' "${tests[@]}" | grep -q '\.pl$'; then
-	tests+=(t/*.pl)
+	for f in "$here"/*.pl; do
+		tests+=("t/$(basename "$f")")
+	done
 fi
 
 run_prove() {

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// `npm run bench`: one throwaway PostgreSQL 15 cluster, then every benchmark against it
+// (test/bench/server.mjs, and test/bench/client.mjs and test/bench/webview.mjs when they
+// exist), their output printed as it comes, then the cluster is removed.
+//
+//   node test/bench/run.mjs [--no-install] [any option for server.mjs, e.g. --runs 3]
+//
+// A benchmark, not a test: numbers that miss their targets are reported, never turned
+// into a failing exit code.  It exits non-zero only when it could not run at all.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  buildExtension,
+  clusterEnv,
+  createCluster,
+  destroyCluster,
+  ensurePrereqs,
+  freePort,
+  installExtension,
+  psql,
+  repoRoot,
+  tempClusterDir,
+} from '../harness/cluster.mjs';
+
+const args = process.argv.slice(2);
+const passThrough = args.filter((a) => a !== '--no-install');
+
+function runNode(script, env) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...passThrough], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function main() {
+  const started = Date.now();
+  ensurePrereqs();
+  if (!args.includes('--no-install')) {
+    process.stdout.write('== build and install extension-c\n');
+    buildExtension();
+    installExtension();
+  }
+  const dir = tempClusterDir('pgbg-bench-');
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    try {
+      destroyCluster(dir);
+    } catch (err) {
+      process.stderr.write(`cleanup: ${err.message}\n`);
+    }
+  };
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+  // A cluster configured like an ordinary small server, not tuned for the benchmark.
+  const cluster = createCluster({ dir, port: await freePort() });
+  psql(cluster, 'CREATE EXTENSION IF NOT EXISTS pg_background');
+  psql(cluster, 'CREATE EXTENSION IF NOT EXISTS dblink');
+  const env = clusterEnv(cluster);
+
+  const scripts = ['server.mjs', 'client.mjs', 'webview.mjs'].map((f) => path.join(repoRoot, 'test', 'bench', f));
+  const summary = [];
+  for (const script of scripts) {
+    const name = path.basename(script);
+    if (!fs.existsSync(script)) {
+      process.stdout.write(`\n== ${name}: not present yet, skipped\n`);
+      summary.push(`${name}: skipped (not present)`);
+      continue;
+    }
+    process.stdout.write(`\n== bench ${name}\n`);
+    const t0 = Date.now();
+    const code = await runNode(script, env);
+    summary.push(`${name}: ${code === 0 ? 'ran' : `exited with ${code}`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  cleanup();
+  process.stdout.write(`\n== bench summary (${((Date.now() - started) / 1000).toFixed(0)} s)\n${summary.join('\n')}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,342 @@
+#!/usr/bin/env node
+// Server-side benchmark of pg_background against the usual alternatives, on one cluster
+// and in one run (issue 2, section 5).  Reads the cluster from PGHOST/PGPORT/PGUSER/
+// PGDATABASE (test/bench/run.mjs sets them) and prints a table with targets and a
+// PASS/MISS marker per line.  A benchmark, not a test: it always exits 0 unless it could
+// not talk to the server at all.
+//
+//   node test/bench/server.mjs [--runs N] [--rows N] [--mem-rows N] [--pgbench-seconds N]
+//                              [--only throughput,client,latency,memory]
+//
+// What is measured, each the median of --runs runs:
+//   (a) result_v2 with a column list          \  1,000,000 rows of
+//   (b) fetch_v2 drained in batches (plpgsql)  |  SELECT g, md5(g::text) FROM generate_series(1,1000000) g
+//   (c) dblink to the same cluster             |  read completely inside the launching session
+//   (d) the query computed directly            /  (SELECT count(*) FROM (...))
+//   (e) a Node.js `pg` client draining fetch_v2 batches, (f) the same client running the query
+//   launch-to-result latency of SELECT 1 under pgbench (1 and 8 clients) beside dblink
+//   launcher memory (RSS, anonymous RSS, PSS, memory contexts) before/after 10M rows
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const RUNS = Number(opt('runs', process.env.BENCH_RUNS ?? 5));
+const ROWS = Number(opt('rows', process.env.BENCH_ROWS ?? 1_000_000));
+const MEM_ROWS = Number(opt('mem-rows', process.env.BENCH_MEM_ROWS ?? 10_000_000));
+const PGBENCH_SECONDS = Number(opt('pgbench-seconds', process.env.BENCH_PGBENCH_SECONDS ?? 5));
+const ONLY = opt('only', 'throughput,client,latency,memory').split(',');
+const BATCH = 10000;
+const bindir = process.env.PGBG_BINDIR ?? '/usr/lib/postgresql/15/bin';
+
+const QUERY = `SELECT g, md5(g::text) FROM generate_series(1,${ROWS}) g`;
+const conninfo = () =>
+  `host=${process.env.PGHOST ?? '127.0.0.1'} port=${process.env.PGPORT ?? 5432} ` +
+  `dbname=${process.env.PGDATABASE ?? 'postgres'} user=${process.env.PGUSER ?? 'postgres'}`;
+const lit = (s) => `'${s.replaceAll("'", "''")}'`;
+
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmtS = (ms) => `${(ms / 1000).toFixed(3)} s`;
+const mark = (ok) => (ok ? 'PASS' : 'MISS');
+
+async function connect() {
+  const c = new pg.Client({ application_name: 'pgbg-bench' });
+  await c.connect();
+  return c;
+}
+
+async function timed(fn) {
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, r };
+}
+
+/** Runs fn RUNS times (after one unmeasured warm-up) and returns the times and the last result. */
+async function measure(label, fn, runs = RUNS) {
+  await fn();
+  const times = [];
+  let last;
+  for (let i = 0; i < runs; i++) {
+    const { ms, r } = await timed(fn);
+    times.push(ms);
+    last = r;
+  }
+  process.stderr.write(`[bench] ${label}: ${times.map((t) => t.toFixed(0)).join(' ')} ms\n`);
+  return { med: median(times), min: Math.min(...times), max: Math.max(...times), last };
+}
+
+async function setup(c) {
+  await c.query('CREATE EXTENSION IF NOT EXISTS pg_background');
+  await c.query('CREATE EXTENSION IF NOT EXISTS dblink');
+  await c.query('CREATE SCHEMA IF NOT EXISTS bench');
+  // (b): the launching session drains the job itself, batch after batch, counting rows
+  await c.query(`
+    CREATE OR REPLACE FUNCTION bench.fetch_drain(q text, batch int) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+    DECLARE
+      h pg_background_handle;
+      n bigint := 0;
+      got bigint;
+      fin bool;
+    BEGIN
+      h := pg_background_launch_v2(q);
+      LOOP
+        SELECT count(*) FILTER (WHERE kind = 'row'), coalesce(bool_or(kind = 'done'), false)
+          INTO got, fin
+          FROM pg_background_fetch_v2(h.pid, h.cookie, batch, 1000);
+        n := n + got;
+        EXIT WHEN fin;
+      END LOOP;
+      RETURN n;
+    END $$`);
+}
+
+const rowsOf = (res) => Number(res.rows[0].n);
+
+async function throughput(c) {
+  out(`== 1. ${ROWS.toLocaleString('en-US')} rows read inside the launching session (median of ${RUNS})`);
+  out(`   query: ${QUERY}`);
+  const a = await measure('a result_v2', async () => {
+    const h = (await c.query('SELECT pid, cookie FROM pg_background_launch_v2($1)', [QUERY])).rows[0];
+    return rowsOf(await c.query(`SELECT count(*) AS n FROM pg_background_result_v2(${h.pid}, ${h.cookie}) AS (g int, m text)`));
+  });
+  const b = await measure('b fetch_v2', async () =>
+    rowsOf(await c.query('SELECT bench.fetch_drain($1, $2) AS n', [QUERY, BATCH])),
+  );
+  const cc = await measure('c dblink', async () =>
+    rowsOf(await c.query(`SELECT count(*) AS n FROM dblink(${lit(conninfo())}, ${lit(QUERY)}) AS t(g int, m text)`)),
+  );
+  const d = await measure('d direct', async () => rowsOf(await c.query(`SELECT count(*) AS n FROM (${QUERY}) s`)));
+  const d2 = await measure('d2 direct, md5 forced', async () =>
+    rowsOf(await c.query(`SELECT count(m) AS n FROM (${QUERY}) s(g, m)`)),
+  );
+  for (const [k, v] of Object.entries({ a, b, c: cc, d, d2 })) {
+    if (v.last !== ROWS) out(`   !! (${k}) returned ${v.last} rows, expected ${ROWS}`);
+  }
+  const row = (name, v, extra) =>
+    out(`   ${name.padEnd(44)} ${fmtS(v.med).padStart(10)}   (min ${fmtS(v.min)}, max ${fmtS(v.max)})${extra ?? ''}`);
+  row('(a) result_v2 with column list', a);
+  row(`(b) fetch_v2 batches of ${BATCH} (plpgsql loop)`, b);
+  row('(c) dblink, same cluster', cc);
+  row('(d) computed directly, count(*)', d);
+  row('(d2) computed directly, md5 evaluated', d2, '   [info: count(*) lets the planner skip md5]');
+  out('');
+  out('   target                                       ratio     want    result');
+  const line = (label, ratio, want, ok) =>
+    out(`   ${label.padEnd(44)} ${ratio.toFixed(2).padStart(6)}x  ${want.padEnd(7)} ${ok}`);
+  line('(a) speed-up over dblink  c/a', cc.med / a.med, '>= 3x', mark(cc.med / a.med >= 3));
+  line('(b) speed-up over dblink  c/b', cc.med / b.med, '>= 3x', mark(cc.med / b.med >= 3));
+  line('(a) cost over direct      a/d', a.med / d.med, '<= 3x', a.med / d.med <= 3 ? 'PASS (goal)' : 'MISS (goal)');
+  line('(b) cost over direct      b/d', b.med / d.med, '<= 3x', b.med / d.med <= 3 ? 'PASS (goal)' : 'MISS (goal)');
+  line('(a) cost over direct, md5 evaluated  a/d2', a.med / d2.med, '<= 3x', a.med / d2.med <= 3 ? 'PASS (goal)' : 'MISS (goal)');
+  out('');
+  return { a: a.med, b: b.med, c: cc.med, d: d.med, d2: d2.med };
+}
+
+async function clientSide(c) {
+  out(`== 2. the same rows arriving in a Node.js pg client (median of ${RUNS})`);
+  const drain = async (batch) => {
+    const h = (await c.query('SELECT pid, cookie FROM pg_background_launch_v2($1)', [QUERY])).rows[0];
+    let rows = 0;
+    let bytes = 0;
+    for (;;) {
+      const res = await c.query({
+        text: 'SELECT kind, stmt, data FROM pg_background_fetch_v2($1, $2, $3, 1000)',
+        values: [h.pid, h.cookie, batch],
+        rowMode: 'array',
+      });
+      let done = false;
+      for (const [kind, , data] of res.rows) {
+        if (kind === 'row') {
+          rows++;
+          bytes += data[1].length;
+        } else if (kind === 'done') done = true;
+        else if (kind === 'error') throw new Error(JSON.stringify(data));
+      }
+      if (done) return bytes >= 0 ? rows : -1;
+    }
+  };
+  const direct = async () => {
+    const res = await c.query({ text: QUERY, rowMode: 'array' });
+    let bytes = 0;
+    for (const r of res.rows) bytes += r[1].length;
+    return bytes >= 0 ? res.rows.length : -1;
+  };
+  const e = await measure('e client fetch_v2', () => drain(BATCH));
+  const e2 = await measure('e2 client fetch_v2 50000', () => drain(50000));
+  const f = await measure('f client direct', direct);
+  for (const [k, v] of Object.entries({ e, e2, f })) {
+    if (v.last !== ROWS) out(`   !! (${k}) returned ${v.last} rows, expected ${ROWS}`);
+  }
+  const row = (name, v) => out(`   ${name.padEnd(44)} ${fmtS(v.med).padStart(10)}   (min ${fmtS(v.min)}, max ${fmtS(v.max)})`);
+  row(`(e) fetch_v2 batches of ${BATCH}, rows parsed`, e);
+  row('(e2) fetch_v2 batches of 50000, rows parsed', e2);
+  row('(f) the query run directly by the client', f);
+  out(`   (e) cost over direct  e/f  ${(e.med / f.med).toFixed(2)}x   want <= 1.3x   ${mark(e.med / f.med <= 1.3)}`);
+  out(`   (e2) cost over direct e2/f ${(e2.med / f.med).toFixed(2)}x   want <= 1.3x   ${mark(e2.med / f.med <= 1.3)}   [info]`);
+  out('');
+  return { e: e.med, e2: e2.med, f: f.med };
+}
+
+function pgbench(file, clients) {
+  const args = ['-n', '-T', String(PGBENCH_SECONDS), '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), '-f', file];
+  const res = spawnSync(path.join(bindir, 'pgbench'), args, { encoding: 'utf8', env: process.env });
+  const text = `${res.stdout}\n${res.stderr}`;
+  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(text);
+  const lat = /latency average = ([\d.]+) ms/.exec(text);
+  const failed = /number of failed transactions: (\d+)/.exec(text);
+  if (res.status !== 0 || !tps) {
+    process.stderr.write(`[bench] pgbench ${args.join(' ')} failed:\n${text}\n`);
+    return undefined;
+  }
+  return { tps: Number(tps[1]), lat: lat ? Number(lat[1]) : NaN, failed: failed ? Number(failed[1]) : 0 };
+}
+
+async function latency() {
+  out(`== 3. launch-to-result latency of SELECT 1 (pgbench -T ${PGBENCH_SECONDS})`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-bench-'));
+  const bg = path.join(dir, 'pg_background.sql');
+  const dbl = path.join(dir, 'dblink.sql');
+  fs.writeFileSync(
+    bg,
+    "SELECT pid, cookie FROM pg_background_launch_v2('SELECT 1') \\gset\n" +
+      'SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (x int);\n',
+  );
+  fs.writeFileSync(dbl, `SELECT * FROM dblink(${lit(conninfo())}, 'SELECT 1') AS t(x int);\n`);
+  const results = {};
+  try {
+    out('   clients  method                  tps      latency avg    target');
+    for (const clients of [1, 8]) {
+      const p = pgbench(bg, clients);
+      const d = pgbench(dbl, clients);
+      const show = (name, r) =>
+        out(`   ${String(clients).padStart(7)}  ${name.padEnd(20)} ${r ? r.tps.toFixed(1).padStart(8) : '   error'}  ${r ? `${r.lat.toFixed(2)} ms`.padStart(12) : ''}`);
+      show('dblink connect+query', d);
+      show('pg_background v2', p);
+      if (p && d) {
+        const ratio = p.lat / d.lat;
+        out(`   ${''.padStart(7)}  latency pg_background/dblink = ${ratio.toFixed(2)}x   want <= 1.0x   ${mark(ratio <= 1.0)}`);
+      }
+      results[clients] = { bg: p, dblink: d };
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  out('');
+  return results;
+}
+
+function procMem(pid) {
+  const kb = (text, key) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  let rollup = '';
+  try {
+    rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  } catch {
+    // older kernels: PSS stays unknown
+  }
+  return {
+    rss: kb(status, 'VmRSS'),
+    anon: kb(status, 'RssAnon'),
+    hwm: kb(status, 'VmHWM'),
+    pss: kb(rollup, 'Pss'),
+    pssAnon: kb(rollup, 'Pss_Anon'),
+  };
+}
+
+async function memory() {
+  out(`== 4. launcher memory before and after reading ${MEM_ROWS.toLocaleString('en-US')} rows`);
+  const c = await connect();
+  try {
+    const pid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const q = `SELECT g, md5(g::text) FROM generate_series(1,${MEM_ROWS}) g`;
+    const contexts = async () =>
+      Number((await c.query('SELECT sum(total_bytes)::int8 AS b FROM pg_backend_memory_contexts')).rows[0].b) / 1024;
+    const snap = async () => ({ ...procMem(pid), cxt: await contexts() });
+    // warm-up: load the library, the plpgsql function, catalog caches
+    const h0 = (await c.query("SELECT pid, cookie FROM pg_background_launch_v2('SELECT 1, md5(''x'')')")).rows[0];
+    await c.query(`SELECT count(*) FROM pg_background_result_v2(${h0.pid}, ${h0.cookie}) AS (g int, m text)`);
+    await c.query("SELECT bench.fetch_drain('SELECT 1, md5(''x'')', 10000)");
+    await contexts();
+    const before = await snap();
+    const ta = await timed(async () => {
+      const h = (await c.query('SELECT pid, cookie FROM pg_background_launch_v2($1)', [q])).rows[0];
+      return rowsOf(await c.query(`SELECT count(*) AS n FROM pg_background_result_v2(${h.pid}, ${h.cookie}) AS (g int, m text)`));
+    });
+    const afterA = await snap();
+    const tb = await timed(async () => rowsOf(await c.query('SELECT bench.fetch_drain($1, $2) AS n', [q, BATCH])));
+    const afterB = await snap();
+    if (ta.r !== MEM_ROWS || tb.r !== MEM_ROWS) out(`   !! rows read: result_v2 ${ta.r}, fetch_v2 ${tb.r}`);
+    const mb = (k) => (k / 1024).toFixed(1);
+    out(`   launcher backend pid ${pid}; result_v2 took ${fmtS(ta.ms)}, fetch_v2 loop took ${fmtS(tb.ms)}`);
+    out('   MB                       before  after (a)  after (b)   growth');
+    const line = (name, key) => {
+      const g = Math.max(afterA[key], afterB[key]) - before[key];
+      out(`   ${name.padEnd(24)} ${mb(before[key]).padStart(6)} ${mb(afterA[key]).padStart(10)} ${mb(afterB[key]).padStart(10)} ${mb(g).padStart(8)}`);
+      return g;
+    };
+    line('RSS (VmRSS)', 'rss');
+    const gAnon = line('anonymous RSS (RssAnon)', 'anon');
+    line('PSS', 'pss');
+    line('anonymous PSS', 'pssAnon');
+    line('peak RSS (VmHWM)', 'hwm');
+    const gCxt = line('memory contexts total', 'cxt');
+    const worst = Math.max(gAnon, gCxt) / 1024;
+    out(`   growth of private memory and contexts: ${worst.toFixed(1)} MB   want < 10 MB   ${mark(worst < 10)}`);
+    out('   (RSS/PSS also count shared buffers and queue pages the backend touched: shown for reference)');
+    out('');
+    return { before, afterA, afterB, growthMB: worst };
+  } finally {
+    await c.end();
+  }
+}
+
+async function main() {
+  out(`pg_background server benchmark: PostgreSQL at ${process.env.PGHOST}:${process.env.PGPORT}, ` +
+      `${os.cpus().length} CPUs, ${RUNS} runs per measurement`);
+  const c = await connect();
+  try {
+    out(`server: ${(await c.query('SELECT version() AS v')).rows[0].v}`);
+    await setup(c);
+    const ext = (await c.query("SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")).rows[0];
+    out(`pg_background ${ext?.extversion ?? '?'}`);
+    out('');
+    const sections = [
+      ['throughput', () => throughput(c)],
+      ['client', () => clientSide(c)],
+      ['latency', () => latency()],
+      ['memory', () => memory()],
+    ];
+    for (const [name, fn] of sections) {
+      if (!ONLY.includes(name)) continue;
+      try {
+        await fn();
+      } catch (err) {
+        out(`   !! ${name} failed: ${err.message}`);
+        out('');
+      }
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench/server: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
