@@ -1,0 +1,199 @@
+// Connects profiles to the engine on demand and remembers, per connection, whether its launcher
+// session is up, what the server offers and why the last attempt failed. Nothing connects at
+// activation: the first command (or the Jobs view) that needs a connection calls ensure().
+
+import * as vscode from 'vscode';
+import type { Capabilities, JobManager } from '../core/jobManager.js';
+import { ConnectionError } from '../core/errors.js';
+import type { ConnectionStore, StoredProfile } from './connectionStore.js';
+import { describeConnectionError } from './connectionErrors.js';
+import { describeProfile, toClientConfig, validateStoredProfile } from './profileConfig.js';
+import type { Log } from './log.js';
+
+export type SessionStatus = 'idle' | 'connecting' | 'connected' | 'failed';
+
+export interface SessionState {
+  status: SessionStatus;
+  capabilities?: Capabilities;
+  /** Readable reason of the last failure. */
+  error?: string;
+}
+
+export interface EnsureOptions {
+  /** Show notifications on failure (commands); false for background attempts (the Jobs view). */
+  interactive: boolean;
+}
+
+export class ConnectionSessions implements vscode.Disposable {
+  private readonly states = new Map<string, SessionState>();
+  private readonly pending = new Map<string, Promise<Capabilities | undefined>>();
+  private readonly reducedModeShown = new Set<string>();
+  private readonly changed = new vscode.EventEmitter<string>();
+  /** Fires with the connection name whenever its state changes. */
+  readonly onDidChange = this.changed.event;
+  private readonly subscriptions: vscode.Disposable[] = [this.changed];
+
+  constructor(
+    private readonly engine: JobManager,
+    private readonly store: ConnectionStore,
+    private readonly log: Log,
+  ) {
+    this.subscriptions.push(
+      toDisposable(
+        engine.onDidChangeConnection((e) => {
+          const prev = this.states.get(e.connectionName);
+          if (e.state === 'connected') this.set(e.connectionName, { status: 'connected', capabilities: e.capabilities ?? prev?.capabilities });
+          else if (e.state === 'failed') this.set(e.connectionName, { status: 'failed', capabilities: prev?.capabilities, error: e.error });
+          else if (e.state === 'disconnected') this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities });
+          else this.set(e.connectionName, { status: 'connecting', capabilities: prev?.capabilities });
+        }),
+      ),
+      toDisposable(
+        engine.onDidLoseSession((e) => {
+          const prev = this.states.get(e.connectionName);
+          this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities, error: e.reason });
+          const n = e.lostJobIds.length;
+          this.log.warn(`Session of ${e.connectionName} lost (${e.reason}); ${n} running job(s) marked lost`);
+          const jobs = n === 0 ? '' : n === 1 ? ' One running job is now marked lost.' : ` ${n} running jobs are now marked lost.`;
+          void vscode.window.showWarningMessage(
+            `PG Background: the session to "${e.connectionName}" was lost: ${e.reason}.${jobs} New jobs reconnect automatically; workers that still run appear under "Other sessions".`,
+          );
+        }),
+      ),
+    );
+  }
+
+  state(name: string): SessionState {
+    return this.states.get(name) ?? { status: 'idle' };
+  }
+
+  isConnected(name: string): boolean {
+    return this.state(name).status === 'connected';
+  }
+
+  private set(name: string, state: SessionState): void {
+    this.states.set(name, state);
+    this.changed.fire(name);
+  }
+
+  /**
+   * The connection's capabilities, connecting its launcher session first when needed.
+   * Undefined when it could not connect (the user has been told when interactive).
+   */
+  ensure(name: string, options: EnsureOptions): Promise<Capabilities | undefined> {
+    const current = this.states.get(name);
+    if (current?.status === 'connected' && current.capabilities && this.engine.connectionNames().includes(name)) {
+      return Promise.resolve(current.capabilities);
+    }
+    // Several commands may ask at once (e.g. a run while the view connects): share one attempt.
+    const inFlight = this.pending.get(name);
+    if (inFlight) return inFlight;
+    const attempt = this.connect(name, options).finally(() => this.pending.delete(name));
+    this.pending.set(name, attempt);
+    return attempt;
+  }
+
+  private async connect(name: string, options: EnsureOptions): Promise<Capabilities | undefined> {
+    const profile = this.store.profile(name);
+    if (!profile) {
+      if (options.interactive) void vscode.window.showErrorMessage(`PG Background: there is no connection named "${name}".`);
+      return undefined;
+    }
+    const invalid = validateStoredProfile(profile);
+    if (invalid) {
+      this.set(name, { status: 'failed', error: invalid });
+      if (options.interactive) await this.reportFailure(profile, invalid, false);
+      return undefined;
+    }
+    const target = describeProfile(profile);
+    this.set(name, { status: 'connecting', capabilities: this.states.get(name)?.capabilities });
+    this.log.info(`Connecting "${name}" (${target})`);
+    try {
+      const config = toClientConfig(profile, () => this.store.password(name));
+      const caps = await this.engine.openConnection(name, config);
+      this.set(name, { status: 'connected', capabilities: caps });
+      this.log.info(
+        `Connected "${name}": PostgreSQL ${caps.serverVersion}, launcher pid ${caps.launcherPid}, ` +
+          (caps.installed ? `pg_background ${caps.version ?? '?'}${caps.reducedMode ? ' (reduced mode: no fetch_v2)' : ''}` : 'pg_background not installed'),
+      );
+      if (caps.installed && caps.reducedMode && !this.reducedModeShown.has(name)) {
+        this.reducedModeShown.add(name);
+        void vscode.window.showInformationMessage(
+          `PG Background: "${name}" has pg_background ${caps.version ?? ''} without fetch_v2 — reduced mode. Jobs launch, cancel, wait and detach; results are read when the job ends, where their column types can be described.`,
+        );
+      }
+      return caps;
+    } catch (err) {
+      const readable = err instanceof ConnectionError ? err.message : describeConnectionError(err, target).message;
+      const authProblem =
+        (err instanceof ConnectionError && err.kind === 'auth') || ['auth', 'password-missing'].includes(describeConnectionError(err, target).kind);
+      this.set(name, { status: 'failed', error: readable });
+      this.log.error(`Connecting "${name}" failed`, err);
+      if (options.interactive) await this.reportFailure(profile, readable, authProblem);
+      return undefined;
+    }
+  }
+
+  /** A readable failure with the ways to fix it; "Retry" runs the attempt again. */
+  private async reportFailure(profile: StoredProfile, message: string, authProblem: boolean): Promise<void> {
+    const actions = authProblem ? ['Enter Password', 'Edit Connection', 'Show Log'] : ['Edit Connection', 'Show Log'];
+    const choice = await vscode.window.showErrorMessage(`PG Background: ${message}`, ...actions);
+    if (choice === 'Edit Connection') await vscode.commands.executeCommand('pgBackground.editConnection', profile.name);
+    else if (choice === 'Show Log') this.log.show();
+    else if (choice === 'Enter Password') {
+      const password = await vscode.window.showInputBox({
+        title: `Password for "${profile.name}"`,
+        prompt: 'Stored in VS Code\'s secret storage, never in settings.',
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (password !== undefined) {
+        await this.store.setPassword(profile.name, password);
+        await this.ensure(profile.name, { interactive: true });
+      }
+    }
+  }
+
+  /** Ends the launcher session (after a profile edit or removal). */
+  async disconnect(name: string): Promise<void> {
+    if (!this.engine.connectionNames().includes(name)) {
+      this.states.delete(name);
+      this.changed.fire(name);
+      return;
+    }
+    try {
+      await this.engine.closeConnection(name);
+      this.log.info(`Disconnected "${name}"`);
+    } catch (err) {
+      this.log.error(`Closing "${name}" failed`, err);
+    }
+    this.states.delete(name);
+    this.changed.fire(name);
+  }
+
+  /** Re-detects capabilities (after CREATE EXTENSION or a local install). */
+  async refreshCapabilities(name: string): Promise<Capabilities | undefined> {
+    try {
+      const caps = await this.engine.capabilities(name);
+      this.set(name, { status: 'connected', capabilities: caps });
+      return caps;
+    } catch (err) {
+      this.log.error(`Checking pg_background on "${name}" failed`, err);
+      return undefined;
+    }
+  }
+
+  /** Records capabilities learnt elsewhere (installExtension returns fresh ones). */
+  updateCapabilities(name: string, caps: Capabilities): void {
+    this.set(name, { status: 'connected', capabilities: caps });
+  }
+
+  dispose(): void {
+    for (const d of this.subscriptions) d.dispose();
+  }
+}
+
+/** The engine's vscode-free Disposable fits vscode's shape; this just names the intent. */
+export function toDisposable(d: { dispose(): void }): vscode.Disposable {
+  return { dispose: () => d.dispose() };
+}

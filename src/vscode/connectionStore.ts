@@ -1,0 +1,113 @@
+// Connection profiles: the non-secret part lives in the `pgBackground.connections` setting (user
+// scope, so profiles follow the user rather than a workspace); the password lives only in
+// SecretStorage, keyed by profile name. Nothing here opens a connection.
+
+import * as vscode from 'vscode';
+
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+export const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/** One entry of `pgBackground.connections`, exactly as stored in settings. */
+export interface StoredProfile {
+  name: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  sslmode?: SslMode;
+  uri?: string;
+}
+
+const SECRET_PREFIX = 'pgBackground.password.';
+
+export class ConnectionStore implements vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Profiles or the active connection changed (settings edited by us or by hand). */
+  readonly onDidChange = this.changed.event;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(private readonly secrets: vscode.SecretStorage) {
+    this.subscriptions.push(
+      this.changed,
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('pgBackground.connections') || e.affectsConfiguration('pgBackground.activeConnection')) {
+          this.changed.fire();
+        }
+      }),
+    );
+  }
+
+  profiles(): StoredProfile[] {
+    const raw = vscode.workspace.getConfiguration('pgBackground').get<unknown>('connections', []);
+    if (!Array.isArray(raw)) return [];
+    // settings.json is hand-editable: keep only entries that at least have a name.
+    return raw.filter((p): p is StoredProfile => typeof p === 'object' && p !== null && typeof (p as { name?: unknown }).name === 'string' && (p as StoredProfile).name.trim() !== '');
+  }
+
+  profile(name: string): StoredProfile | undefined {
+    return this.profiles().find((p) => p.name === name);
+  }
+
+  /** The active profile: the configured one, or the only profile when there is exactly one. */
+  activeName(): string | undefined {
+    const configured = vscode.workspace.getConfiguration('pgBackground').get<string>('activeConnection', '');
+    const profiles = this.profiles();
+    if (configured && profiles.some((p) => p.name === configured)) return configured;
+    return profiles.length === 1 ? profiles[0].name : undefined;
+  }
+
+  async setActive(name: string): Promise<void> {
+    await vscode.workspace.getConfiguration('pgBackground').update('activeConnection', name, vscode.ConfigurationTarget.Global);
+  }
+
+  /** Inserts or replaces the profile called `previousName` (or `profile.name`). */
+  async save(profile: StoredProfile, previousName?: string): Promise<void> {
+    const key = previousName ?? profile.name;
+    const list = this.profiles().filter((p) => p.name !== key && p.name !== profile.name);
+    const index = this.profiles().findIndex((p) => p.name === key);
+    const clean = stripEmpty(profile);
+    if (index >= 0 && index <= list.length) list.splice(index, 0, clean);
+    else list.push(clean);
+    await vscode.workspace.getConfiguration('pgBackground').update('connections', list, vscode.ConfigurationTarget.Global);
+    if (previousName && previousName !== profile.name) {
+      const password = await this.password(previousName);
+      await this.secrets.delete(SECRET_PREFIX + previousName);
+      if (password !== undefined) await this.setPassword(profile.name, password);
+      if (this.activeName() === previousName || vscode.workspace.getConfiguration('pgBackground').get<string>('activeConnection') === previousName) {
+        await this.setActive(profile.name);
+      }
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    const list = this.profiles().filter((p) => p.name !== name);
+    await vscode.workspace.getConfiguration('pgBackground').update('connections', list, vscode.ConfigurationTarget.Global);
+    await this.secrets.delete(SECRET_PREFIX + name);
+    if (vscode.workspace.getConfiguration('pgBackground').get<string>('activeConnection') === name) await this.setActive('');
+  }
+
+  async password(name: string): Promise<string | undefined> {
+    return this.secrets.get(SECRET_PREFIX + name);
+  }
+
+  async setPassword(name: string, password: string | undefined): Promise<void> {
+    if (password === undefined || password === '') await this.secrets.delete(SECRET_PREFIX + name);
+    else await this.secrets.store(SECRET_PREFIX + name, password);
+  }
+
+  dispose(): void {
+    for (const d of this.subscriptions) d.dispose();
+  }
+}
+
+/** Drops empty strings so settings.json stays minimal and PG* env fallbacks apply. */
+function stripEmpty(p: StoredProfile): StoredProfile {
+  const out: StoredProfile = { name: p.name.trim() };
+  if (p.uri?.trim()) out.uri = p.uri.trim();
+  if (p.host?.trim()) out.host = p.host.trim();
+  if (p.port !== undefined && Number.isFinite(p.port)) out.port = p.port;
+  if (p.database?.trim()) out.database = p.database.trim();
+  if (p.user?.trim()) out.user = p.user.trim();
+  if (p.sslmode) out.sslmode = p.sslmode;
+  return out;
+}

@@ -1,0 +1,300 @@
+// The Jobs view: connections at the root, their jobs (newest first) below, and an "Other
+// sessions" node listing pg_background workers of the same user that this window did not launch.
+// Engine events arrive often (every fetched batch), so refreshes are coalesced; a one-second
+// ticker keeps elapsed times moving only while a job runs and the view is visible.
+
+import * as vscode from 'vscode';
+import type { ForeignWorker, JobManager } from '../core/jobManager.js';
+import type { JobInfo } from '../core/model.js';
+import type { ConnectionSessions } from './connectionSessions.js';
+import { toDisposable } from './connectionSessions.js';
+import type { ConnectionStore } from './connectionStore.js';
+import { describeProfile } from './profileConfig.js';
+import { errorText, type Log } from './log.js';
+import {
+  connectionContextValue,
+  connectionDescription,
+  escapeMarkdown,
+  firstLine,
+  formatElapsed,
+  isFinal,
+  jobContextValue,
+  jobDescription,
+  jobTooltipMarkdown,
+  markdownCodeBlock,
+  stateColorId,
+  stateIconId,
+} from './treeLabels.js';
+import type { ConnectionNode, ForeignWorkerNode, JobNode, OtherSessionsNode, TreeNode } from './treeNodes.js';
+
+const REFRESH_COALESCE_MS = 250;
+const FOREIGN_POLL_MS = 10_000;
+
+export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  readonly view: vscode.TreeView<TreeNode>;
+  private readonly subscriptions: vscode.Disposable[] = [this.changed];
+  private readonly foreign = new Map<string, ForeignWorker[]>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private foreignPoll: NodeJS.Timeout | undefined;
+  private foreignTimer: NodeJS.Timeout | undefined;
+  private autoConnectTried = false;
+
+  constructor(
+    private readonly engine: JobManager,
+    private readonly sessions: ConnectionSessions,
+    private readonly store: ConnectionStore,
+    private readonly log: Log,
+  ) {
+    this.view = vscode.window.createTreeView('pgBackground.jobs', { treeDataProvider: this, showCollapseAll: true });
+    this.subscriptions.push(
+      this.view,
+      this.view.onDidChangeVisibility(() => this.onVisibility()),
+      toDisposable(engine.onDidChangeJob(() => this.scheduleRefresh())),
+      toDisposable(
+        engine.onDidEndJob(() => {
+          this.scheduleRefresh();
+          this.scheduleForeignRefresh();
+        }),
+      ),
+      sessions.onDidChange((name) => {
+        if (!sessions.isConnected(name)) this.foreign.delete(name);
+        else this.scheduleForeignRefresh();
+        this.scheduleRefresh();
+      }),
+      store.onDidChange(() => {
+        this.updateContextKeys();
+        this.scheduleRefresh();
+      }),
+    );
+    this.updateContextKeys();
+    this.onVisibility();
+  }
+
+  /** Full refresh now, including the foreign workers of connected sessions (the Refresh button). */
+  async refresh(): Promise<void> {
+    await this.refreshForeign();
+    this.fire();
+  }
+
+  /** Schedules a coalesced redraw (many engine events collapse into one). */
+  scheduleRefresh(): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.fire();
+    }, REFRESH_COALESCE_MS);
+  }
+
+  private fire(): void {
+    this.updateContextKeys();
+    this.updateTicker();
+    this.updateBadge();
+    this.changed.fire(undefined);
+  }
+
+  private onVisibility(): void {
+    if (this.view.visible) {
+      // The view needs the active connection to list other sessions' workers: connect it once,
+      // quietly (failures show on its node, not as pop-ups).
+      const active = this.store.activeName();
+      if (active && !this.autoConnectTried && this.sessions.state(active).status === 'idle') {
+        this.autoConnectTried = true;
+        void this.sessions.ensure(active, { interactive: false });
+      }
+      void this.refreshForeign().then(() => this.fire());
+      if (!this.foreignPoll) this.foreignPoll = setInterval(() => void this.refreshForeign().then(() => this.scheduleRefresh()), FOREIGN_POLL_MS);
+    } else if (this.foreignPoll) {
+      clearInterval(this.foreignPoll);
+      this.foreignPoll = undefined;
+    }
+    this.updateTicker();
+  }
+
+  private scheduleForeignRefresh(): void {
+    if (this.foreignTimer || !this.view.visible) return;
+    this.foreignTimer = setTimeout(() => {
+      this.foreignTimer = undefined;
+      void this.refreshForeign().then(() => this.scheduleRefresh());
+    }, 1000);
+  }
+
+  /** Re-reads the foreign workers of every connected session; never connects by itself. */
+  private async refreshForeign(): Promise<void> {
+    const names = this.engine.connectionNames().filter((n) => this.sessions.isConnected(n));
+    await Promise.all(
+      names.map(async (name) => {
+        try {
+          this.foreign.set(name, await this.engine.foreignWorkers(name));
+        } catch (err) {
+          this.log.debug(`Listing other sessions' workers on "${name}" failed: ${errorText(err)}`);
+        }
+      }),
+    );
+  }
+
+  /** Ticks once a second while something runs and the view is visible, so elapsed times move. */
+  private updateTicker(): void {
+    const running = this.engine.jobs().some((j) => !isFinal(j.state));
+    if (running && this.view.visible) {
+      if (!this.ticker) this.ticker = setInterval(() => this.changed.fire(undefined), 1000);
+    } else if (this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  private updateBadge(): void {
+    const running = this.engine.jobs().filter((j) => !isFinal(j.state)).length;
+    this.view.badge = running > 0 ? { value: running, tooltip: running === 1 ? '1 job running' : `${running} jobs running` } : undefined;
+  }
+
+  private updateContextKeys(): void {
+    void vscode.commands.executeCommand('setContext', 'pgBackground.hasConnections', this.store.profiles().length > 0);
+    void vscode.commands.executeCommand('setContext', 'pgBackground.hasJobs', this.engine.jobs().length > 0);
+  }
+
+  /** Connections worth a root node: with jobs, with foreign workers, or whose connection failed. */
+  private connectionNames(): string[] {
+    const names = new Set<string>();
+    for (const job of this.engine.jobs()) names.add(job.connectionName);
+    for (const [name, workers] of this.foreign) if (workers.length > 0) names.add(name);
+    for (const p of this.store.profiles()) if (this.sessions.state(p.name).status === 'failed') names.add(p.name);
+    const order = this.store.profiles().map((p) => p.name);
+    const active = this.store.activeName();
+    return [...names].sort((a, b) => {
+      if (a === active) return -1;
+      if (b === active) return 1;
+      const ia = order.indexOf(a);
+      const ib = order.indexOf(b);
+      return (ia < 0 ? Infinity : ia) - (ib < 0 ? Infinity : ib) || a.localeCompare(b);
+    });
+  }
+
+  getChildren(element?: TreeNode): TreeNode[] {
+    if (!element) return this.connectionNames().map((name): ConnectionNode => ({ kind: 'connection', name }));
+    if (element.kind === 'connection') {
+      const jobs = this.engine
+        .jobs()
+        .filter((j) => j.connectionName === element.name)
+        .sort((a, b) => b.launchedAt - a.launchedAt)
+        .map((j): JobNode => ({ kind: 'job', id: j.id }));
+      const others: TreeNode[] = (this.foreign.get(element.name)?.length ?? 0) > 0 ? [{ kind: 'others', connectionName: element.name }] : [];
+      return [...jobs, ...others];
+    }
+    if (element.kind === 'others') {
+      return (this.foreign.get(element.connectionName) ?? []).map((worker): ForeignWorkerNode => ({ kind: 'foreign', connectionName: element.connectionName, worker }));
+    }
+    return [];
+  }
+
+  getTreeItem(element: TreeNode): vscode.TreeItem {
+    switch (element.kind) {
+      case 'connection':
+        return this.connectionItem(element);
+      case 'job': {
+        const job = this.engine.job(element.id);
+        return job ? jobItem(job) : new vscode.TreeItem('(cleared job)');
+      }
+      case 'others':
+        return this.othersItem(element);
+      case 'foreign':
+        return foreignItem(element);
+    }
+  }
+
+  private connectionItem(node: ConnectionNode): vscode.TreeItem {
+    const state = this.sessions.state(node.name);
+    const caps = state.capabilities;
+    const nodeState = {
+      active: this.store.activeName() === node.name,
+      connected: state.status === 'connected',
+      failed: state.status === 'failed',
+      installed: caps?.installed,
+      reducedMode: caps?.installed ? caps.reducedMode : undefined,
+    };
+    const jobCount = this.engine.jobs().filter((j) => j.connectionName === node.name).length;
+    const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Expanded);
+    item.id = `connection:${node.name}`;
+    item.description = connectionDescription(nodeState, jobCount);
+    item.contextValue = connectionContextValue(nodeState);
+    item.iconPath = new vscode.ThemeIcon(
+      state.status === 'failed' ? 'debug-disconnect' : caps?.installed === false || caps?.reducedMode ? 'warning' : 'database',
+      state.status === 'failed' || caps?.installed === false ? new vscode.ThemeColor('list.warningForeground') : undefined,
+    );
+    const profile = this.store.profile(node.name);
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown(`**${escapeMarkdown(node.name)}**`);
+    if (profile) md.appendMarkdown(` — ${escapeMarkdown(describeProfile(profile))}`);
+    else md.appendMarkdown(' — this connection profile was removed');
+    if (caps) {
+      md.appendMarkdown(`\n\nPostgreSQL ${escapeMarkdown(caps.serverVersion)}`);
+      if (!caps.installed) md.appendMarkdown(' · **pg_background is not installed** (use "Install pg_background on the Server…")');
+      else md.appendMarkdown(` · pg_background ${escapeMarkdown(caps.version ?? '')}`);
+      if (caps.installed && caps.reducedMode) {
+        md.appendMarkdown('\n\n**Reduced mode:** the server\'s pg_background has no fetch_v2; results are read with result_v2 when a job ends.');
+      }
+    }
+    if (state.status === 'failed' && state.error) md.appendMarkdown(`\n\n**Connection failed:** ${escapeMarkdown(state.error)}`);
+    else if (state.status !== 'connected') md.appendMarkdown('\n\nNot connected: the next job connects it.');
+    item.tooltip = md;
+    return item;
+  }
+
+  private othersItem(node: OtherSessionsNode): vscode.TreeItem {
+    const count = this.foreign.get(node.connectionName)?.length ?? 0;
+    const item = new vscode.TreeItem('Other sessions', vscode.TreeItemCollapsibleState.Expanded);
+    item.id = `others:${node.connectionName}`;
+    item.description = count === 1 ? '1 worker' : `${count} workers`;
+    item.contextValue = 'pgbgOtherSessions';
+    item.iconPath = new vscode.ThemeIcon('server-process');
+    item.tooltip = 'pg_background workers of the same user that this window did not launch: another window, psql, or a session that has ended (e.g. before a reload).';
+    return item;
+  }
+
+  dispose(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    if (this.foreignTimer) clearTimeout(this.foreignTimer);
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.foreignPoll) clearInterval(this.foreignPoll);
+    for (const d of this.subscriptions) d.dispose();
+  }
+}
+
+function jobItem(job: JobInfo): vscode.TreeItem {
+  const now = Date.now();
+  const item = new vscode.TreeItem(firstLine(job.sql), vscode.TreeItemCollapsibleState.None);
+  item.id = `job:${job.id}`;
+  item.description = jobDescription(job, now);
+  item.contextValue = jobContextValue(job);
+  const color = stateColorId(job.state);
+  item.iconPath = new vscode.ThemeIcon(stateIconId(job.state), color ? new vscode.ThemeColor(color) : undefined);
+  let tooltip = jobTooltipMarkdown(job, now);
+  if (job.note) tooltip = `${escapeMarkdown(job.note)}\n\n${tooltip}`;
+  if (job.reducedMode) tooltip = `*Reduced mode (no fetch_v2): results arrive when the job ends.*\n\n${tooltip}`;
+  // Not trusted and no HTML: the SQL and server messages are untrusted text.
+  item.tooltip = new vscode.MarkdownString(tooltip);
+  const node: JobNode = { kind: 'job', id: job.id };
+  if (job.hasResult) item.command = { command: 'pgBackground.showResult', title: 'Show Result', arguments: [node] };
+  else if (job.error?.position !== undefined && job.source) item.command = { command: 'pgBackground.goToError', title: 'Go to Error', arguments: [node] };
+  return item;
+}
+
+function foreignItem(node: ForeignWorkerNode): vscode.TreeItem {
+  const w = node.worker;
+  const item = new vscode.TreeItem(`pid ${w.pid} · ${firstLine(w.query || '(no query)', 60)}`, vscode.TreeItemCollapsibleState.None);
+  item.id = `foreign:${node.connectionName}:${w.pid}`;
+  const parts = [w.state ?? 'unknown'];
+  if (w.queryStart) parts.push(formatElapsed(Date.now() - w.queryStart));
+  if (w.launcherPid) parts.push(`launched by pid ${w.launcherPid}`);
+  item.description = parts.join(' · ');
+  item.contextValue = 'pgbgForeign';
+  item.iconPath = new vscode.ThemeIcon('server-process');
+  const md = new vscode.MarkdownString();
+  md.appendMarkdown(`Worker pid ${w.pid} of user ${escapeMarkdown(w.usename)} (${escapeMarkdown(w.applicationName)})\n\n`);
+  md.appendMarkdown(markdownCodeBlock(w.query || ''));
+  item.tooltip = md;
+  return item;
+}

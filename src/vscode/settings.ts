@@ -1,0 +1,48 @@
+// Typed access to the pgBackground.* settings. Read on every use (never cached) so a change in
+// the Settings editor applies to the next job without reloading the window.
+
+import * as vscode from 'vscode';
+import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../core/jobManager.js';
+
+const SECTION = 'pgBackground';
+
+function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION);
+}
+
+function int(key: keyof EngineSettings, min: number): number {
+  const value = config().get<number>(key);
+  const fallback = DEFAULT_ENGINE_SETTINGS[key];
+  // The schema enforces bounds in the Settings UI, but settings.json can hold anything.
+  return typeof value === 'number' && Number.isFinite(value) && value >= min ? Math.trunc(value) : fallback;
+}
+
+export function engineSettings(): EngineSettings {
+  return {
+    queueSize: int('queueSize', 0),
+    fetchBatchSize: int('fetchBatchSize', 1),
+    pollIntervalMs: int('pollIntervalMs', 10),
+    memoryRowBudget: int('memoryRowBudget', 1),
+    defaultGraceMs: int('defaultGraceMs', 0),
+  };
+}
+
+export function notifyOnCompletion(): boolean {
+  return config().get<boolean>('notifyOnCompletion', true);
+}
+
+export function defaultGraceMs(): number {
+  return engineSettings().defaultGraceMs;
+}
+
+export function activeConnectionName(): string {
+  return config().get<string>('activeConnection', '') ?? '';
+}
+
+export async function setActiveConnectionName(name: string): Promise<void> {
+  await config().update('activeConnection', name, vscode.ConfigurationTarget.Global);
+}
+
+export function affectsPgBackground(e: vscode.ConfigurationChangeEvent, key?: string): boolean {
+  return e.affectsConfiguration(key ? `${SECTION}.${key}` : SECTION);
+}
