@@ -73,12 +73,13 @@ is(sql_ok($s, "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)"
 is(sql_ok($other, "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)"),
 	'other', 'in the other session too');
 
-# the extension's own limit, pg_background.max_workers, is reported the same way
+# the extension's own per-session quota, pg_background.max_workers, is a configuration
+# limit (53400) whose hint names the setting
 sql_ok($other, 'SELECT pg_advisory_lock(1)');
 sql_ok($s, 'SET pg_background.max_workers = 1');
 my ($p1, $c1) = launch($s, 'SELECT pg_advisory_xact_lock_shared(1)');
-$err = sql_err($s, q{SELECT pg_background_launch_v2('SELECT 1')}, '53000',
-	'pg_background.max_workers reached: 53000');
+$err = sql_err($s, q{SELECT pg_background_launch_v2('SELECT 1')}, '53400',
+	'pg_background.max_workers reached: 53400');
 like($err, qr/HINT:.*pg_background\.max_workers/, 'its hint names pg_background.max_workers');
 sql_ok($other, 'SELECT pg_advisory_unlock(1)');
 sql_ok($s, "SELECT pg_background_wait_v2($p1, $c1)");
