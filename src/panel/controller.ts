@@ -1,0 +1,254 @@
+// The extension side of one result panel, without `vscode`: it answers the webview's protocol
+// messages from the job's ResultStore and pushes status as the job progresses. ResultPanels
+// (index.ts) wires it to a real WebviewPanel; tests wire it to headless Chromium or call it
+// directly, against a real store filled by a real job.
+
+import type { Disposable, Event, JobInfo, ResultStore, Row } from '../core/model';
+import { FINAL_STATES } from '../core/model';
+import {
+  cutValue,
+  isWebviewMessage,
+  type ExportFormat,
+  type HostMessage,
+  type JobSnapshot,
+  type PersistedState,
+  type StatementSnapshot,
+} from '../protocol';
+import { Throttle } from './throttle';
+
+/** What the panels need from the rest of the extension (implemented by the VS Code layer). */
+export interface PanelHost {
+  job(id: string): JobInfo | undefined;
+  store(id: string): ResultStore | undefined;
+  cancel(id: string): Promise<void>;
+  onDidChangeJob: Event<JobInfo>;
+  goToError(jobId: string, position: number): Promise<void>;
+  log: (msg: string) => void;
+}
+
+/** The parts of the panel that need VS Code (or a test double of the UI, not of the data). */
+export interface PanelSurface {
+  post(msg: HostMessage): void | PromiseLike<unknown>;
+  exportResult(stmt: number, format: ExportFormat): Promise<void>;
+  copyText(text: string): Promise<void>;
+  info(message: string): void;
+}
+
+export interface ControllerOptions {
+  /** Minimum spacing of status pushes. */
+  statusIntervalMs?: number;
+}
+
+/** "conn: first line of the SQL", short enough for a tab title. */
+export function jobTitle(job: Pick<JobInfo, 'sql' | 'connectionName'>): string {
+  const line = job.sql.split('\n').map((l) => l.trim()).find((l) => l.length > 0 && !l.startsWith('--')) ?? job.sql.trim();
+  const short = line.length > 48 ? `${line.slice(0, 47)}…` : line;
+  return `${job.connectionName}: ${short}`;
+}
+
+export function jobSnapshot(job: JobInfo): JobSnapshot {
+  const s: JobSnapshot = {
+    id: job.id,
+    title: jobTitle(job),
+    connectionName: job.connectionName,
+    state: job.state,
+    launchedAt: job.launchedAt,
+    rowsReceived: job.rowsReceived,
+    hasSource: job.source !== undefined,
+  };
+  if (job.endedAt !== undefined) s.endedAt = job.endedAt;
+  if (job.progressPct !== undefined) s.progressPct = job.progressPct;
+  if (job.progressMsg !== undefined) s.progressMsg = job.progressMsg;
+  return s;
+}
+
+export function statementSnapshots(store: ResultStore): StatementSnapshot[] {
+  return store.statements().map((s) => {
+    const o: StatementSnapshot = { stmt: s.stmt, rowCount: s.rowCount };
+    if (s.columns) o.columns = s.columns;
+    if (s.commandTag !== undefined) o.commandTag = s.commandTag;
+    return o;
+  });
+}
+
+/** Shortens long values for display rows; reports which were cut and their full length. */
+export function cutRows(rows: Row[], max: number): { rows: Row[]; cut: [number, number, number][] } {
+  const cut: [number, number, number][] = [];
+  let out = rows;
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    for (let c = 0; c < row.length; c++) {
+      const v = row[c];
+      if (v !== null && v.length > max) {
+        if (out === rows) out = rows.slice();
+        if (out[r] === row) out[r] = row.slice();
+        out[r][c] = cutValue(v, max);
+        cut.push([r, c, v.length]);
+      }
+    }
+  }
+  return { rows: out, cut };
+}
+
+export class PanelController implements Disposable {
+  private ready = false;
+  private disposed = false;
+  private store: ResultStore | undefined;
+  private storeSub: Disposable | undefined;
+  private readonly jobSub: Disposable;
+  private readonly throttle: Throttle;
+  private sentMessages = 0;
+  private lastStatements = '';
+  private lastJob = '';
+  /** Latest view state the webview reported (tab, scroll), for logging and the serializer. */
+  lastState: PersistedState | undefined;
+
+  constructor(
+    readonly jobId: string,
+    private readonly host: PanelHost,
+    private readonly surface: PanelSurface,
+    opts: ControllerOptions = {},
+  ) {
+    this.throttle = new Throttle(opts.statusIntervalMs ?? 150, () => this.pushStatus());
+    this.jobSub = host.onDidChangeJob((job) => {
+      if (job.id !== this.jobId) return;
+      this.attachStore();
+      this.throttle.trigger();
+      // The final state should not wait for the throttle.
+      if (FINAL_STATES.has(job.state)) this.throttle.flush();
+    });
+    this.attachStore();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.throttle.dispose();
+    this.jobSub.dispose();
+    this.storeSub?.dispose();
+  }
+
+  /** Entry point for every message from the webview. Invalid messages are logged and dropped. */
+  async receive(raw: unknown): Promise<void> {
+    if (this.disposed) return;
+    if (!isWebviewMessage(raw)) {
+      this.host.log(`result panel ${this.jobId}: ignored an invalid message`);
+      return;
+    }
+    const msg = raw;
+    try {
+      switch (msg.type) {
+        case 'ready':
+          this.lastState = msg.state;
+          this.ready = true;
+          this.sendInit();
+          break;
+        case 'getRows':
+          await this.answerRows(msg.reqId, msg.stmt, msg.start, msg.count, msg.maxValueLength);
+          break;
+        case 'cancel':
+          await this.host.cancel(this.jobId);
+          break;
+        case 'goToError':
+          await this.host.goToError(this.jobId, msg.position);
+          break;
+        case 'export':
+          await this.surface.exportResult(msg.stmt, msg.format);
+          break;
+        case 'copyText':
+          await this.surface.copyText(msg.text);
+          break;
+        case 'state':
+          this.lastState = msg.state;
+          break;
+        case 'info':
+          this.surface.info(msg.message);
+          break;
+      }
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      this.host.log(`result panel ${this.jobId}: ${msg.type} failed: ${text}`);
+      if (msg.type === 'getRows') this.post({ type: 'rowsError', reqId: msg.reqId, message: text });
+      else this.surface.info(text);
+    }
+  }
+
+  private post(msg: HostMessage): void {
+    if (this.disposed) return;
+    void this.surface.post(msg);
+  }
+
+  private attachStore(): void {
+    const store = this.host.store(this.jobId);
+    if (store === this.store) return;
+    this.storeSub?.dispose();
+    this.store = store;
+    this.storeSub = store?.onDidChange(() => this.throttle.trigger());
+    if (this.ready) this.sendInit();
+  }
+
+  private unavailableReason(): string | undefined {
+    const job = this.host.job(this.jobId);
+    if (!job) return 'This job is no longer known to this window (it was cleared, or the window was reloaded). Its results are gone; run the SQL again to see them.';
+    if (!this.store && job.state !== 'launching' && job.state !== 'running') {
+      return 'The results of this job are no longer available (they were cleared or not kept across a reload).';
+    }
+    return undefined;
+  }
+
+  private sendInit(): void {
+    const job = this.host.job(this.jobId);
+    const statements = this.store ? statementSnapshots(this.store) : [];
+    const messages = this.store ? this.store.messages() : job?.error ? [job.error] : [];
+    this.sentMessages = this.store ? messages.length : 0;
+    this.lastStatements = JSON.stringify(statements);
+    this.lastJob = job ? JSON.stringify(jobSnapshot(job)) : '';
+    const init: HostMessage = { type: 'init', jobId: this.jobId, job: job ? jobSnapshot(job) : null, statements, messages };
+    const reason = this.unavailableReason();
+    if (reason) init.unavailable = reason;
+    this.post(init);
+  }
+
+  /** Sends only what changed since the last push. */
+  private pushStatus(): void {
+    if (!this.ready || this.disposed) return;
+    const job = this.host.job(this.jobId);
+    if (job) {
+      const snap = jobSnapshot(job);
+      const key = JSON.stringify(snap);
+      if (key !== this.lastJob) {
+        this.lastJob = key;
+        this.post({ type: 'job', job: snap });
+      }
+    }
+    const store = this.store;
+    if (!store) return;
+    const statements = statementSnapshots(store);
+    const key = JSON.stringify(statements);
+    if (key !== this.lastStatements) {
+      this.lastStatements = key;
+      this.post({ type: 'statements', statements });
+    }
+    const messages = store.messages();
+    if (messages.length > this.sentMessages) {
+      this.post({ type: 'messages', from: this.sentMessages, messages: messages.slice(this.sentMessages) });
+      this.sentMessages = messages.length;
+    }
+  }
+
+  private async answerRows(reqId: number, stmt: number, start: number, count: number, maxValueLength: number | undefined): Promise<void> {
+    const store = this.store;
+    if (!store) {
+      this.post({ type: 'rowsError', reqId, message: 'The result is no longer available.' });
+      return;
+    }
+    const rows = await store.getRows(stmt, start, count);
+    if (maxValueLength === undefined) {
+      this.post({ type: 'rows', reqId, stmt, start, rows });
+      return;
+    }
+    const shortened = cutRows(rows, maxValueLength);
+    const msg: HostMessage = { type: 'rows', reqId, stmt, start, rows: shortened.rows };
+    if (shortened.cut.length > 0) msg.cut = shortened.cut;
+    this.post(msg);
+  }
+}

@@ -1,0 +1,92 @@
+// CSV and JSON encoding of a statement's rows, streamed from ResultStore.iterateRows into a
+// sink with back-pressure. No `vscode` here: the VS Code side supplies the file sink, the save
+// dialog and the progress notification; tests use a string sink.
+
+import type { ColumnInfo, ResultStore, Row } from '../core/model';
+import type { ExportFormat } from '../protocol';
+
+export interface TextSink {
+  /** Resolves when the sink can take more (a file stream's drain). */
+  write(chunk: string): Promise<void> | void;
+}
+
+export interface ExportOptions {
+  onProgress?: (rows: number) => void;
+  signal?: AbortSignal;
+  /** Characters buffered before a write; large enough to amortise, small enough to stay flat. */
+  chunkChars?: number;
+}
+
+/** RFC 4180 field: quoted when it holds a delimiter, quote, line break or edge space. NULL is an
+ *  empty unquoted field and '' a quoted empty field, so the two stay distinguishable. */
+export function csvField(v: string | null): string {
+  if (v === null) return '';
+  if (v === '') return '""';
+  if (/[",\r\n]/.test(v) || v[0] === ' ' || v[v.length - 1] === ' ') return `"${v.replace(/"/g, '""')}"`;
+  return v;
+}
+
+export function csvLine(values: readonly (string | null)[]): string {
+  return `${values.map(csvField).join(',')}\r\n`;
+}
+
+/** JSON object keys: duplicate column names (`SELECT 1, 1`) get _2, _3… so no value is lost. */
+export function jsonKeys(columns: readonly ColumnInfo[]): string[] {
+  const used = new Set<string>();
+  return columns.map((c) => {
+    let key = c.name;
+    for (let i = 2; used.has(key); i++) key = `${c.name}_${i}`;
+    used.add(key);
+    return key;
+  });
+}
+
+const INT_OIDS = new Set([20, 21, 23, 26]);
+const FLOAT_OIDS = new Set([700, 701, 1700]);
+const JSON_OIDS = new Set([114, 3802]);
+
+/** A value as JSON: numbers stay numbers where JSON can carry them exactly, json/jsonb is
+ *  embedded as-is (PostgreSQL only outputs valid JSON for them), booleans become true/false. */
+export function jsonValue(v: string | null, typeOid: number): string {
+  if (v === null) return 'null';
+  if (typeOid === 16) return v === 't' ? 'true' : v === 'f' ? 'false' : JSON.stringify(v);
+  if (JSON_OIDS.has(typeOid)) return v;
+  if (INT_OIDS.has(typeOid) && /^-?\d+$/.test(v) && Number.isSafeInteger(Number(v))) return v;
+  if (FLOAT_OIDS.has(typeOid) && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(v)) {
+    // Only when the text survives a round trip through a double; otherwise keep the exact text.
+    const n = Number(v);
+    if (Number.isFinite(n) && String(n) === v) return v;
+  }
+  return JSON.stringify(v);
+}
+
+export function jsonRow(row: Row, keys: readonly string[], columns: readonly ColumnInfo[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < keys.length; i++) parts.push(`${JSON.stringify(keys[i])}:${jsonValue(row[i] ?? null, columns[i].typeOid)}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** Writes statement `stmt` of `store` to `sink`; returns the number of rows written. */
+export async function exportStatement(store: ResultStore, stmt: number, format: ExportFormat, sink: TextSink, opts: ExportOptions = {}): Promise<number> {
+  const info = store.statements().find((s) => s.stmt === stmt);
+  if (!info?.columns) throw new Error(`Statement ${stmt} returned no rows to export.`);
+  const columns = info.columns;
+  const keys = jsonKeys(columns);
+  const chunkChars = opts.chunkChars ?? 1 << 20;
+  let buf = format === 'csv' ? csvLine(columns.map((c) => c.name)) : '[';
+  let rows = 0;
+  for await (const row of store.iterateRows(stmt)) {
+    if (opts.signal?.aborted) throw new Error('Export canceled.');
+    buf += format === 'csv' ? csvLine(row) : `${rows === 0 ? '\n' : ',\n'}${jsonRow(row, keys, columns)}`;
+    rows++;
+    if (buf.length >= chunkChars) {
+      await sink.write(buf);
+      buf = '';
+      opts.onProgress?.(rows);
+    }
+  }
+  if (format === 'json') buf += rows === 0 ? ']\n' : '\n]\n';
+  await sink.write(buf);
+  opts.onProgress?.(rows);
+  return rows;
+}
