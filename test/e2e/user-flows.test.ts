@@ -1,0 +1,207 @@
+// What a user does with PG Background, in a real VS Code (code-server) driven from Chromium:
+// run a selection from the palette and from the keybinding, watch the job in the Jobs tree,
+// read its rows in the result grid, a multi-statement job with its tabs and messages, cancel,
+// wait with a timeout, detach, a syntax error with "Go to error", and the history after a
+// window reload. Each step asserts what is on screen; screenshots go to test-artifacts/e2e/.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { keybindingFor, menuTitle, paletteTitle, publishScreenshot, testProfile, until, Workbench } from './workbench';
+
+const files: Record<string, string> = {
+  'select.sql': [
+    '-- two statements: the test selects one at a time',
+    "SELECT 'alpha' AS greeting, 42 AS answer, NULL::text AS nothing FROM pg_sleep(2);",
+    "SELECT 'beta' AS other, g AS n FROM generate_series(1, 3) AS g;",
+    '',
+  ].join('\n'),
+  'multi.sql': [
+    'CREATE TEMP TABLE e2e_t AS SELECT g FROM generate_series(1, 5) AS g;',
+    'UPDATE e2e_t SET g = g * 10;',
+    "DO $$ BEGIN RAISE NOTICE 'hello from the e2e job'; END $$;",
+    'SELECT g AS tens FROM e2e_t ORDER BY g;',
+    '',
+  ].join('\n'),
+  'sleepers.sql': [
+    'SELECT pg_sleep(600) AS e2e_cancel_me;',
+    'SELECT pg_sleep(600) AS e2e_wait_me;',
+    'SELECT pg_sleep(600) AS e2e_detach_me;',
+    '',
+  ].join('\n'),
+  'broken.sql': ['-- the error is on line 3', 'SELECT 1 AS fine,', '       2 AS also_fine FORM e2e_nowhere;', ''].join('\n'),
+};
+
+const profile = testProfile('e2e');
+const db = () => new pg.Client({ host: String(profile.host), port: Number(profile.port), user: String(profile.user), database: String(profile.database) });
+
+async function workerCount(marker: string): Promise<number> {
+  const c = db();
+  await c.connect();
+  try {
+    const r = await c.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'pg_background' AND query LIKE '%' || $1 || '%'",
+      [marker],
+    );
+    return Number(r.rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
+describe('PG Background in VS Code (code-server)', { timeout: 20 * 60_000 }, () => {
+  let wb: Workbench;
+  const timings: Record<string, number> = {};
+
+  before(async () => {
+    wb = await Workbench.launch({
+      name: 'flows',
+      files,
+      workspaceSettings: {
+        'pgBackground.connections': [profile],
+        'pgBackground.activeConnection': 'e2e',
+        'pgBackground.notifyOnCompletion': true,
+      },
+    });
+  });
+
+  after(async () => {
+    if (wb) await wb.close();
+    // Workers the test left behind on purpose (the detached one) end with the cluster; end
+    // them now so a reused cluster stays clean.
+    const c = db();
+    await c.connect().catch(() => undefined);
+    await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_background' AND query LIKE '%e2e_%'").catch(() => undefined);
+    await c.end().catch(() => undefined);
+    for (const [k, v] of Object.entries(timings)) process.stdout.write(`# ${k}: ${v} ms\n`);
+  });
+
+  it('runs a selection from the command palette, shows it running then completed, and its rows in the grid', async () => {
+    await wb.openFile('select.sql');
+    await wb.selectLines(2, 2);
+    const t0 = Date.now();
+    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.waitForJobState("SELECT 'alpha' AS greeting", /running/i, 60_000);
+    await wb.screenshot('job-running');
+    const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 60_000);
+    assert.match(text, /1 row/i);
+    await wb.jobContextAction("SELECT 'alpha' AS greeting", menuTitle('pgBackground.showResult'));
+    const frame = await wb.webviewWith(/alpha/);
+    timings['command to first row visible in the grid (job sleeps 2 s)'] = Date.now() - t0;
+    const body = await wb.frameText(frame);
+    assert.match(body, /greeting/);
+    assert.match(body, /answer/);
+    assert.match(body, /\b42\b/);
+    assert.match(body, /NULL/, 'NULL is shown distinctly');
+    const shot = await wb.screenshot('result-grid');
+    publishScreenshot(shot, 'result-grid.png');
+  });
+
+  it('runs a selection with the default keybinding', async () => {
+    await wb.openFile('select.sql');
+    await wb.selectLines(3, 3);
+    const key = keybindingFor('pgBackground.runSelection');
+    await wb.page.keyboard.press(key);
+    const text = await wb.waitForJobState("SELECT 'beta' AS other", /completed/i, 60_000);
+    assert.match(text, /3 rows/i);
+    await wb.jobContextAction("SELECT 'beta' AS other", menuTitle('pgBackground.showResult'));
+    const frame = await wb.webviewWith(/beta/);
+    const body = await wb.frameText(frame);
+    assert.match(body, /other/);
+    for (const n of ['1', '2', '3']) assert.match(body, new RegExp(`\\b${n}\\b`));
+    const shot = await wb.screenshot('jobs-tree');
+    publishScreenshot(shot, 'jobs-tree.png');
+  });
+
+  it('runs a multi-statement file: one tab per statement, command tags and the Messages tab', async () => {
+    await wb.openFile('multi.sql');
+    const t0 = Date.now();
+    await wb.runCommand(paletteTitle('pgBackground.runFile'));
+    await wb.waitForJobState('CREATE TEMP TABLE e2e_t', /completed/i, 60_000);
+    await wb.jobContextAction('CREATE TEMP TABLE e2e_t', menuTitle('pgBackground.showResult'));
+    const frame = await wb.webviewWith(/tens/);
+    timings['multi-statement: command to result shown'] = Date.now() - t0;
+    const body = await wb.frameText(frame);
+    for (const v of ['10', '20', '30', '40', '50']) assert.match(body, new RegExp(`\\b${v}\\b`));
+    assert.match(body, /Messages/);
+    // Statements without rows show their command tag somewhere in the panel (their tab or its body).
+    const tabsText = body;
+    assert.match(tabsText, /UPDATE 5|SELECT 5|CREATE|DO/);
+    await wb.screenshot('multi-statement');
+    await frame.getByText(/^Messages/).first().click();
+    await until('the notice in the Messages tab', async () => /hello from the e2e job/.test(await wb.frameText(frame)), 30_000);
+    const shot = await wb.screenshot('messages-tab');
+    publishScreenshot(shot, 'multi-statement-messages.png');
+  });
+
+  it('cancels a running pg_sleep job from the Jobs tree', async () => {
+    await wb.openFile('sleepers.sql');
+    await wb.selectLines(1, 1);
+    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.waitForJobState('e2e_cancel_me', /running/i, 60_000);
+    await until('the worker in pg_stat_activity', async () => (await workerCount('e2e_cancel_me')) === 1, 30_000);
+    await wb.jobContextAction('e2e_cancel_me', menuTitle('pgBackground.cancelJob'));
+    await wb.waitForJobState('e2e_cancel_me', /cancel/i, 60_000);
+    await until('the worker to be gone', async () => (await workerCount('e2e_cancel_me')) === 0, 30_000);
+    await wb.screenshot('canceled');
+  });
+
+  it('waits for a job with a timeout; the job keeps running after the wait times out', async () => {
+    await wb.openFile('sleepers.sql');
+    await wb.selectLines(2, 2);
+    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.waitForJobState('e2e_wait_me', /running/i, 60_000);
+    await wb.jobContextAction('e2e_wait_me', menuTitle('pgBackground.waitJobWithTimeout'));
+    // The prompt asks for the timeout; give it the smallest sensible one.
+    const prompt = await wb.page.locator('.quick-input-widget').innerText({ timeout: 30_000 });
+    await wb.answerInput(/second/i.test(prompt) && !/milli|ms\b/i.test(prompt) ? '1' : '1000');
+    await until('a message that the wait timed out', async () => wb.notification(/time|still running/i).isVisible(), 60_000);
+    await wb.screenshot('wait-timeout');
+    const text = await wb.jobRowText('e2e_wait_me');
+    assert.match(text, /running/i, 'a timed-out wait leaves the job running');
+    assert.equal(await workerCount('e2e_wait_me'), 1);
+    await wb.jobContextAction('e2e_wait_me', menuTitle('pgBackground.cancelJob'));
+    await wb.waitForJobState('e2e_wait_me', /cancel/i, 60_000);
+  });
+
+  it('detaches a job: the tree says so and the worker goes on in the server', async () => {
+    await wb.openFile('sleepers.sql');
+    await wb.selectLines(3, 3);
+    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.waitForJobState('e2e_detach_me', /running/i, 60_000);
+    await wb.jobContextAction('e2e_detach_me', menuTitle('pgBackground.detachJob'));
+    await wb.waitForJobState('e2e_detach_me', /detached/i, 60_000);
+    assert.equal(await workerCount('e2e_detach_me'), 1, 'the detached worker still runs');
+    await wb.screenshot('detached');
+  });
+
+  it('shows a syntax error with its SQLSTATE and puts the cursor on it with "Go to error"', async () => {
+    await wb.openFile('broken.sql');
+    await wb.selectLines(2, 3);
+    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.waitForJobState('SELECT 1 AS fine', /error/i, 60_000);
+    await wb.jobContextAction('SELECT 1 AS fine', menuTitle('pgBackground.showResult'));
+    const frame = await wb.webviewWith(/42601/);
+    const body = await wb.frameText(frame);
+    assert.match(body, /syntax error/i);
+    const shot = await wb.screenshot('error');
+    publishScreenshot(shot, 'syntax-error.png');
+    await frame.getByText(/Go to error/i).first().click();
+    // "FORM" starts at line 3, column 26 of broken.sql.
+    await until('the cursor on the error', async () => {
+      const pos = await wb.cursorPosition();
+      return pos?.line === 3 && pos.column === 26;
+    }, 30_000);
+    assert.ok((await wb.editorTabs()).some((t) => t.includes('broken.sql')));
+  });
+
+  it('keeps finished jobs after a window reload', async () => {
+    await wb.reload();
+    await wb.showJobsView();
+    const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 60_000);
+    assert.match(text, /completed/i);
+    await wb.waitForJobState('SELECT 1 AS fine', /error/i, 30_000);
+    const shot = await wb.screenshot('history-after-reload');
+    publishScreenshot(shot, 'history-after-reload.png');
+  });
+});
