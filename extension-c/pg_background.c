@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_background.c
+ *		Module initialisation, configuration parameters and small helpers
+ *		shared by the launcher and worker code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/guc.h"
+
+#include "pg_background.h"
+
+PG_MODULE_MAGIC;
+
+int			pgbg_max_workers = 16;
+int			pgbg_default_queue_size = 65536;
+int			pgbg_worker_timeout = 0;
+int			pgbg_log_level = DEBUG1;
+
+/*
+ * Our own list: the core's server_message_level_options is not exported on
+ * every supported release.
+ */
+static const struct config_enum_entry pgbg_log_level_options[] = {
+	{"debug5", DEBUG5, false},
+	{"debug4", DEBUG4, false},
+	{"debug3", DEBUG3, false},
+	{"debug2", DEBUG2, false},
+	{"debug1", DEBUG1, false},
+	{"debug", DEBUG2, true},
+	{"info", INFO, false},
+	{"notice", NOTICE, false},
+	{"warning", WARNING, false},
+	{"log", LOG, false},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * A per-session quota.  SUSET so that an unprivileged user cannot lift
+	 * the limit an administrator chose; every launched worker holds a
+	 * max_worker_processes slot.
+	 */
+	DefineCustomIntVariable("pg_background.max_workers",
+							"Maximum number of pg_background workers one session may hold at a time.",
+							"Counts every handle that has not been released yet (running or finished but unread).",
+							&pgbg_max_workers,
+							16, 1, 1024,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_background.default_queue_size",
+							"Size of the result queue used when queue_size is 0.",
+							NULL,
+							&pgbg_default_queue_size,
+							65536, PGBG_MIN_QUEUE_SIZE, PGBG_MAX_QUEUE_SIZE,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_background.worker_timeout",
+							"Maximum run time of a pg_background job (0 disables).",
+							"Measured from the start of the job; the job is canceled with SQLSTATE 57014 when it expires.",
+							&pgbg_worker_timeout,
+							0, 0, PGBG_MAX_TIMEOUT_MS,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_background.log_level",
+							 "Message level of pg_background lifecycle log entries.",
+							 "Launch, start, completion and release of workers are logged at this level.",
+							 &pgbg_log_level,
+							 DEBUG1, pgbg_log_level_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_background");
+}
+
+/*
+ * Raise a clear error when a SQL-level argument is NULL.  Our functions are
+ * not STRICT on purpose: STRICT would silently turn a NULL SQL string into a
+ * NULL result, hiding the mistake.
+ */
+void
+pgbg_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be NULL", argname)));
+}
+
+/* Range check for integer arguments, with a message naming the bounds. */
+void
+pgbg_check_range(const char *what, int64 value, int64 min, int64 max)
+{
+	if (value < min || value > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between " INT64_FORMAT " and " INT64_FORMAT ", got " INT64_FORMAT,
+						what, min, max, value)));
+}
+
+/*
+ * Copy a string into a fixed buffer, cutting it at a character boundary
+ * and marking the cut with "...".
+ */
+void
+pgbg_copy_clipped(char *dst, const char *src, int dstlen)
+{
+	int			len = strlen(src);
+
+	if (len < dstlen)
+	{
+		memcpy(dst, src, len + 1);
+		return;
+	}
+	len = pg_mbcliplen(src, len, dstlen - 4);
+	memcpy(dst, src, len);
+	strcpy(dst + len, "...");
+}

@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_background.h
+ *		Shared definitions for pg_background: the layout of the dynamic
+ *		shared memory segment that connects a launching session with its
+ *		background worker, the wire format of the messages the worker sends
+ *		back, and the session-local registry of launched workers.
+ *
+ * File map:
+ *		pg_background.c   module load, GUCs, small shared helpers
+ *		pgbg_launch.c     launcher side: DSM setup, worker registration,
+ *						  the per-session registry of handles
+ *		pgbg_worker.c     the background worker: runs the SQL string and
+ *						  streams results into the queue
+ *		pgbg_relay.c      launcher side: receiving and decoding messages
+ *		pgbg_funcs.c      the SQL-callable functions
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_BACKGROUND_H
+#define PG_BACKGROUND_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/shm_mq.h"
+#include "storage/spin.h"
+#include "access/tupdesc.h"
+#include "utils/elog.h"
+
+/*
+ * Version compatibility.  Only PostgreSQL 15 is built and tested here; the
+ * guards below record the API differences we know about so that 13..18
+ * compile in principle.
+ */
+#if PG_VERSION_NUM < 130000
+#error "pg_background requires PostgreSQL 13 or later"
+#endif
+
+#if PG_VERSION_NUM < 150000
+/* shm_mq_send() gained force_flush in 15; older releases always flush. */
+#define pgbg_shm_mq_send(mqh, len, data, nowait, flush) \
+	shm_mq_send((mqh), (len), (data), (nowait))
+#define pg_analyze_and_rewrite_fixedparams(a, b, c, d, e) \
+	pg_analyze_and_rewrite((a), (b), (c), (d), (e))
+#else
+#define pgbg_shm_mq_send(mqh, len, data, nowait, flush) \
+	shm_mq_send((mqh), (len), (data), (nowait), (flush))
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#define PGBG_WAIT_EVENT_SEND	WAIT_EVENT_MESSAGE_QUEUE_SEND
+#define PGBG_WAIT_EVENT_PUT		WAIT_EVENT_MESSAGE_QUEUE_PUT_MESSAGE
+#else
+#define PGBG_WAIT_EVENT_SEND	WAIT_EVENT_MQ_SEND
+#define PGBG_WAIT_EVENT_PUT		WAIT_EVENT_MQ_PUT_MESSAGE
+#endif
+
+/* Magic number identifying our DSM segments ("pgbg"). */
+#define PGBG_MAGIC				0x70676267
+
+/* shm_toc keys */
+#define PGBG_KEY_FIXED			1
+#define PGBG_KEY_SQL			2
+#define PGBG_KEY_GUC			3
+#define PGBG_KEY_QUEUE			4
+
+/* Limits (bytes / milliseconds). */
+#define PGBG_MIN_QUEUE_SIZE		4096
+#define PGBG_MAX_QUEUE_SIZE		(256 * 1024 * 1024)
+#define PGBG_MAX_TIMEOUT_MS		86400000	/* one day */
+#define PGBG_MAX_GRACE_MS		3600000 /* one hour */
+#define PGBG_PROGRESS_MSG_LEN	256
+#define PGBG_ERRMSG_LEN			512
+#define PGBG_PREVIEW_LEN		120
+
+/* How long a worker may keep produced rows unpublished in the queue. */
+#define PGBG_FLUSH_INTERVAL_MS	20
+
+/*
+ * Message types on the queue.  Every message starts with one type byte.
+ * 'N' and 'E' carry the standard frontend/backend error fields (so that
+ * pq_parse_errornotice() can decode them); the others are our own compact
+ * formats, written without encoding conversion (the worker runs with
+ * client_encoding equal to the database encoding, so every string on the
+ * queue is in the server encoding).
+ *
+ *	'T'  columns:	int16 natts, then per column: name\0, uint32 type oid,
+ *					int32 typmod
+ *	'D'  row:		int16 natts, then per column: int32 length (-1 = NULL),
+ *					bytes of the text output
+ *	'C'  command:	int64 rows (-1 = tag carries no row count), tag\0
+ *	'N'  notice:	error fields
+ *	'E'  error:		error fields (elevel >= ERROR ends the stream)
+ *	'Z'  done:		the job completed and committed; ends the stream
+ */
+#define PGBG_MSG_COLUMNS		'T'
+#define PGBG_MSG_ROW			'D'
+#define PGBG_MSG_COMMAND		'C'
+#define PGBG_MSG_NOTICE			'N'
+#define PGBG_MSG_ERROR			'E'
+#define PGBG_MSG_DONE			'Z'
+
+/* Final outcome of a job as recorded by the worker in the status block. */
+typedef enum PgbgOutcome
+{
+	PGBG_RUNNING = 0,
+	PGBG_COMPLETED,
+	PGBG_FAILED,
+	PGBG_CANCELED,
+	PGBG_LOST					/* launcher's verdict only: the process is
+								 * gone without having recorded an outcome */
+} PgbgOutcome;
+
+/*
+ * Status block shared by launcher and worker, protected by its spinlock.
+ * Only plain copies happen under the lock.
+ */
+typedef struct PgbgStatus
+{
+	slock_t		mutex;
+	int32		progress_pct;	/* -1 until the job reports progress */
+	char		progress_msg[PGBG_PROGRESS_MSG_LEN];
+	PgbgOutcome outcome;
+	char		sqlstate[6];	/* NUL-terminated; set when FAILED/CANCELED */
+	char		errmsg[PGBG_ERRMSG_LEN];
+	bool		cancel_requested;	/* set by the launcher */
+	bool		blocked_on_queue;	/* worker waits for queue space */
+	int32		worker_pid;		/* set by the worker when it starts */
+	TimestampTz started_at;
+	TimestampTz finished_at;
+} PgbgStatus;
+
+/* Fixed-size part of the DSM segment. */
+typedef struct PgbgFixed
+{
+	Oid			database_id;
+	Oid			authenticated_user_id;
+	Oid			current_user_id;
+	int			sec_context;
+	int32		launcher_pid;
+	struct PGPROC *launcher_proc;	/* whose latch the worker sets */
+	int64		cookie;
+	bool		submit_mode;	/* no output at all, never blocks */
+	int32		worker_timeout_ms;	/* 0 = none */
+	PgbgStatus	status;
+} PgbgFixed;
+
+/*
+ * Launcher-side registry entry.  Everything belonging to one handle lives in
+ * its own memory context (cxt), so releasing a handle is a single
+ * MemoryContextDelete and nothing can be forgotten.
+ */
+typedef struct PgbgKey
+{
+	int64		cookie;
+	int32		pid;
+	int32		zero;			/* explicit padding, always 0: the hash and
+								 * compare functions see the whole struct */
+} PgbgKey;
+
+typedef struct PgbgSession
+{
+	PgbgKey		key;			/* hash key: must be first */
+	MemoryContext cxt;			/* owns this struct and all below */
+	dsm_segment *seg;			/* NULL once detached */
+	PgbgFixed  *fixed;			/* inside seg */
+	const char *sql;			/* inside seg */
+	BackgroundWorkerHandle *handle;
+	shm_mq_handle *mqh;			/* NULL in submit mode */
+	Oid			user_id;		/* current user at launch */
+	TimestampTz launched_at;
+	int32		queue_size;
+	bool		submit_mode;
+	bool		consumed;		/* reading of results has started */
+	bool		fetching;		/* fetch_v2 is the reader */
+	bool		counted;		/* outcome already added to stats */
+	bool		registered;		/* present in the registry hash */
+	uint64		launch_seq;		/* launch order, for v1 lookups */
+	int32		stmt_no;		/* fetch_v2: statements completed */
+	char	   *preview;
+	char	   *last_error;
+} PgbgSession;
+
+/* Why a handle was released, for clear errors on later use. */
+typedef enum PgbgReleaseReason
+{
+	PGBG_RELEASED_CONSUMED,
+	PGBG_RELEASED_FINISHED,
+	PGBG_RELEASED_DETACHED
+} PgbgReleaseReason;
+
+/* Per-session statistics (see pg_background_stats_v2). */
+typedef struct PgbgStats
+{
+	int64		launched;
+	int64		completed;
+	int64		failed;
+	int64		canceled;
+	double		total_exec_ms;
+	int64		timed;
+} PgbgStats;
+
+/* GUCs (pg_background.c) */
+extern int	pgbg_max_workers;
+extern int	pgbg_default_queue_size;
+extern int	pgbg_worker_timeout;
+extern int	pgbg_log_level;
+
+/* pg_background.c */
+extern void pgbg_check_not_null(FunctionCallInfo fcinfo, int argno,
+								const char *argname);
+extern void pgbg_check_range(const char *what, int64 value, int64 min,
+							 int64 max);
+extern void pgbg_copy_clipped(char *dst, const char *src, int dstlen);
+
+/* pgbg_launch.c */
+extern PgbgSession *pgbg_launch(text *sql, int32 queue_size, bool submit);
+extern PgbgSession *pgbg_lookup(int32 pid, int64 cookie, bool v1);
+extern void pgbg_release(PgbgSession *sess, PgbgReleaseReason reason);
+extern PgbgOutcome pgbg_observe(PgbgSession *sess, bool *stopped);
+extern bool pgbg_worker_blocked(PgbgSession *sess);
+extern void pgbg_request_cancel(PgbgSession *sess);
+extern void pgbg_terminate(PgbgSession *sess);
+extern int	pgbg_registry_count(void);
+extern void pgbg_registry_foreach(void (*fn) (PgbgSession *sess, void *arg),
+								  void *arg);
+extern PgbgStats *pgbg_stats(void);
+extern void pgbg_status_snapshot(PgbgSession *sess, PgbgStatus *copy);
+
+/* pgbg_relay.c */
+typedef enum PgbgRecv
+{
+	PGBG_RECV_MESSAGE,
+	PGBG_RECV_EMPTY,
+	PGBG_RECV_DETACHED
+} PgbgRecv;
+
+extern PgbgRecv pgbg_receive(PgbgSession *sess, long timeout_ms,
+							 StringInfo msg);
+extern void pgbg_push_error_context(PgbgSession *sess,
+									ErrorContextCallback *cb);
+extern void pgbg_check_srf_context(FunctionCallInfo fcinfo,
+								   bool need_expected);
+extern struct Tuplestorestate *pgbg_init_materialize(FunctionCallInfo fcinfo,
+													 TupleDesc tupdesc);
+extern void pgbg_materialize_result(PgbgSession *sess,
+									FunctionCallInfo fcinfo);
+extern void pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
+								   int32 max_rows, int32 wait_ms);
+
+/* pgbg_worker.c */
+extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
+extern PgbgStatus *pgbg_my_status;
+
+#endif							/* PG_BACKGROUND_H */

@@ -1,0 +1,447 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbg_funcs.c
+ *		The SQL-callable functions of pg_background.
+ *
+ * None of them is STRICT: a NULL argument gets an error naming it (SQLSTATE
+ * 22004) instead of a silent NULL result.  Range checks raise 22023.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "pg_background.h"
+
+PG_FUNCTION_INFO_V1(pg_background_launch);
+PG_FUNCTION_INFO_V1(pg_background_result);
+PG_FUNCTION_INFO_V1(pg_background_detach);
+PG_FUNCTION_INFO_V1(pg_background_launch_v2);
+PG_FUNCTION_INFO_V1(pg_background_submit_v2);
+PG_FUNCTION_INFO_V1(pg_background_result_v2);
+PG_FUNCTION_INFO_V1(pg_background_fetch_v2);
+PG_FUNCTION_INFO_V1(pg_background_detach_v2);
+PG_FUNCTION_INFO_V1(pg_background_cancel_v2);
+PG_FUNCTION_INFO_V1(pg_background_cancel_v2_grace);
+PG_FUNCTION_INFO_V1(pg_background_wait_v2);
+PG_FUNCTION_INFO_V1(pg_background_wait_v2_timeout);
+PG_FUNCTION_INFO_V1(pg_background_list_v2);
+PG_FUNCTION_INFO_V1(pg_background_progress);
+PG_FUNCTION_INFO_V1(pg_background_get_progress_v2);
+PG_FUNCTION_INFO_V1(pg_background_stats_v2);
+
+/* Launch from (sql text, queue_size int4) arguments. */
+static PgbgSession *
+launch_from_args(FunctionCallInfo fcinfo, bool submit)
+{
+	pgbg_check_not_null(fcinfo, 0, "sql");
+	pgbg_check_not_null(fcinfo, 1, "queue_size");
+	return pgbg_launch(PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(1), submit);
+}
+
+/* Handle from (pid int4, cookie int8) arguments. */
+static PgbgSession *
+lookup_v2(FunctionCallInfo fcinfo)
+{
+	pgbg_check_not_null(fcinfo, 0, "pid");
+	pgbg_check_not_null(fcinfo, 1, "cookie");
+	return pgbg_lookup(PG_GETARG_INT32(0), PG_GETARG_INT64(1), false);
+}
+
+static PgbgSession *
+lookup_v1(FunctionCallInfo fcinfo)
+{
+	pgbg_check_not_null(fcinfo, 0, "pid");
+	return pgbg_lookup(PG_GETARG_INT32(0), 0, true);
+}
+
+static Datum
+handle_datum(FunctionCallInfo fcinfo, PgbgSession *sess)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int32GetDatum(sess->key.pid);
+	values[1] = Int64GetDatum(sess->key.cookie);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/*
+ * Wait until the job has an outcome (completed, failed, canceled) or its
+ * process is gone.  timeout_ms < 0 waits without limit.  Returns false on
+ * timeout.
+ *
+ * A worker that is blocked because its queue is full can only go on when
+ * this session reads; since we are busy waiting, that would be a deadlock.
+ * We detect it and raise 55000 instead of hanging (both for the plain and
+ * for the timeout variant: no amount of waiting helps).
+ */
+static bool
+wait_for_outcome(PgbgSession *sess, int64 timeout_ms, bool detect_deadlock)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		bool		stopped;
+		long		wait = 1000;
+
+		if (pgbg_observe(sess, &stopped) != PGBG_RUNNING)
+			return true;
+		if (detect_deadlock && !sess->submit_mode && pgbg_worker_blocked(sess))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("pg_background worker %d cannot finish because its result queue is full",
+							sess->key.pid),
+					 errdetail("The worker waits for this session to read its results."),
+					 errhint("Read the results with pg_background_result_v2 or pg_background_fetch_v2, release them with pg_background_detach_v2, or use pg_background_submit_v2 for jobs whose results are not needed.")));
+		if (timeout_ms >= 0)
+		{
+			int64		elapsed = (GetCurrentTimestamp() - start) / 1000;
+
+			if (elapsed >= timeout_ms)
+				return false;
+			wait = (long) Min(wait, timeout_ms - elapsed);
+		}
+		/* the worker sets our latch when it records an outcome or blocks */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* ---- v1 ---- */
+
+Datum
+pg_background_launch(PG_FUNCTION_ARGS)
+{
+	PgbgSession *sess = launch_from_args(fcinfo, false);
+
+	PG_RETURN_INT32(sess->key.pid);
+}
+
+Datum
+pg_background_result(PG_FUNCTION_ARGS)
+{
+	pgbg_materialize_result(lookup_v1(fcinfo), fcinfo);
+	return (Datum) 0;
+}
+
+Datum
+pg_background_detach(PG_FUNCTION_ARGS)
+{
+	pgbg_release(lookup_v1(fcinfo), PGBG_RELEASED_DETACHED);
+	PG_RETURN_VOID();
+}
+
+/* ---- v2 ---- */
+
+Datum
+pg_background_launch_v2(PG_FUNCTION_ARGS)
+{
+	return handle_datum(fcinfo, launch_from_args(fcinfo, false));
+}
+
+Datum
+pg_background_submit_v2(PG_FUNCTION_ARGS)
+{
+	return handle_datum(fcinfo, launch_from_args(fcinfo, true));
+}
+
+Datum
+pg_background_result_v2(PG_FUNCTION_ARGS)
+{
+	pgbg_materialize_result(lookup_v2(fcinfo), fcinfo);
+	return (Datum) 0;
+}
+
+Datum
+pg_background_fetch_v2(PG_FUNCTION_ARGS)
+{
+	PgbgSession *sess;
+	int32		max_rows;
+	int32		wait_ms;
+
+	pgbg_check_not_null(fcinfo, 2, "max_rows");
+	pgbg_check_not_null(fcinfo, 3, "wait_ms");
+	max_rows = PG_GETARG_INT32(2);
+	wait_ms = PG_GETARG_INT32(3);
+	pgbg_check_range("max_rows", max_rows, 1, PG_INT32_MAX);
+	pgbg_check_range("wait_ms", wait_ms, 0, PGBG_MAX_TIMEOUT_MS);
+	sess = lookup_v2(fcinfo);
+	pgbg_materialize_fetch(sess, fcinfo, max_rows, wait_ms);
+	return (Datum) 0;
+}
+
+/* Release the handle; the worker keeps running, its output is discarded. */
+Datum
+pg_background_detach_v2(PG_FUNCTION_ARGS)
+{
+	pgbg_release(lookup_v2(fcinfo), PGBG_RELEASED_DETACHED);
+	PG_RETURN_VOID();
+}
+
+Datum
+pg_background_cancel_v2(PG_FUNCTION_ARGS)
+{
+	PgbgSession *sess = lookup_v2(fcinfo);
+	bool		stopped;
+
+	if (pgbg_observe(sess, &stopped) == PGBG_RUNNING)
+		pgbg_request_cancel(sess);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Cancel, give the worker grace_ms to stop its statement, then terminate it.
+ */
+Datum
+pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
+{
+	PgbgSession *sess;
+	int32		grace_ms;
+	bool		stopped;
+
+	pgbg_check_not_null(fcinfo, 2, "grace_ms");
+	grace_ms = PG_GETARG_INT32(2);
+	pgbg_check_range("grace_ms", grace_ms, 0, PGBG_MAX_GRACE_MS);
+	sess = lookup_v2(fcinfo);
+
+	if (pgbg_observe(sess, &stopped) != PGBG_RUNNING)
+		PG_RETURN_VOID();
+	pgbg_request_cancel(sess);
+	if (!wait_for_outcome(sess, grace_ms, false))
+	{
+		ereport(pgbg_log_level,
+				(errmsg_internal("pg_background: terminating worker %d after %d ms grace",
+								 sess->key.pid, grace_ms)));
+		pgbg_terminate(sess);
+	}
+	PG_RETURN_VOID();
+}
+
+Datum
+pg_background_wait_v2(PG_FUNCTION_ARGS)
+{
+	(void) wait_for_outcome(lookup_v2(fcinfo), -1, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+pg_background_wait_v2_timeout(PG_FUNCTION_ARGS)
+{
+	PgbgSession *sess;
+	int32		timeout_ms;
+
+	pgbg_check_not_null(fcinfo, 2, "timeout_ms");
+	timeout_ms = PG_GETARG_INT32(2);
+	pgbg_check_range("timeout_ms", timeout_ms, 0, PGBG_MAX_TIMEOUT_MS);
+	sess = lookup_v2(fcinfo);
+	PG_RETURN_BOOL(wait_for_outcome(sess, timeout_ms, true));
+}
+
+/* ---- list_v2 ---- */
+
+#define LIST_NATTS 9
+
+typedef struct ListState
+{
+	Tuplestorestate *tupstore;
+	TupleDesc	tupdesc;
+} ListState;
+
+static void
+list_one(PgbgSession *sess, void *arg)
+{
+	ListState  *ls = (ListState *) arg;
+	Datum		values[LIST_NATTS];
+	bool		nulls[LIST_NATTS];
+	bool		stopped;
+	PgbgOutcome outcome;
+	const char *state;
+
+	/* a user sees only the workers whose results they could read */
+	if (!has_privs_of_role(GetUserId(), sess->user_id))
+		return;
+
+	outcome = pgbg_observe(sess, &stopped);
+	switch (outcome)
+	{
+		case PGBG_RUNNING:
+			state = "running";
+			break;
+		case PGBG_COMPLETED:
+			state = "stopped";
+			break;
+		case PGBG_CANCELED:
+			state = "canceled";
+			break;
+		default:
+			state = "error";
+			break;
+	}
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int32GetDatum(sess->key.pid);
+	values[1] = Int64GetDatum(sess->key.cookie);
+	values[2] = TimestampTzGetDatum(sess->launched_at);
+	values[3] = ObjectIdGetDatum(sess->user_id);
+	values[4] = Int32GetDatum(sess->queue_size);
+	values[5] = CStringGetTextDatum(state);
+	values[6] = CStringGetTextDatum(sess->preview);
+	if (sess->last_error != NULL)
+		values[7] = CStringGetTextDatum(sess->last_error);
+	else
+		nulls[7] = true;
+	values[8] = BoolGetDatum(sess->consumed);
+	tuplestore_putvalues(ls->tupstore, ls->tupdesc, values, nulls);
+}
+
+Datum
+pg_background_list_v2(PG_FUNCTION_ARGS)
+{
+	static const Oid expected[LIST_NATTS] = {
+		INT4OID, INT8OID, TIMESTAMPTZOID, OIDOID, INT4OID,
+		TEXTOID, TEXTOID, TEXTOID, BOOLOID
+	};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc;
+	ListState	ls;
+	int			i;
+
+	pgbg_check_srf_context(fcinfo, true);
+	desc = rsinfo->expectedDesc;
+	for (i = 0; i < LIST_NATTS; i++)
+	{
+		if (desc->natts != LIST_NATTS ||
+			TupleDescAttr(desc, i)->atttypid != expected[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column definition list does not match pg_background_list_v2"),
+					 errhint("Use AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool).")));
+	}
+	ls.tupstore = pgbg_init_materialize(fcinfo, desc);
+	ls.tupdesc = rsinfo->setDesc;
+	pgbg_registry_foreach(list_one, &ls);
+	return (Datum) 0;
+}
+
+/* ---- progress and statistics ---- */
+
+/*
+ * Called by the job itself to publish progress, read by the launcher with
+ * pg_background_get_progress_v2.
+ */
+Datum
+pg_background_progress(PG_FUNCTION_ARGS)
+{
+	int32		pct;
+	char	   *msg = NULL;
+
+	pgbg_check_not_null(fcinfo, 0, "pct");
+	pct = PG_GETARG_INT32(0);
+	pgbg_check_range("pct", pct, 0, 100);
+	if (!PG_ARGISNULL(1))
+		msg = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (pgbg_my_status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_background_progress() can only be called inside a pg_background job")));
+
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	pgbg_my_status->progress_pct = pct;
+	if (msg != NULL)
+		pgbg_copy_clipped(pgbg_my_status->progress_msg, msg,
+						  PGBG_PROGRESS_MSG_LEN);
+	else
+		pgbg_my_status->progress_msg[0] = '\0';
+	SpinLockRelease(&pgbg_my_status->mutex);
+	PG_RETURN_VOID();
+}
+
+Datum
+pg_background_get_progress_v2(PG_FUNCTION_ARGS)
+{
+	PgbgSession *sess = lookup_v2(fcinfo);
+	PgbgStatus	st;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	pgbg_status_snapshot(sess, &st);
+	if (st.progress_pct < 0)
+	{
+		nulls[0] = true;
+		nulls[1] = true;
+	}
+	else
+	{
+		values[0] = Int32GetDatum(st.progress_pct);
+		if (st.progress_msg[0] != '\0')
+			values[1] = CStringGetTextDatum(st.progress_msg);
+		else
+			nulls[1] = true;
+	}
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+static void
+count_active(PgbgSession *sess, void *arg)
+{
+	bool		stopped;
+
+	if (pgbg_observe(sess, &stopped) == PGBG_RUNNING)
+		(*(int32 *) arg)++;
+}
+
+/*
+ * Statistics of this session (not server-wide): workers launched and
+ * outcomes seen so far.  An outcome is counted when the session first
+ * observes it (any call on the handle, list_v2 or stats_v2); a worker
+ * detached while running is never counted as completed/failed.
+ */
+Datum
+pg_background_stats_v2(PG_FUNCTION_ARGS)
+{
+	PgbgStats  *stats;
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+	int32		active = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	pgbg_registry_foreach(count_active, &active);
+	stats = pgbg_stats();
+	values[0] = Int64GetDatum(stats->launched);
+	values[1] = Int64GetDatum(stats->completed);
+	values[2] = Int64GetDatum(stats->failed);
+	values[3] = Int64GetDatum(stats->canceled);
+	values[4] = Int32GetDatum(active);
+	if (stats->timed > 0)
+		values[5] = Float8GetDatum(stats->total_exec_ms / stats->timed);
+	else
+		values[5] = Float8GetDatum(0.0);
+	values[6] = Int32GetDatum(pgbg_max_workers);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}

@@ -1,0 +1,636 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbg_launch.c
+ *		Launcher side of pg_background: building the dynamic shared memory
+ *		segment, registering the background worker, and the session-local
+ *		registry of handles.
+ *
+ * Registry design
+ * ---------------
+ * Each launched worker gets one PgbgSession, allocated in its own memory
+ * context (a child of TopMemoryContext) together with everything else the
+ * handle needs: the BackgroundWorkerHandle, the shm_mq_handle, the SQL
+ * preview and the last error.  The DSM segment is the owner of the whole
+ * thing: an on_dsm_detach callback removes the hash entry and deletes the
+ * memory context.  Releasing a handle is therefore exactly one dsm_detach(),
+ * whichever path gets there first (explicit release, error during launch,
+ * session exit), and dsm.c runs each callback once, so a double release or
+ * a leak of a partial entry cannot happen.
+ *
+ * The hash is keyed by (pid, cookie).  The cookie comes from
+ * pg_strong_random(), so a handle whose PID has been reused by another
+ * worker simply does not match; v1 functions, which only know the PID, scan
+ * the (small, bounded by pg_background.max_workers) table for it and take
+ * the most recent launch.  The registry is local to the backend: the only
+ * concurrency is with our own DSM detach callbacks, which run synchronously
+ * in this process, so no lock is needed.
+ *
+ * Handles that have been released are remembered in a small ring of
+ * "tombstones", so that reading results twice or fetching after the end
+ * gets a precise error instead of "not attached".
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shm_toc.h"
+#include "parser/scansup.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pg_background.h"
+
+#define PGBG_TOMBSTONES 64
+
+typedef struct PgbgEntry
+{
+	PgbgKey		key;			/* must be first */
+	PgbgSession *sess;
+} PgbgEntry;
+
+typedef struct PgbgTombstone
+{
+	PgbgKey		key;
+	PgbgReleaseReason reason;
+	bool		used;
+} PgbgTombstone;
+
+static HTAB *pgbg_registry = NULL;
+static uint64 pgbg_launch_seq = 0;
+static PgbgStats pgbg_session_stats;
+static PgbgTombstone pgbg_tombstones[PGBG_TOMBSTONES];
+static int	pgbg_tombstone_next = 0;
+
+static void pgbg_on_detach(dsm_segment *seg, Datum arg);
+
+/* Build a key with the padding zeroed: the hash covers the whole struct. */
+static PgbgKey
+pgbg_make_key(int32 pid, int64 cookie)
+{
+	PgbgKey		key;
+
+	memset(&key, 0, sizeof(key));
+	key.pid = pid;
+	key.cookie = cookie;
+	return key;
+}
+
+static void
+pgbg_registry_init(void)
+{
+	HASHCTL		ctl;
+
+	if (pgbg_registry != NULL)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PgbgKey);
+	ctl.entrysize = sizeof(PgbgEntry);
+	ctl.hcxt = TopMemoryContext;
+	pgbg_registry = hash_create("pg_background registry", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+int
+pgbg_registry_count(void)
+{
+	return pgbg_registry ? (int) hash_get_num_entries(pgbg_registry) : 0;
+}
+
+/*
+ * Call fn for every registered handle.  fn must not release handles.
+ */
+void
+pgbg_registry_foreach(void (*fn) (PgbgSession *sess, void *arg), void *arg)
+{
+	HASH_SEQ_STATUS status;
+	PgbgEntry  *entry;
+
+	if (pgbg_registry == NULL)
+		return;
+	hash_seq_init(&status, pgbg_registry);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		fn(entry->sess, arg);
+}
+
+PgbgStats *
+pgbg_stats(void)
+{
+	return &pgbg_session_stats;
+}
+
+/* Reject empty or whitespace-only SQL before spending a worker on it. */
+static void
+pgbg_check_sql(const char *sql)
+{
+	const char *p;
+
+	for (p = sql; *p; p++)
+	{
+		if (!scanner_isspace(*p))
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("SQL string must not be empty")));
+}
+
+/*
+ * Launch a worker for the given SQL.  On success the new handle is in the
+ * registry and its DSM mapping is pinned (it no longer belongs to the
+ * current resource owner, so it survives the launching transaction).
+ */
+PgbgSession *
+pgbg_launch(text *sql, int32 queue_size, bool submit)
+{
+	char	   *sqlstr = text_to_cstring(sql);
+	Size		sql_len = strlen(sqlstr);
+	Size		guc_len;
+	Size		segsize;
+	shm_toc_estimator e;
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	PgbgSession *sess;
+	int64		cookie = 0;
+	Oid			user_id;
+	int			sec_context;
+
+	pgbg_check_sql(sqlstr);
+
+	if (queue_size == 0)
+		queue_size = pgbg_default_queue_size;
+	StaticAssertStmt(PGBG_MIN_QUEUE_SIZE >= 1024,
+					 "queue minimum must exceed shm_mq_minimum_size");
+	if (queue_size < PGBG_MIN_QUEUE_SIZE || queue_size > PGBG_MAX_QUEUE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue size must be between %d and %d bytes, got %d",
+						PGBG_MIN_QUEUE_SIZE, PGBG_MAX_QUEUE_SIZE, queue_size),
+				 errhint("Use 0 for the default (pg_background.default_queue_size).")));
+	Assert((Size) PGBG_MIN_QUEUE_SIZE >= shm_mq_minimum_size);
+
+	GetUserIdAndSecContext(&user_id, &sec_context);
+
+	/*
+	 * A worker would run outside the restrictions of a security-restricted
+	 * operation (e.g. an index expression evaluated by a maintenance
+	 * command), which would let that code escape them.
+	 */
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot start a pg_background worker during a security-restricted operation")));
+
+	if (pgbg_registry_count() >= pgbg_max_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("this session already holds %d pg_background workers",
+						pgbg_registry_count()),
+				 errdetail("pg_background.max_workers is %d.", pgbg_max_workers),
+				 errhint("Read, wait for or detach finished workers, or raise pg_background.max_workers.")));
+
+	while (cookie == 0)
+	{
+		if (!pg_strong_random(&cookie, sizeof(cookie)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random cookie for the worker handle")));
+	}
+
+	/* Size the segment: fixed data, SQL, GUC state and (unless submit) queue. */
+	guc_len = EstimateGUCStateSpace();
+	shm_toc_initialize_estimator(&e);
+	shm_toc_estimate_chunk(&e, sizeof(PgbgFixed));
+	shm_toc_estimate_chunk(&e, sql_len + 1);
+	shm_toc_estimate_chunk(&e, guc_len);
+	if (!submit)
+		shm_toc_estimate_chunk(&e, (Size) queue_size);
+	shm_toc_estimate_keys(&e, submit ? 3 : 4);
+	segsize = shm_toc_estimate(&e);
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "pg_background handle",
+								ALLOCSET_SMALL_SIZES);
+	sess = MemoryContextAllocZero(cxt, sizeof(PgbgSession));
+	sess->cxt = cxt;
+	sess->submit_mode = submit;
+	sess->queue_size = submit ? 0 : queue_size;
+	sess->user_id = user_id;
+
+	PG_TRY();
+	{
+		shm_toc    *toc;
+		PgbgFixed  *fixed;
+		char	   *sqlbuf;
+		char	   *gucbuf;
+		BackgroundWorker worker;
+		BgwHandleStatus status;
+		pid_t		pid = 0;
+		PgbgEntry  *entry;
+		bool		found;
+
+		/*
+		 * dsm_create() raises an error rather than returning NULL when we do
+		 * not pass DSM_CREATE_NULL_IF_MAXSEGMENTS.
+		 */
+		sess->seg = dsm_create(segsize, 0);
+		on_dsm_detach(sess->seg, pgbg_on_detach, PointerGetDatum(sess));
+
+		toc = shm_toc_create(PGBG_MAGIC, dsm_segment_address(sess->seg),
+							 segsize);
+
+		/*
+		 * shm_toc_allocate() cannot return NULL: in PostgreSQL 13-18 it
+		 * raises "out of shared memory" itself when the estimate was too
+		 * small (review C2).  The estimate above covers every chunk.
+		 */
+		fixed = shm_toc_allocate(toc, sizeof(PgbgFixed));
+		memset(fixed, 0, sizeof(PgbgFixed));
+		fixed->database_id = MyDatabaseId;
+		fixed->authenticated_user_id = GetAuthenticatedUserId();
+		fixed->current_user_id = user_id;
+		fixed->sec_context = sec_context;
+		fixed->launcher_pid = MyProcPid;
+		fixed->launcher_proc = MyProc;
+		fixed->cookie = cookie;
+		fixed->submit_mode = submit;
+		fixed->worker_timeout_ms = pgbg_worker_timeout;
+		SpinLockInit(&fixed->status.mutex);
+		fixed->status.progress_pct = -1;
+		fixed->status.outcome = PGBG_RUNNING;
+		shm_toc_insert(toc, PGBG_KEY_FIXED, fixed);
+		sess->fixed = fixed;
+
+		sqlbuf = shm_toc_allocate(toc, sql_len + 1);
+		memcpy(sqlbuf, sqlstr, sql_len + 1);
+		shm_toc_insert(toc, PGBG_KEY_SQL, sqlbuf);
+		sess->sql = sqlbuf;
+
+		gucbuf = shm_toc_allocate(toc, guc_len);
+		SerializeGUCState(guc_len, gucbuf);
+		shm_toc_insert(toc, PGBG_KEY_GUC, gucbuf);
+
+		if (!submit)
+		{
+			shm_mq	   *mq;
+
+			mq = shm_mq_create(shm_toc_allocate(toc, (Size) queue_size),
+							   (Size) queue_size);
+			shm_toc_insert(toc, PGBG_KEY_QUEUE, mq);
+			shm_mq_set_receiver(mq, MyProc);
+			oldcxt = MemoryContextSwitchTo(cxt);
+			sess->mqh = shm_mq_attach(mq, sess->seg, NULL);
+			MemoryContextSwitchTo(oldcxt);
+		}
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_background");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN,
+				 "pg_background_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN,
+				 "pg_background worker for PID %d", MyProcPid);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "pg_background");
+		worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(sess->seg));
+		/* so that we get a latch wakeup when it starts and stops */
+		worker.bgw_notify_pid = MyProcPid;
+
+		oldcxt = MemoryContextSwitchTo(cxt);
+		if (!RegisterDynamicBackgroundWorker(&worker, &sess->handle))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not register background process"),
+					 errdetail("All background worker slots are in use."),
+					 errhint("Raise max_worker_processes (currently %d) and restart the server, or wait for other background workers to finish.",
+							 max_worker_processes)));
+		MemoryContextSwitchTo(oldcxt);
+
+		if (sess->mqh != NULL)
+			shm_mq_set_handle(sess->mqh, sess->handle);
+
+		status = WaitForBackgroundWorkerStartup(sess->handle, &pid);
+		if (status == BGWH_STOPPED)
+		{
+			/*
+			 * A very short job can start, finish and be reaped before we
+			 * look; the worker records its PID first thing, so use that.
+			 */
+			SpinLockAcquire(&fixed->status.mutex);
+			pid = fixed->status.worker_pid;
+			SpinLockRelease(&fixed->status.mutex);
+			if (pid == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+						 errmsg("could not start background process"),
+						 errhint("More details may be available in the server log.")));
+		}
+		else if (status == BGWH_POSTMASTER_DIED)
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("cannot start background processes without postmaster"),
+					 errhint("Kill all remaining database processes and restart the database.")));
+
+		sess->key = pgbg_make_key((int32) pid, cookie);
+		sess->launched_at = GetCurrentTimestamp();
+		sess->launch_seq = ++pgbg_launch_seq;
+		sess->preview = MemoryContextAlloc(cxt, PGBG_PREVIEW_LEN + 1);
+		pgbg_copy_clipped(sess->preview, sqlstr, PGBG_PREVIEW_LEN + 1);
+
+		pgbg_registry_init();
+		entry = hash_search(pgbg_registry, &sess->key, HASH_ENTER, &found);
+		/* HASH_ENTER raises "out of memory" itself; it never returns NULL */
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("pg_background handle (%d, " INT64_FORMAT ") already exists",
+							pid, cookie)));
+		entry->sess = sess;
+		sess->registered = true;
+
+		/* From here on the registry, not the resource owner, owns it. */
+		dsm_pin_mapping(sess->seg);
+	}
+	PG_CATCH();
+	{
+		/* A launch that failed must not leave a job running. */
+		if (sess->handle != NULL)
+			TerminateBackgroundWorker(sess->handle);
+		if (sess->seg != NULL)
+			dsm_detach(sess->seg);	/* callback frees cxt */
+		else
+			MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	pgbg_session_stats.launched++;
+	pfree(sqlstr);
+
+	ereport(pgbg_log_level,
+			(errmsg_internal("pg_background: launched worker %d (%s) for session %d",
+							 sess->key.pid, submit ? "submit" : "result",
+							 MyProcPid)));
+	return sess;
+}
+
+/*
+ * DSM detach callback: the only place a handle is freed.
+ */
+static void
+pgbg_on_detach(dsm_segment *seg, Datum arg)
+{
+	PgbgSession *sess = (PgbgSession *) DatumGetPointer(arg);
+
+	sess->seg = NULL;
+	if (sess->registered && pgbg_registry != NULL)
+		(void) hash_search(pgbg_registry, &sess->key, HASH_REMOVE, NULL);
+	MemoryContextDelete(sess->cxt);
+}
+
+static void
+pgbg_add_tombstone(PgbgKey key, PgbgReleaseReason reason)
+{
+	PgbgTombstone *t = &pgbg_tombstones[pgbg_tombstone_next];
+
+	t->key = key;
+	t->reason = reason;
+	t->used = true;
+	pgbg_tombstone_next = (pgbg_tombstone_next + 1) % PGBG_TOMBSTONES;
+}
+
+static PgbgTombstone *
+pgbg_find_tombstone(int32 pid, int64 cookie, bool v1)
+{
+	int			i;
+
+	/* newest first */
+	for (i = 1; i <= PGBG_TOMBSTONES; i++)
+	{
+		PgbgTombstone *t;
+
+		t = &pgbg_tombstones[(pgbg_tombstone_next - i + PGBG_TOMBSTONES) % PGBG_TOMBSTONES];
+		if (t->used && t->key.pid == pid && (v1 || t->key.cookie == cookie))
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * Release a handle: detach from the segment, which frees everything (see
+ * pgbg_on_detach).  A still-running worker is not affected; its further
+ * output is discarded.  sess is invalid afterwards.
+ */
+void
+pgbg_release(PgbgSession *sess, PgbgReleaseReason reason)
+{
+	PgbgKey		key = sess->key;
+	bool		stopped;
+
+	(void) pgbg_observe(sess, &stopped);	/* count the outcome if final */
+	pgbg_add_tombstone(key, reason);
+	if (sess->seg != NULL)
+		dsm_detach(sess->seg);
+	ereport(pgbg_log_level,
+			(errmsg_internal("pg_background: released worker %d (%s)", key.pid,
+							 reason == PGBG_RELEASED_DETACHED ? "detached" :
+							 reason == PGBG_RELEASED_CONSUMED ? "results consumed" :
+							 "finished")));
+}
+
+/*
+ * Find a handle of this session and check that the current user may use it.
+ * v1 callers know only the PID; cookie is ignored for them.
+ */
+PgbgSession *
+pgbg_lookup(int32 pid, int64 cookie, bool v1)
+{
+	PgbgSession *sess = NULL;
+	bool		pid_known = false;
+
+	if (pgbg_registry != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		PgbgEntry  *entry;
+
+		if (!v1)
+		{
+			PgbgKey		key = pgbg_make_key(pid, cookie);
+
+			entry = hash_search(pgbg_registry, &key, HASH_FIND, NULL);
+			if (entry != NULL)
+				sess = entry->sess;
+		}
+		if (sess == NULL)
+		{
+			hash_seq_init(&status, pgbg_registry);
+			while ((entry = hash_seq_search(&status)) != NULL)
+			{
+				if (entry->key.pid != pid)
+					continue;
+				pid_known = true;
+				if (v1 && (sess == NULL ||
+						   entry->sess->launch_seq > sess->launch_seq))
+					sess = entry->sess;
+			}
+		}
+	}
+
+	if (sess == NULL)
+	{
+		PgbgTombstone *t = pgbg_find_tombstone(pid, cookie, v1);
+
+		if (t != NULL && t->reason == PGBG_RELEASED_CONSUMED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("results of pg_background worker %d were already consumed", pid),
+					 errdetail("Results can be read only once; the handle was released after reading.")));
+		if (t != NULL && t->reason == PGBG_RELEASED_FINISHED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("pg_background worker %d has finished and its handle was released", pid),
+					 errdetail("pg_background_fetch_v2 already returned the final \"done\" row.")));
+		if (pid_known)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("cookie mismatch for pg_background worker %d", pid),
+					 errdetail("The handle does not identify a worker launched by this session; the PID may have been reused.")));
+		if (t != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("PID %d is not attached to this session", pid),
+					 errdetail("It was detached.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("PID %d is not attached to this session", pid)));
+	}
+
+	/*
+	 * Security model (review S2): a worker runs with the privileges of the
+	 * role that launched it, and only a role having those privileges may
+	 * read, wait on, cancel or detach it.  This matters after SET ROLE or
+	 * SET SESSION AUTHORIZATION within one session.  The SQL text itself is
+	 * checked by the worker, as that role, like any other query.
+	 */
+	if (!has_privs_of_role(GetUserId(), sess->user_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for pg_background worker %d", pid),
+				 errdetail("The worker was launched by role \"%s\".",
+						   GetUserNameFromId(sess->user_id, true) ?
+						   GetUserNameFromId(sess->user_id, true) : "?")));
+	return sess;
+}
+
+/* Copy the status block under its lock. */
+void
+pgbg_status_snapshot(PgbgSession *sess, PgbgStatus *copy)
+{
+	SpinLockAcquire(&sess->fixed->status.mutex);
+	memcpy(copy, &sess->fixed->status, sizeof(PgbgStatus));
+	SpinLockRelease(&sess->fixed->status.mutex);
+}
+
+/*
+ * Current outcome of a job.  *stopped tells whether the process is gone.
+ * A process that is gone without having recorded an outcome is LOST (or
+ * CANCELED when we asked it to stop).  The first time a final outcome is
+ * seen it is added to the session statistics.
+ */
+PgbgOutcome
+pgbg_observe(PgbgSession *sess, bool *stopped)
+{
+	PgbgStatus	st;
+	pid_t		pid;
+	PgbgOutcome outcome;
+
+	/* process state first: an outcome read afterwards is then final */
+	*stopped = (GetBackgroundWorkerPid(sess->handle, &pid) != BGWH_STARTED);
+	pgbg_status_snapshot(sess, &st);
+	outcome = st.outcome;
+	if (outcome == PGBG_RUNNING && *stopped)
+		outcome = st.cancel_requested ? PGBG_CANCELED : PGBG_LOST;
+
+	if (outcome != PGBG_RUNNING && !sess->counted)
+	{
+		sess->counted = true;
+		if (outcome == PGBG_COMPLETED)
+			pgbg_session_stats.completed++;
+		else if (outcome == PGBG_CANCELED)
+			pgbg_session_stats.canceled++;
+		else
+			pgbg_session_stats.failed++;
+		if (st.started_at != 0 && st.finished_at != 0)
+		{
+			pgbg_session_stats.total_exec_ms +=
+				(double) (st.finished_at - st.started_at) / 1000.0;
+			pgbg_session_stats.timed++;
+		}
+		if (outcome != PGBG_COMPLETED && sess->last_error == NULL)
+			sess->last_error = MemoryContextStrdup(sess->cxt,
+												   st.errmsg[0] ? st.errmsg :
+												   outcome == PGBG_LOST ?
+												   "worker exited without reporting a result" :
+												   "canceled");
+		ereport(pgbg_log_level,
+				(errmsg_internal("pg_background: worker %d finished: %s",
+								 sess->key.pid,
+								 outcome == PGBG_COMPLETED ? "completed" :
+								 outcome == PGBG_CANCELED ? "canceled" :
+								 outcome == PGBG_LOST ? "lost" : "error")));
+	}
+	return outcome;
+}
+
+/* Is the worker waiting for us to make room in its queue? */
+bool
+pgbg_worker_blocked(PgbgSession *sess)
+{
+	bool		blocked;
+
+	SpinLockAcquire(&sess->fixed->status.mutex);
+	blocked = sess->fixed->status.blocked_on_queue;
+	SpinLockRelease(&sess->fixed->status.mutex);
+	return blocked;
+}
+
+/*
+ * Ask the worker to cancel its current statement: set the shared flag (the
+ * worker checks it before each statement, which closes the window before
+ * its signal handlers are in place) and send SIGINT, which the worker
+ * handles like a backend's query cancel.
+ */
+void
+pgbg_request_cancel(PgbgSession *sess)
+{
+	pid_t		pid;
+
+	SpinLockAcquire(&sess->fixed->status.mutex);
+	sess->fixed->status.cancel_requested = true;
+	SpinLockRelease(&sess->fixed->status.mutex);
+
+	/*
+	 * Only signal a process the postmaster still knows as this worker; the
+	 * handle's generation check means a recycled slot never matches.
+	 */
+	if (GetBackgroundWorkerPid(sess->handle, &pid) == BGWH_STARTED)
+		(void) kill(pid, SIGINT);
+}
+
+void
+pgbg_terminate(PgbgSession *sess)
+{
+	TerminateBackgroundWorker(sess->handle);
+}

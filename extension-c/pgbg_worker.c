@@ -1,0 +1,853 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbg_worker.c
+ *		The pg_background background worker: attach to the launcher's
+ *		segment, become the launching user with the launcher's settings, run
+ *		the SQL string the way a simple-protocol query is run, and stream
+ *		everything back through the shm_mq.
+ *
+ * Output path
+ * -----------
+ * All bytes that reach the queue go through pgbg_send(): rows and command
+ * tags from our DestReceiver, and notices/errors from elog.c, which we catch
+ * by installing our own PQcommMethods (the mechanism pq_redirect_to_shm_mq()
+ * uses for parallel workers).  We do not use pqmq.c's methods because a
+ * queue must have exactly one writer that knows its state:
+ *   - rows are sent with force_flush = false, so the launcher is woken once
+ *     per quarter of the ring rather than once per row; a notice sent by a
+ *     second writer would publish its bytes at a position that ignores our
+ *     unflushed ones;
+ *   - while we wait for space we set the shared "blocked on full queue" flag
+ *     that pg_background_wait_v2 uses to detect a reader that will never
+ *     come;
+ *   - a message may be half written when a cancel or terminate interrupts
+ *     the wait.  Nothing may follow it, so we stop writing to the queue
+ *     altogether (the final outcome is still recorded in the status block).
+ *
+ * If the launcher detaches (pg_background_detach, or its session ends), the
+ * sends report SHM_MQ_DETACHED: we stop producing output and let the job
+ * run to completion and commit.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/printtup.h"
+#include "access/xact.h"
+#include "commands/async.h"
+#include "libpq/libpq.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "tcop/cmdtag.h"
+#include "tcop/dest.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "pg_background.h"
+
+/* The status block of the job this process runs (NULL elsewhere). */
+PgbgStatus *pgbg_my_status = NULL;
+
+static PgbgFixed *pgbg_my_fixed = NULL;
+
+/* State of our single writer to the queue. */
+typedef struct PgbgOutput
+{
+	shm_mq_handle *mqh;
+	bool		abandoned;		/* no more output, ever */
+	bool		sending;		/* inside pgbg_send() */
+	bool		blocked;		/* mirror of status->blocked_on_queue */
+	int64		last_flush_ms;
+} PgbgOutput;
+
+static PgbgOutput pgbg_out = {NULL, true, false, false, 0};
+
+/* Set by our SIGTERM handler: from then on never wait for queue space. */
+static volatile sig_atomic_t pgbg_terminating = false;
+
+/* DestReceiver streaming rows to the queue. */
+typedef struct PgbgReceiver
+{
+	DestReceiver pub;
+	MemoryContext setcxt;		/* per result set: output functions */
+	MemoryContext rowcxt;		/* per row, reset after each */
+	int			natts;
+	FmgrInfo   *finfo;
+	StringInfoData buf;			/* reused message buffer */
+} PgbgReceiver;
+
+static void pgbg_die(SIGNAL_ARGS);
+static int64 pgbg_now_ms(void);
+static void pgbg_set_blocked(bool blocked);
+static void pgbg_wake_launcher(void);
+static void pgbg_abandon_output(void);
+static bool pgbg_send(const char *data, Size len, bool flush);
+static void pgbg_output_detached(dsm_segment *seg, Datum arg);
+static void pgbg_comm_reset(void);
+static int	pgbg_comm_flush(void);
+static int	pgbg_comm_flush_if_writable(void);
+static bool pgbg_comm_is_send_pending(void);
+static int	pgbg_comm_putmessage(char msgtype, const char *s, size_t len);
+static void pgbg_comm_putmessage_noblock(char msgtype, const char *s,
+										 size_t len);
+static void pgbg_rstartup(DestReceiver *self, int operation,
+						  TupleDesc typeinfo);
+static bool pgbg_receive_slot(TupleTableSlot *slot, DestReceiver *self);
+static void pgbg_rshutdown(DestReceiver *self);
+static void pgbg_rdestroy(DestReceiver *self);
+static PgbgReceiver *pgbg_create_receiver(MemoryContext parent);
+static void pgbg_send_command_complete(PgbgReceiver *r, QueryCompletion *qc);
+static void pgbg_report_statement(const char *sql, RawStmt *stmt);
+static void pgbg_check_statement(RawStmt *stmt);
+static void pgbg_check_cancel_request(void);
+static void pgbg_execute(const char *sql, MemoryContext jobcxt,
+						 PgbgReceiver *receiver);
+static void pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata);
+static void pgbg_handle_error(MemoryContext jobcxt);
+
+static const PQcommMethods pgbg_comm_methods = {
+	pgbg_comm_reset,
+	pgbg_comm_flush,
+	pgbg_comm_flush_if_writable,
+	pgbg_comm_is_send_pending,
+	pgbg_comm_putmessage,
+	pgbg_comm_putmessage_noblock
+};
+
+static void
+pgbg_die(SIGNAL_ARGS)
+{
+	pgbg_terminating = true;
+	die(postgres_signal_arg);
+}
+
+/*
+ * Millisecond clock for the flush interval.  It is read for every row, so
+ * use the cheap coarse clock where there is one; 20 ms does not need more.
+ */
+static int64
+pgbg_now_ms(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#else
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	return (int64) INSTR_TIME_GET_MILLISEC(now);
+#endif
+}
+
+static void
+pgbg_wake_launcher(void)
+{
+	if (pgbg_my_fixed != NULL && pgbg_my_fixed->launcher_proc != NULL)
+		SetLatch(&pgbg_my_fixed->launcher_proc->procLatch);
+}
+
+static void
+pgbg_set_blocked(bool blocked)
+{
+	if (pgbg_out.blocked == blocked || pgbg_my_status == NULL)
+		return;
+	pgbg_out.blocked = blocked;
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	pgbg_my_status->blocked_on_queue = blocked;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	/* a launcher inside pg_background_wait_v2 wants to know at once */
+	if (blocked)
+		pgbg_wake_launcher();
+}
+
+/*
+ * Stop writing to the queue for good.  whereToSendOutput = DestNone keeps
+ * elog.c from even building client messages.
+ */
+static void
+pgbg_abandon_output(void)
+{
+	pgbg_out.abandoned = true;
+	pgbg_out.sending = false;
+	whereToSendOutput = DestNone;
+	pgbg_set_blocked(false);
+}
+
+/*
+ * Write one message to the queue.  Returns false when output has been given
+ * up (launcher gone, or interrupted mid-message).  Rows pass flush = false
+ * and are published when a quarter of the ring is pending or when
+ * PGBG_FLUSH_INTERVAL_MS have passed since the last publication, so that a
+ * slow producer's rows still show up promptly.
+ */
+static bool
+pgbg_send(const char *data, Size len, bool flush)
+{
+	int64		now;
+
+	if (pgbg_out.abandoned)
+		return false;
+	if (pgbg_out.sending)
+	{
+		/*
+		 * Re-entered: an error was raised while we waited for space (for
+		 * example by an interrupt other than cancel/terminate), and the
+		 * queue may hold part of the interrupted message.
+		 */
+		pgbg_abandon_output();
+		return false;
+	}
+
+	now = pgbg_now_ms();
+	if (now - pgbg_out.last_flush_ms >= PGBG_FLUSH_INTERVAL_MS)
+		flush = true;
+
+	pgbg_out.sending = true;
+	for (;;)
+	{
+		shm_mq_result res;
+
+		res = pgbg_shm_mq_send(pgbg_out.mqh, len, data, true, flush);
+		if (res == SHM_MQ_SUCCESS)
+			break;
+		if (res == SHM_MQ_DETACHED)
+		{
+			/* The launcher went away: finish the job without output. */
+			pgbg_abandon_output();
+			return false;
+		}
+
+		/* SHM_MQ_WOULD_BLOCK: the ring is full. */
+		if (pgbg_terminating)
+		{
+			pgbg_abandon_output();
+			return false;
+		}
+		pgbg_set_blocked(true);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
+						 PGBG_WAIT_EVENT_SEND);
+		ResetLatch(MyLatch);
+		if (InterruptPending)
+		{
+			if (QueryCancelPending || ProcDiePending)
+			{
+				/*
+				 * The error about to be raised cannot follow a half-written
+				 * message; give up the queue first.
+				 */
+				pgbg_abandon_output();
+				CHECK_FOR_INTERRUPTS();
+				return false;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	pgbg_out.sending = false;
+	pgbg_set_blocked(false);
+	if (flush)
+		pgbg_out.last_flush_ms = now;
+	return true;
+}
+
+/* The segment is going away (process exit): never touch the queue again. */
+static void
+pgbg_output_detached(dsm_segment *seg, Datum arg)
+{
+	pgbg_out.abandoned = true;
+	pgbg_out.mqh = NULL;
+	whereToSendOutput = DestNone;
+}
+
+/* PQcommMethods: only notices and errors are meaningful to the launcher. */
+static void
+pgbg_comm_reset(void)
+{
+}
+
+static int
+pgbg_comm_flush(void)
+{
+	return 0;
+}
+
+static int
+pgbg_comm_flush_if_writable(void)
+{
+	return 0;
+}
+
+static bool
+pgbg_comm_is_send_pending(void)
+{
+	return false;
+}
+
+static int
+pgbg_comm_putmessage(char msgtype, const char *s, size_t len)
+{
+	StringInfoData buf;
+	bool		ok;
+
+	/* Protocol chatter such as ParameterStatus has no reader here. */
+	if (msgtype != PGBG_MSG_NOTICE && msgtype != PGBG_MSG_ERROR)
+		return 0;
+	if (pgbg_out.abandoned)
+		return EOF;
+
+	/*
+	 * Copy into a message of our own with the type byte in front.  Notices
+	 * are rare compared to rows; this allocation lives in the caller's
+	 * (error) context and goes away with it.
+	 */
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, msgtype);
+	appendBinaryStringInfo(&buf, s, len);
+	ok = pgbg_send(buf.data, buf.len, true);
+	pfree(buf.data);
+	return ok ? 0 : EOF;
+}
+
+static void
+pgbg_comm_putmessage_noblock(char msgtype, const char *s, size_t len)
+{
+	(void) pgbg_comm_putmessage(msgtype, s, len);
+}
+
+/*
+ * Receiver startup: a new result set begins.  Look up the output functions
+ * once and send the column descriptions.
+ */
+static void
+pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	PgbgReceiver *r = (PgbgReceiver *) self;
+	MemoryContext oldcxt;
+	int			i;
+
+	MemoryContextReset(r->setcxt);
+	oldcxt = MemoryContextSwitchTo(r->setcxt);
+	r->natts = typeinfo->natts;
+	r->finfo = palloc0(sizeof(FmgrInfo) * Max(r->natts, 1));
+
+	resetStringInfo(&r->buf);
+	appendStringInfoChar(&r->buf, PGBG_MSG_COLUMNS);
+	pq_sendint16(&r->buf, (uint16) r->natts);
+	for (i = 0; i < r->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(typeinfo, i);
+		const char *name = NameStr(att->attname);
+		Oid			outfunc;
+		bool		isvarlena;
+
+		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+		fmgr_info_cxt(outfunc, &r->finfo[i], r->setcxt);
+
+		appendBinaryStringInfo(&r->buf, name, strlen(name) + 1);
+		pq_sendint32(&r->buf, (uint32) att->atttypid);
+		pq_sendint32(&r->buf, (uint32) att->atttypmod);
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	(void) pgbg_send(r->buf.data, r->buf.len, false);
+}
+
+/*
+ * One row: text output of every column, built in a per-row context that is
+ * reset afterwards, into one reused buffer, and sent as one message.
+ */
+static bool
+pgbg_receive_slot(TupleTableSlot *slot, DestReceiver *self)
+{
+	PgbgReceiver *r = (PgbgReceiver *) self;
+	MemoryContext oldcxt;
+	int			i;
+
+	if (pgbg_out.abandoned)
+		return true;			/* nobody listens: skip the output work */
+
+	slot_getallattrs(slot);
+	oldcxt = MemoryContextSwitchTo(r->rowcxt);
+
+	resetStringInfo(&r->buf);
+	appendStringInfoCharMacro(&r->buf, PGBG_MSG_ROW);
+	pq_sendint16(&r->buf, (uint16) r->natts);
+	for (i = 0; i < r->natts; i++)
+	{
+		if (slot->tts_isnull[i])
+			pq_sendint32(&r->buf, (uint32) -1);
+		else
+		{
+			char	   *s = OutputFunctionCall(&r->finfo[i],
+											   slot->tts_values[i]);
+			int			len = strlen(s);
+
+			pq_sendint32(&r->buf, (uint32) len);
+			appendBinaryStringInfo(&r->buf, s, len);
+		}
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	(void) pgbg_send(r->buf.data, r->buf.len, false);
+	MemoryContextReset(r->rowcxt);
+
+	/* do not keep a buffer sized for one huge row for the rest of the job */
+	if (r->buf.maxlen > 8 * 1024 * 1024)
+	{
+		pfree(r->buf.data);
+		initStringInfo(&r->buf);
+	}
+	return true;
+}
+
+static void
+pgbg_rshutdown(DestReceiver *self)
+{
+}
+
+static void
+pgbg_rdestroy(DestReceiver *self)
+{
+}
+
+static PgbgReceiver *
+pgbg_create_receiver(MemoryContext parent)
+{
+	PgbgReceiver *r = MemoryContextAllocZero(parent, sizeof(PgbgReceiver));
+	MemoryContext oldcxt;
+
+	r->pub.receiveSlot = pgbg_receive_slot;
+	r->pub.rStartup = pgbg_rstartup;
+	r->pub.rShutdown = pgbg_rshutdown;
+	r->pub.rDestroy = pgbg_rdestroy;
+	r->pub.mydest = DestRemote;
+	r->setcxt = AllocSetContextCreate(parent, "pg_background result set",
+									  ALLOCSET_SMALL_SIZES);
+	r->rowcxt = AllocSetContextCreate(parent, "pg_background row",
+									  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(parent);
+	initStringInfo(&r->buf);
+	MemoryContextSwitchTo(oldcxt);
+	return r;
+}
+
+/* CommandComplete: row count (or -1) and the tag as psql would print it. */
+static void
+pgbg_send_command_complete(PgbgReceiver *r, QueryCompletion *qc)
+{
+	char		tag[COMPLETION_TAG_BUFSIZE];
+	const char *name = GetCommandTagName(qc->commandTag);
+	int64		rows = -1;
+
+	if (command_tag_display_rowcount(qc->commandTag))
+	{
+		rows = (int64) qc->nprocessed;
+		if (qc->commandTag == CMDTAG_INSERT)
+			snprintf(tag, sizeof(tag), "%s 0 " UINT64_FORMAT, name,
+					 qc->nprocessed);
+		else
+			snprintf(tag, sizeof(tag), "%s " UINT64_FORMAT, name,
+					 qc->nprocessed);
+	}
+	else
+		strlcpy(tag, name, sizeof(tag));
+
+	if (pgbg_out.abandoned)
+		return;
+	resetStringInfo(&r->buf);
+	appendStringInfoChar(&r->buf, PGBG_MSG_COMMAND);
+	pq_sendint64(&r->buf, rows);
+	appendBinaryStringInfo(&r->buf, tag, strlen(tag) + 1);
+	(void) pgbg_send(r->buf.data, r->buf.len, true);
+}
+
+/* Show the statement being run in pg_stat_activity. */
+static void
+pgbg_report_statement(const char *sql, RawStmt *stmt)
+{
+	int			loc = stmt->stmt_location;
+	int			len = stmt->stmt_len;
+	char	   *text;
+
+	if (loc < 0 || loc > (int) strlen(sql))
+		loc = 0;
+	if (len <= 0)
+		len = strlen(sql + loc);
+	text = pnstrdup(sql + loc, len);
+	pgstat_report_activity(STATE_RUNNING, text);
+	pfree(text);
+}
+
+/*
+ * Statements that need a client connection cannot work here: COPY from or
+ * to the client would wait for a protocol peer that does not exist.
+ */
+static void
+pgbg_check_statement(RawStmt *stmt)
+{
+	if (IsA(stmt->stmt, CopyStmt))
+	{
+		CopyStmt   *copy = (CopyStmt *) stmt->stmt;
+
+		if (copy->filename == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("COPY %s the client is not supported in pg_background",
+							copy->is_from ? "FROM STDIN" : "TO STDOUT"),
+					 errhint("Use COPY with a file name or PROGRAM, or INSERT/SELECT.")));
+	}
+}
+
+/* A cancel requested before our signal handler could see it. */
+static void
+pgbg_check_cancel_request(void)
+{
+	bool		requested;
+
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	requested = pgbg_my_status->cancel_requested;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	if (requested)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to user request")));
+}
+
+/*
+ * Run the whole SQL string, following exec_simple_query() in postgres.c:
+ * parse once (so error positions refer to the whole string), then for each
+ * statement analyze, rewrite, plan, and run it in an unnamed portal.  With
+ * several statements they share an implicit transaction block unless
+ * transaction control statements say otherwise; a single statement such as
+ * VACUUM runs outside any block.
+ */
+static void
+pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
+{
+	List	   *parsetree_list;
+	ListCell   *lc;
+	bool		use_implicit_block;
+	bool		xact_started;
+	MemoryContext oldcxt;
+
+	debug_query_string = sql;
+	pgstat_report_activity(STATE_RUNNING, sql);
+
+	StartTransactionCommand();
+	xact_started = true;
+
+	/* parse trees must survive commits between statements */
+	oldcxt = MemoryContextSwitchTo(jobcxt);
+	parsetree_list = pg_parse_query(sql);
+	MemoryContextSwitchTo(oldcxt);
+
+	use_implicit_block = (list_length(parsetree_list) > 1);
+
+	foreach(lc, parsetree_list)
+	{
+		RawStmt    *parsetree = lfirst_node(RawStmt, lc);
+		bool		is_last = (lnext(parsetree_list, lc) == NULL);
+		bool		snapshot_set = false;
+		CommandTag	commandTag;
+		QueryCompletion qc;
+		MemoryContext stmtcxt;
+		List	   *querytree_list;
+		List	   *plantree_list;
+		Portal		portal;
+		int16		format = 0; /* text */
+
+		pgbg_report_statement(sql, parsetree);
+		commandTag = CreateCommandTag(parsetree->stmt);
+		set_ps_display(GetCommandTagName(commandTag));
+		InitializeQueryCompletion(&qc);
+
+		if (!xact_started)
+		{
+			StartTransactionCommand();
+			xact_started = true;
+		}
+		if (use_implicit_block)
+			BeginImplicitTransactionBlock();
+
+		pgbg_check_cancel_request();
+		CHECK_FOR_INTERRUPTS();
+		pgbg_check_statement(parsetree);
+
+		if (analyze_requires_snapshot(parsetree))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			snapshot_set = true;
+		}
+
+		/* plans live until the portal is dropped; one context per statement */
+		stmtcxt = AllocSetContextCreate(jobcxt, "pg_background statement",
+										ALLOCSET_DEFAULT_SIZES);
+		oldcxt = MemoryContextSwitchTo(stmtcxt);
+
+		querytree_list = pg_analyze_and_rewrite_fixedparams(parsetree, sql,
+															NULL, 0, NULL);
+		plantree_list = pg_plan_queries(querytree_list, sql,
+										CURSOR_OPT_PARALLEL_OK, NULL);
+
+		if (snapshot_set)
+			PopActiveSnapshot();
+
+		CHECK_FOR_INTERRUPTS();
+
+		portal = CreatePortal("", true, true);
+		portal->visible = false;
+		PortalDefineQuery(portal, NULL, sql, commandTag, plantree_list, NULL);
+		PortalStart(portal, NULL, 0, InvalidSnapshot);
+		PortalSetResultFormat(portal, 1, &format);
+		MemoryContextSwitchTo(oldcxt);
+
+		(void) PortalRun(portal, FETCH_ALL, true, true,
+						 &receiver->pub, &receiver->pub, &qc);
+		PortalDrop(portal, false);
+
+		if (is_last)
+		{
+			if (use_implicit_block)
+				EndImplicitTransactionBlock();
+			if (IsTransactionBlock())
+			{
+				/*
+				 * BEGIN without COMMIT: a client disconnecting now would lose
+				 * the work, and so do we, but say so.
+				 */
+				ereport(WARNING,
+						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+						 errmsg("pg_background job ended inside a transaction block"),
+						 errdetail("The open transaction was rolled back.")));
+				AbortOutOfAnyTransaction();
+			}
+			else
+				CommitTransactionCommand();
+			xact_started = false;
+		}
+		else if (IsA(parsetree->stmt, TransactionStmt))
+		{
+			CommitTransactionCommand();
+			xact_started = false;
+		}
+		else
+			CommandCounterIncrement();
+
+		pgbg_send_command_complete(receiver, &qc);
+		MemoryContextDelete(stmtcxt);
+	}
+
+	/* only when the string held no statement at all (e.g. a comment) */
+	if (xact_started)
+		CommitTransactionCommand();
+	debug_query_string = NULL;
+}
+
+static void
+pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
+{
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	pgbg_my_status->outcome = outcome;
+	pgbg_my_status->finished_at = GetCurrentTimestamp();
+	if (edata != NULL)
+	{
+		strlcpy(pgbg_my_status->sqlstate, unpack_sql_state(edata->sqlerrcode),
+				sizeof(pgbg_my_status->sqlstate));
+		pgbg_copy_clipped(pgbg_my_status->errmsg,
+						  edata->message ? edata->message : "unknown error",
+						  PGBG_ERRMSG_LEN);
+	}
+	SpinLockRelease(&pgbg_my_status->mutex);
+	pgbg_wake_launcher();
+}
+
+/*
+ * The job failed.  Release its locks and resources first, record the
+ * outcome, and only then report the error through the queue, which may have
+ * to wait for the launcher to make room: a failed job must not hold locks
+ * while it waits for a reader.
+ */
+static void
+pgbg_handle_error(MemoryContext jobcxt)
+{
+	ErrorData  *edata;
+	bool		canceled;
+
+	MemoryContextSwitchTo(jobcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+
+	disable_all_timeouts(false);
+	QueryCancelPending = false;
+	AbortOutOfAnyTransaction();
+
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	canceled = pgbg_my_status->cancel_requested;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		canceled = true;
+	pgbg_record_outcome(canceled ? PGBG_CANCELED : PGBG_FAILED, edata);
+
+	/*
+	 * Re-raise to get the standard logging and client report (to our queue),
+	 * then swallow it: we are done either way.
+	 */
+	edata->elevel = ERROR;
+	PG_TRY();
+	{
+		ThrowErrorData(edata);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Entry point of the background worker.
+ */
+void
+pg_background_worker_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	shm_toc    *toc;
+	PgbgFixed  *fixed;
+	char	   *sql;
+	char	   *gucstate;
+	MemoryContext jobcxt;
+	char		appname[NAMEDATALEN];
+
+	pqsignal(SIGTERM, pgbg_die);
+	pqsignal(SIGINT, StatementCancelHandler);
+	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * No resource owner exists yet, so the mapping lasts until we exit,
+	 * which is what we want.
+	 */
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map dynamic shared memory segment"),
+				 errdetail("The launching session probably released the worker before it started.")));
+	toc = shm_toc_attach(PGBG_MAGIC, dsm_segment_address(seg));
+	if (toc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("bad magic number in dynamic shared memory segment"),
+				 errdetail("Expected magic number 0x%08X.", PGBG_MAGIC)));
+
+	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
+	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
+	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+	pgbg_my_fixed = fixed;
+	pgbg_my_status = &fixed->status;
+
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	pgbg_my_status->worker_pid = MyProcPid;
+	pgbg_my_status->started_at = GetCurrentTimestamp();
+	SpinLockRelease(&pgbg_my_status->mutex);
+
+	if (!fixed->submit_mode)
+	{
+		shm_mq	   *mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
+
+		shm_mq_set_sender(mq, MyProc);
+		pgbg_out.mqh = shm_mq_attach(mq, seg, NULL);
+		pgbg_out.abandoned = false;
+		pgbg_out.last_flush_ms = pgbg_now_ms();
+		on_dsm_detach(seg, pgbg_output_detached, (Datum) 0);
+		/* notices and errors now go to the launcher (see file header) */
+		PqCommMethods = &pgbg_comm_methods;
+		whereToSendOutput = DestRemote;
+	}
+
+	BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
+											  fixed->authenticated_user_id,
+											  0);
+
+	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	PG_TRY();
+	{
+		PgbgReceiver *receiver;
+
+		/* check hooks of some settings need catalog access */
+		StartTransactionCommand();
+		RestoreGUCState(gucstate);
+		CommitTransactionCommand();
+
+		/*
+		 * Send strings to the launcher untranslated: it hands them to its own
+		 * client, converting them exactly once.
+		 */
+		SetClientEncoding(GetDatabaseEncoding());
+
+		/* become the launching user in the launcher's security context */
+		SetUserIdAndSecContext(fixed->current_user_id, fixed->sec_context);
+
+		snprintf(appname, sizeof(appname), "pg_background:%d",
+				 fixed->launcher_pid);
+		SetConfigOption("application_name", appname, PGC_USERSET,
+						PGC_S_SESSION);
+
+		ereport(pgbg_log_level,
+				(errmsg_internal("pg_background: worker for session %d started",
+								 fixed->launcher_pid)));
+
+		if (fixed->worker_timeout_ms > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, fixed->worker_timeout_ms);
+
+		receiver = pgbg_create_receiver(jobcxt);
+		pgbg_execute(sql, jobcxt, receiver);
+
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		pgbg_record_outcome(PGBG_COMPLETED, NULL);
+
+		if (!pgbg_out.abandoned)
+		{
+			char		done = PGBG_MSG_DONE;
+
+			(void) pgbg_send(&done, 1, true);
+		}
+	}
+	PG_CATCH();
+	{
+		pgbg_handle_error(jobcxt);
+	}
+	PG_END_TRY();
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	ereport(pgbg_log_level,
+			(errmsg_internal("pg_background: worker for session %d finished",
+							 fixed->launcher_pid)));
+}
