@@ -50,6 +50,8 @@ export interface Capabilities {
   canCreateExtension: boolean;
   /** Launcher backend pid, used to recognise our own workers in pg_stat_activity. */
   launcherPid: number;
+  /** The server's standard_conforming_strings, for the statement finder. */
+  standardConformingStrings: boolean;
 }
 
 export interface LaunchOptions {

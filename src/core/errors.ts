@@ -85,3 +85,17 @@ export function toConnectionError(err: unknown, target: string): ConnectionError
   }
   return new ConnectionError(`Could not connect${at}: ${msg}`, 'other', err);
 }
+
+/** pg_background is not installed in the connection's database: the UI offers to install it. */
+export class ExtensionMissingError extends Error {
+  constructor(
+    readonly connectionName: string,
+    readonly canCreate: boolean,
+  ) {
+    super(
+      `pg_background is not installed in the database of connection "${connectionName}". ` +
+        (canCreate ? 'Run CREATE EXTENSION pg_background (the extension can offer to do it).' : 'Ask an administrator to run CREATE EXTENSION pg_background.'),
+    );
+    this.name = 'ExtensionMissingError';
+  }
+}

@@ -1,0 +1,103 @@
+// Applies one batch of pg_background_fetch_v2 output (kind, stmt, data) to a result store.
+// Rows arrive as JSON text (the session leaves json unparsed); runs of consecutive rows of one
+// statement are parsed with a single JSON.parse, which is much cheaper than one call per row.
+
+import type { ColumnInfo, Row, ServerMessage } from './model.js';
+import type { SpooledResultStore } from './resultStore.js';
+
+export interface BatchOutcome {
+  rows: number;
+  /** The `done` state when the batch ended the job. */
+  done?: string;
+  /** The last error message in the batch, if any. */
+  error?: ServerMessage;
+}
+
+interface RawColumn {
+  name: string;
+  type: string;
+  type_oid: number;
+  typmod: number;
+}
+
+interface RawMessage {
+  severity?: string;
+  sqlstate?: string;
+  message?: string;
+  detail?: string | null;
+  hint?: string | null;
+  position?: number | string | null;
+  context?: string | null;
+}
+
+function parseJson<T>(data: unknown): T {
+  return (typeof data === 'string' ? JSON.parse(data) : data) as T;
+}
+
+export function toServerMessage(kind: 'notice' | 'error', stmt: number, m: RawMessage): ServerMessage {
+  const msg: ServerMessage = {
+    kind,
+    stmt,
+    severity: m.severity ?? (kind === 'error' ? 'ERROR' : 'NOTICE'),
+    sqlstate: m.sqlstate ?? '',
+    message: m.message ?? '',
+  };
+  if (m.detail) msg.detail = m.detail;
+  if (m.hint) msg.hint = m.hint;
+  if (m.position !== null && m.position !== undefined && Number(m.position) > 0) msg.position = Number(m.position);
+  if (m.context) msg.context = m.context;
+  return msg;
+}
+
+export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): BatchOutcome {
+  const out: BatchOutcome = { rows: 0 };
+  let runStmt = -1;
+  let run: string[] = [];
+  const flush = (): void => {
+    if (run.length === 0) return;
+    const rows = JSON.parse(`[${run.join(',')}]`) as Row[];
+    store.addRows(runStmt, rows);
+    out.rows += rows.length;
+    run = [];
+  };
+  for (const [kindValue, stmtValue, data] of batch) {
+    const kind = String(kindValue);
+    const stmt = Number(stmtValue ?? 0);
+    if (kind === 'row') {
+      if (stmt !== runStmt) flush();
+      runStmt = stmt;
+      run.push(typeof data === 'string' ? data : JSON.stringify(data));
+      continue;
+    }
+    flush();
+    switch (kind) {
+      case 'columns': {
+        const cols = parseJson<RawColumn[]>(data).map(
+          (c): ColumnInfo => ({ name: c.name, type: c.type, typeOid: Number(c.type_oid), typmod: Number(c.typmod) }),
+        );
+        store.setColumns(stmt, cols);
+        break;
+      }
+      case 'command': {
+        const c = parseJson<{ tag: string; rows?: number | string | null }>(data);
+        store.setCommand(stmt, c.tag, c.rows === null || c.rows === undefined ? undefined : Number(c.rows));
+        break;
+      }
+      case 'notice':
+      case 'error': {
+        const m = toServerMessage(kind, stmt, parseJson<RawMessage>(data));
+        store.addMessage(m);
+        if (kind === 'error') out.error = m;
+        break;
+      }
+      case 'done':
+        out.done = parseJson<{ state: string }>(data).state;
+        break;
+      default:
+        // A newer server may add kinds; ignoring them keeps old clients working.
+        break;
+    }
+  }
+  flush();
+  return out;
+}

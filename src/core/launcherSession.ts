@@ -1,0 +1,230 @@
+// One launcher session per connection: a single pg.Client that launches and owns that
+// connection's workers (pg_background handles belong to the session that created them).
+// Calls are serialized through one queue; callers keep each call short (fetch with a small
+// wait_ms, waits in slices) so commands from the UI interleave with draining.
+// If the connection drops, `onDidDrop` fires with the generation that died; the next call
+// reconnects (a new generation), because the old handles are gone with the old backend.
+
+import pg from 'pg';
+import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
+import { Emitter } from './events.js';
+import type { Event } from './model.js';
+import type { Capabilities, EngineLog } from './engineTypes.js';
+import { ConnectionError, toConnectionError } from './errors.js';
+import { describeStatement, type DescribedColumn } from './describeStatement.js';
+
+export interface SessionDrop {
+  generation: number;
+  reason: string;
+}
+
+/** The calls a job may make on the session while it holds it. */
+export interface SessionCalls {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+  /** rowMode 'array' with json left as text, for fetch_v2 (we parse the row arrays ourselves). */
+  queryArrays(text: string, values?: unknown[]): Promise<unknown[][]>;
+  /** rowMode 'array' with every value as its text output (no type parsing at all). */
+  queryText(text: string, values?: unknown[]): Promise<(string | null)[][]>;
+  describe(sql: string): Promise<DescribedColumn[]>;
+  /** Schema-qualified name of a pg_background function. */
+  fn(name: string): string;
+  readonly generation: number;
+}
+
+const JSON_OIDS = new Set([114, 3802]);
+const rawJsonTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    JSON_OIDS.has(oid) ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+const textTypes = {
+  getTypeParser: (() => (v: string) => v) as unknown as typeof pg.types.getTypeParser,
+};
+
+export class LauncherSession {
+  private client: pg.Client | undefined;
+  private connecting: Promise<pg.Client> | undefined;
+  private caps: Capabilities | undefined;
+  private gen = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly dropped = new Emitter<SessionDrop>();
+
+  /** The session's connection ended unexpectedly (or was closed). */
+  readonly onDidDrop: Event<SessionDrop> = this.dropped.event;
+
+  constructor(
+    readonly name: string,
+    private config: ClientConfig,
+    private readonly log: EngineLog,
+  ) {}
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  get capabilities(): Capabilities | undefined {
+    return this.caps;
+  }
+
+  /** Replaces the config (the profile changed); takes effect on the next connect. */
+  setConfig(config: ClientConfig): void {
+    this.config = config;
+  }
+
+  describeTarget(): string {
+    const c = this.config;
+    if (c.connectionString) return c.connectionString.replace(/:[^:@/]*@/, ':***@');
+    return `${c.user ?? ''}@${c.host ?? 'localhost'}:${c.port ?? 5432}/${c.database ?? ''}`;
+  }
+
+  /** Connects if needed and returns the capabilities. */
+  async connect(): Promise<Capabilities> {
+    await this.ensureClient();
+    return this.caps!;
+  }
+
+  /** Re-reads capabilities (e.g. after CREATE EXTENSION). */
+  async refreshCapabilities(): Promise<Capabilities> {
+    return this.run(async () => {
+      this.caps = await detectCapabilities(this.client!);
+      return this.caps;
+    });
+  }
+
+  /** Runs `fn` with exclusive use of the session, connecting first if needed. */
+  run<T>(fn: (calls: SessionCalls) => Promise<T>): Promise<T> {
+    const task = this.tail.then(async () => {
+      if (this.closed) throw new ConnectionError(`Connection ${this.name} is closed`, 'lost');
+      const client = await this.ensureClient();
+      const generation = this.gen;
+      const schema = this.caps?.schema;
+      const calls: SessionCalls = {
+        generation,
+        query: (text, values) => client.query(text, values),
+        queryArrays: async (text, values) => {
+          const res = await client.query({ text, values, rowMode: 'array', types: rawJsonTypes });
+          return res.rows as unknown[][];
+        },
+        queryText: async (text, values) => {
+          const res = await client.query({ text, values, rowMode: 'array', types: textTypes });
+          return res.rows as (string | null)[][];
+        },
+        describe: (sql) => describeStatement(client, sql),
+        fn: (name) => (schema ? `${pg.escapeIdentifier(schema)}.${name}` : name),
+      };
+      return fn(calls);
+    });
+    // The queue continues whatever this task's outcome.
+    this.tail = task.catch(() => undefined);
+    return task;
+  }
+
+  /** Ends the session for good (closeConnection / dispose). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.disconnect('closed by the user');
+  }
+
+  /** Ends the current connection; a later run() reconnects. */
+  async disconnect(reason: string): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.dropClient(client, reason);
+    await client.end().catch(() => undefined);
+  }
+
+  private async ensureClient(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    if (!this.connecting) {
+      this.connecting = this.openClient().finally(() => {
+        this.connecting = undefined;
+      });
+    }
+    return this.connecting;
+  }
+
+  private async openClient(): Promise<pg.Client> {
+    const target = this.describeTarget();
+    const client = new pg.Client({ application_name: 'pg-background (VS Code)', ...this.config });
+    // Without a listener an 'error' event would crash the extension host.
+    client.on('error', (err) => this.dropClient(client, err.message));
+    client.on('end', () => this.dropClient(client, 'connection ended'));
+    try {
+      await client.connect();
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      throw toConnectionError(err, target);
+    }
+    try {
+      this.caps = await detectCapabilities(client);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw toConnectionError(err, target);
+    }
+    this.gen++;
+    this.client = client;
+    this.log('info', `[${this.name}] connected to ${target} (server ${this.caps.serverVersion}, launcher pid ${this.caps.launcherPid}, ` +
+      `pg_background ${this.caps.installed ? (this.caps.version ?? '?') + (this.caps.reducedMode ? ', reduced mode: no fetch_v2' : '') : 'not installed'})`);
+    return client;
+  }
+
+  private dropClient(client: pg.Client, reason: string): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.log('warn', `[${this.name}] launcher session ended: ${reason}`);
+    this.dropped.fire({ generation: this.gen, reason });
+  }
+}
+
+interface CapabilityRow {
+  sv: string;
+  svn: number;
+  pid: number;
+  ver: string | null;
+  schema: string | null;
+  funcs: string[];
+  can_create: boolean;
+  scs: string;
+}
+
+async function detectCapabilities(client: pg.Client): Promise<Capabilities> {
+  // Functions that belong to the extension (pg_depend 'e'), wherever it was installed.
+  const res = await client.query<CapabilityRow>(`
+    SELECT current_setting('server_version') AS sv,
+           current_setting('server_version_num')::int AS svn,
+           pg_backend_pid() AS pid,
+           e.extversion AS ver,
+           n.nspname AS schema,
+           coalesce((SELECT array_agg(DISTINCT p.proname::text ORDER BY p.proname::text)
+                       FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+                      WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass
+                        AND d.refobjid = e.oid AND d.deptype = 'e'), '{}') AS funcs,
+           (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+             OR has_database_privilege(current_database(), 'CREATE') AS can_create,
+           current_setting('standard_conforming_strings') AS scs
+      FROM (SELECT 1) one
+      LEFT JOIN pg_extension e ON e.extname = 'pg_background'
+      LEFT JOIN pg_namespace n ON n.oid = e.extnamespace`);
+  const r = res.rows[0];
+  const installed = r.ver !== null;
+  const hasFetchV2 = r.funcs.includes('pg_background_fetch_v2');
+  return {
+    installed,
+    version: r.ver ?? undefined,
+    schema: r.schema ?? undefined,
+    hasFetchV2,
+    reducedMode: installed && !hasFetchV2,
+    functions: r.funcs,
+    serverVersion: r.sv,
+    serverVersionNum: r.svn,
+    canCreateExtension: r.can_create,
+    launcherPid: r.pid,
+    standardConformingStrings: r.scs === 'on',
+  };
+}
