@@ -57,7 +57,7 @@ export class ConnectionStore implements vscode.Disposable {
   }
 
   async setActive(name: string): Promise<void> {
-    await vscode.workspace.getConfiguration('pgBackground').update('activeConnection', name, vscode.ConfigurationTarget.Global);
+    await vscode.workspace.getConfiguration('pgBackground').update('activeConnection', name, targetOf('activeConnection'));
   }
 
   /** Inserts or replaces the profile called `previousName` (or `profile.name`). */
@@ -68,7 +68,7 @@ export class ConnectionStore implements vscode.Disposable {
     const clean = stripEmpty(profile);
     if (index >= 0 && index <= list.length) list.splice(index, 0, clean);
     else list.push(clean);
-    await vscode.workspace.getConfiguration('pgBackground').update('connections', list, vscode.ConfigurationTarget.Global);
+    await vscode.workspace.getConfiguration('pgBackground').update('connections', list, targetOf('connections'));
     if (previousName && previousName !== profile.name) {
       const password = await this.password(previousName);
       await this.secrets.delete(SECRET_PREFIX + previousName);
@@ -81,7 +81,7 @@ export class ConnectionStore implements vscode.Disposable {
 
   async remove(name: string): Promise<void> {
     const list = this.profiles().filter((p) => p.name !== name);
-    await vscode.workspace.getConfiguration('pgBackground').update('connections', list, vscode.ConfigurationTarget.Global);
+    await vscode.workspace.getConfiguration('pgBackground').update('connections', list, targetOf('connections'));
     await this.secrets.delete(SECRET_PREFIX + name);
     if (vscode.workspace.getConfiguration('pgBackground').get<string>('activeConnection') === name) await this.setActive('');
   }
@@ -98,6 +98,16 @@ export class ConnectionStore implements vscode.Disposable {
   dispose(): void {
     for (const d of this.subscriptions) d.dispose();
   }
+}
+
+/**
+ * Where to write a setting: user settings, unless the workspace already defines it (then a
+ * user-level write would be shadowed and look like it did nothing).
+ */
+function targetOf(key: string): vscode.ConfigurationTarget {
+  const inspected = vscode.workspace.getConfiguration('pgBackground').inspect(key);
+  if (inspected?.workspaceValue !== undefined) return vscode.ConfigurationTarget.Workspace;
+  return vscode.ConfigurationTarget.Global;
 }
 
 /** Drops empty strings so settings.json stays minimal and PG* env fallbacks apply. */

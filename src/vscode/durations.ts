@@ -27,3 +27,8 @@ export function formatDuration(ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
+
+/** Milliseconds as a bare seconds value for an InputBox that asks in seconds: 5000 -> "5", 1500 -> "1.5". */
+export function formatSeconds(ms: number): string {
+  return String(Math.round(ms) / 1000);
+}

@@ -35,14 +35,6 @@ export function defaultGraceMs(): number {
   return engineSettings().defaultGraceMs;
 }
 
-export function activeConnectionName(): string {
-  return config().get<string>('activeConnection', '') ?? '';
-}
-
-export async function setActiveConnectionName(name: string): Promise<void> {
-  await config().update('activeConnection', name, vscode.ConfigurationTarget.Global);
-}
-
 export function affectsPgBackground(e: vscode.ConfigurationChangeEvent, key?: string): boolean {
   return e.affectsConfiguration(key ? `${SECTION}.${key}` : SECTION);
 }

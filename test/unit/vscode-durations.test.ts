@@ -36,3 +36,10 @@ test('describeConnectionError names the problem', () => {
   assert.equal(describeConnectionError(new Error('Connection terminated due to connection timeout'), 'db').kind, 'timeout');
   assert.equal(describeConnectionError('weird', 'db').kind, 'other');
 });
+
+test('formatSeconds pre-fills a seconds prompt that parseDuration reads back', async () => {
+  const { formatSeconds } = await import('../../src/vscode/durations.js');
+  assert.equal(formatSeconds(5000), '5');
+  assert.equal(formatSeconds(1500), '1.5');
+  assert.equal(parseDuration(formatSeconds(250)), 250);
+});

@@ -1,0 +1,83 @@
+// Entry point of the PG Background extension. Activation only wires things together: it
+// restores the job history and registers the view, commands and status bar. It opens no
+// connection and runs no query — the first command (or the Jobs view) that needs the server
+// connects it through ConnectionSessions.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { JobManager } from './core/jobManager.js';
+import { ResultPanels, type PanelHost } from './panel/index.js';
+import { ConnectionCommands } from './vscode/connectionCommands.js';
+import { ConnectionSessions, toDisposable } from './vscode/connectionSessions.js';
+import { ConnectionStore } from './vscode/connectionStore.js';
+import { JobCommands } from './vscode/jobCommands.js';
+import { JobEvents } from './vscode/jobEvents.js';
+import { JobsTree } from './vscode/jobsTree.js';
+import { Log } from './vscode/log.js';
+import { Results } from './vscode/results.js';
+import { RunCommands } from './vscode/runCommands.js';
+import { ServerExtensionInstaller } from './vscode/serverExtension.js';
+import { engineSettings } from './vscode/settings.js';
+import { ConnectionStatusBar } from './vscode/statusBar.js';
+
+let shutdown: (() => Promise<void>) | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = new Log();
+  context.subscriptions.push(log);
+  log.info(`PG Background ${String(context.extension.packageJSON.version ?? '')} activated`);
+
+  const engine = new JobManager({
+    storageDir: path.join(context.globalStorageUri.fsPath, 'results'),
+    settings: engineSettings,
+    log: log.engineLog,
+  });
+  const store = new ConnectionStore(context.secrets);
+  const sessions = new ConnectionSessions(engine, store, log);
+  const results = new Results(engine, log);
+  const events = new JobEvents(engine, context.workspaceState, results, log);
+  // Before the tree exists, so its first render already lists the previous window's jobs.
+  events.restore();
+
+  const host: PanelHost = {
+    job: (id) => engine.job(id),
+    store: (id) => engine.store(id),
+    cancel: async (id) => {
+      events.expectEnd(id);
+      await engine.cancel(id);
+    },
+    onDidChangeJob: engine.onDidChangeJob,
+    goToError: (jobId, position) => results.goToError(jobId, position),
+    log: (msg) => log.info(msg),
+  };
+  const panels = new ResultPanels(context, host);
+  results.attach({ show: (id) => panels.show(id), isVisible: (id) => panels.isVisible(id) });
+
+  const installer = new ServerExtensionInstaller(context, engine, sessions, store, log);
+  const tree = new JobsTree(engine, sessions, store, log);
+  const statusBar = new ConnectionStatusBar(store, sessions);
+  context.subscriptions.push(store, sessions, events, panels, installer, tree, statusBar);
+
+  context.subscriptions.push(
+    ...new ConnectionCommands(store, sessions, engine, log).register(),
+    ...new RunCommands(engine, sessions, store, installer, log).register(),
+    ...new JobCommands(engine, sessions, store, tree, events, results, installer, log).register(),
+  );
+
+  // The engine's sessions and spool files go last, after the history has been written.
+  shutdown = async () => {
+    // Stop reacting first: closing the sessions below would otherwise raise "session lost"
+    // warnings and record the still-running jobs as lost by us rather than by the reload.
+    events.dispose();
+    sessions.dispose();
+    await events.save();
+    await engine.dispose();
+  };
+  context.subscriptions.push(toDisposable({ dispose: () => void shutdown?.() }));
+}
+
+export async function deactivate(): Promise<void> {
+  const done = shutdown;
+  shutdown = undefined;
+  await done?.();
+}
