@@ -109,7 +109,7 @@ export class ConnectionSessions implements vscode.Disposable {
     this.set(name, { status: 'connecting', capabilities: this.states.get(name)?.capabilities });
     this.log.info(`Connecting "${name}" (${target})`);
     try {
-      const config = toClientConfig(profile, () => this.store.password(name));
+      const config = toClientConfig(profile, await this.store.password(name));
       const caps = await this.engine.openConnection(name, config);
       this.set(name, { status: 'connected', capabilities: caps });
       this.log.info(

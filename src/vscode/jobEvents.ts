@@ -28,6 +28,7 @@ export class JobEvents implements vscode.Disposable {
   private readonly lastState = new Map<string, JobState>();
   private readonly subscriptions: vscode.Disposable[] = [];
   private saveTimer: NodeJS.Timeout | undefined;
+  private restoring = false;
 
   constructor(
     private readonly engine: JobManager,
@@ -46,6 +47,7 @@ export class JobEvents implements vscode.Disposable {
     const records = this.state.get<JobInfo[]>(HISTORY_KEY, []);
     if (!Array.isArray(records) || records.length === 0) return 0;
     try {
+      this.restoring = true;
       const restored = this.engine.restoreHistory(records);
       for (const job of restored) this.lastState.set(job.id, job.state);
       this.log.info(`Restored ${restored.length} job(s) from the previous session`);
@@ -53,6 +55,8 @@ export class JobEvents implements vscode.Disposable {
     } catch (err) {
       this.log.error('Restoring the job history failed; starting empty', err);
       return 0;
+    } finally {
+      this.restoring = false;
     }
   }
 
@@ -85,6 +89,7 @@ export class JobEvents implements vscode.Disposable {
   }
 
   private onChange(job: JobInfo): void {
+    if (this.restoring) return;
     const previous = this.lastState.get(job.id);
     if (previous === job.state) return;
     this.lastState.set(job.id, job.state);

@@ -1,7 +1,5 @@
 // Profile -> node-postgres ClientConfig. Fields left empty fall through to node-postgres, which
-// reads the PG* environment variables like libpq. The password is supplied lazily (a function),
-// so it is looked up only when the server actually asks for one: first SecretStorage, then
-// .pgpass (node-postgres' own lookup runs when the function yields undefined).
+// reads the PG* environment variables like libpq, and looks up .pgpass when no password is set.
 
 import type { ClientConfig } from 'pg';
 import type { StoredProfile } from './connectionStore.js';
@@ -60,12 +58,16 @@ function sslFor(mode: StoredProfile['sslmode']): ClientConfig['ssl'] {
   }
 }
 
-export function toClientConfig(p: StoredProfile, password: () => Promise<string | undefined>): ClientConfig {
+/**
+ * The stored password, when there is one, is passed as is. Without one the password is left
+ * unset so node-postgres falls back like libpq: PGPASSWORD, then ~/.pgpass (PGPASSFILE).
+ */
+export function toClientConfig(p: StoredProfile, password: string | undefined): ClientConfig {
   const config: ClientConfig = p.uri ? { connectionString: p.uri } : { host: p.host || undefined, port: p.port, database: p.database || undefined, user: p.user || undefined };
   const ssl = sslFor(p.sslmode);
   if (ssl !== undefined && !p.uri) config.ssl = ssl;
   config.connectionTimeoutMillis = 10_000;
   config.application_name = 'pg-background (VS Code)';
-  config.password = async () => (await password()) ?? '';
+  if (password !== undefined && password !== '') config.password = password;
   return config;
 }
