@@ -152,7 +152,8 @@ export class Results {
     const editor = await vscode.window.showTextDocument(doc, { preview: false });
     const at = doc.positionAt(offset);
     const wordRange = doc.getWordRangeAtPosition(at);
-    editor.selection = wordRange ? new vscode.Selection(wordRange.start, wordRange.end) : new vscode.Selection(at, at);
+    // Highlight the offending word but keep the cursor at its start, where the server points.
+    editor.selection = wordRange && wordRange.start.isEqual(at) ? new vscode.Selection(wordRange.end, wordRange.start) : new vscode.Selection(at, at);
     editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
     if (!still) void vscode.window.showWarningMessage('PG Background: the document changed since the job ran; the error position may be off.');
   }
