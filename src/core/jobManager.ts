@@ -66,8 +66,6 @@ interface JobRecord {
   handle?: { pid: number; cookie: string };
   ended: Promise<void>;
   resolveEnded: () => void;
-  /** The last fetch returned nothing: the next one may wait a little on the server. */
-  idle: boolean;
   idleSlices: number;
   nextPollAt: number;
   cancelAfterLaunch?: { graceMs?: number };
@@ -231,7 +229,7 @@ export class JobManager {
       info.reducedMode = true;
       info.note = 'Reduced mode: the server has no pg_background_fetch_v2; results are read with result_v2 when the job ends.';
     }
-    const job: JobRecord = { info, conn, ended, resolveEnded, idle: false, idleSlices: 0, nextPollAt: 0, failures: 0 };
+    const job: JobRecord = { info, conn, ended, resolveEnded, idleSlices: 0, nextPollAt: 0, failures: 0 };
     this.records.set(info.id, job);
     conn.jobs.add(job);
     this.emitChange(job);
@@ -441,7 +439,7 @@ export class JobManager {
         const session = new LauncherSession(info.connectionName, {}, () => undefined);
         conn = { name: info.connectionName, session, jobs: new Set(), pumping: false };
       }
-      const job: JobRecord = { info, conn, ended: Promise.resolve(), resolveEnded: () => undefined, idle: false, idleSlices: 0, nextPollAt: 0, failures: 0 };
+      const job: JobRecord = { info, conn, ended: Promise.resolve(), resolveEnded: () => undefined, idleSlices: 0, nextPollAt: 0, failures: 0 };
       this.records.set(info.id, job);
       if (this.connections.get(info.connectionName) === conn) conn.jobs.add(job);
       restored.push({ ...info });
@@ -577,7 +575,9 @@ export class JobManager {
         if (job.info.state !== 'running') continue;
         try {
           if (job.info.mode === 'launch' && !job.info.reducedMode) {
-            if (await this.fetchOnce(job, job.idle ? slice : 0)) progressed = true;
+            // wait_ms only applies when nothing is ready, so it costs nothing while rows flow and
+            // saves empty round trips when the worker is slower than we are.
+            if (await this.fetchOnce(job, slice)) progressed = true;
           } else if (Date.now() >= job.nextPollAt) {
             job.nextPollAt = Date.now() + this.settings().pollIntervalMs;
             if (job.info.mode === 'submit') await this.pollSubmitted(job);
@@ -617,7 +617,6 @@ export class JobManager {
     if (isFinal(job.info.state) || !job.store) return batch.length > 0;
     const outcome = applyFetchBatch(job.store, batch);
     job.failures = 0;
-    job.idle = batch.length === 0;
     if (outcome.rows > 0) {
       job.info.rowsReceived += outcome.rows;
       this.scheduleChange(job);
