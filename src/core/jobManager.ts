@@ -731,6 +731,9 @@ export class JobManager {
       return; // onSessionDropped marks the job lost
     }
     const server = toServerError(err);
+    // admin_shutdown / crash_shutdown / cannot_connect_now / connection exceptions: the session
+    // itself is going away, and its drop event will mark the job lost with the right note.
+    if (server && (/^57P0[123]$/.test(server.sqlstate) || server.sqlstate.startsWith('08'))) return;
     if (!server) {
       // Usually connection trouble reported as a plain Error ("Connection terminated") just before
       // the session's drop event; retry, but do not spin forever on a persistent client-side fault.
