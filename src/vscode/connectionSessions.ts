@@ -82,7 +82,7 @@ export class ConnectionSessions implements vscode.Disposable {
    */
   ensure(name: string, options: EnsureOptions): Promise<Capabilities | undefined> {
     const current = this.states.get(name);
-    if (current?.status === 'connected' && current.capabilities && this.engine.connectionNames().includes(name)) {
+    if (current?.status === 'connected' && current.capabilities && this.engine.isConnected(name)) {
       return Promise.resolve(current.capabilities);
     }
     // Several commands may ask at once (e.g. a run while the view connects): share one attempt.
@@ -109,8 +109,11 @@ export class ConnectionSessions implements vscode.Disposable {
     this.set(name, { status: 'connecting', capabilities: this.states.get(name)?.capabilities });
     this.log.info(`Connecting "${name}" (${target})`);
     try {
-      const config = toClientConfig(profile, await this.store.password(name));
-      const caps = await this.engine.openConnection(name, config);
+      // A registered connection keeps its config (edits and new passwords disconnect() it
+      // first); re-registering a connected one would drop its session.
+      const caps = this.engine.connectionNames().includes(name)
+        ? await this.engine.capabilities(name)
+        : await this.engine.openConnection(name, toClientConfig(profile, await this.store.password(name)));
       this.set(name, { status: 'connected', capabilities: caps });
       this.log.info(
         `Connected "${name}": PostgreSQL ${caps.serverVersion}, launcher pid ${caps.launcherPid}, ` +
@@ -149,6 +152,7 @@ export class ConnectionSessions implements vscode.Disposable {
       });
       if (password !== undefined) {
         await this.store.setPassword(profile.name, password);
+        await this.disconnect(profile.name);
         await this.ensure(profile.name, { interactive: true });
       }
     }
