@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { JobManager } from './core/jobManager.js';
+import type { JobInfo } from './core/model.js';
 import { ResultPanels, type PanelHost } from './panel/index.js';
 import { ConnectionCommands } from './vscode/connectionCommands.js';
 import { ConnectionSessions, toDisposable } from './vscode/connectionSessions.js';
@@ -22,7 +23,13 @@ import { ConnectionStatusBar } from './vscode/statusBar.js';
 
 let shutdown: (() => Promise<void>) | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What activate() returns: a read-only view for tests and other extensions. */
+export interface PgBackgroundApi {
+  /** Snapshots of the jobs the Jobs view shows, oldest first. */
+  jobs(): JobInfo[];
+}
+
+export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
   const log = new Log();
   context.subscriptions.push(log);
   log.info(`PG Background ${String(context.extension.packageJSON.version ?? '')} activated`);
@@ -74,6 +81,7 @@ export function activate(context: vscode.ExtensionContext): void {
     await engine.dispose();
   };
   context.subscriptions.push(toDisposable({ dispose: () => void shutdown?.() }));
+  return { jobs: () => engine.jobs() };
 }
 
 export async function deactivate(): Promise<void> {
