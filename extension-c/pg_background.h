@@ -223,6 +223,8 @@ extern PgbgSession *pgbg_launch(text *sql, int32 queue_size, bool submit);
 extern PgbgSession *pgbg_lookup(int32 pid, int64 cookie, bool v1);
 extern void pgbg_release(PgbgSession *sess, PgbgReleaseReason reason);
 extern PgbgOutcome pgbg_observe(PgbgSession *sess, bool *stopped);
+extern void pgbg_note_outcome(PgbgSession *sess, PgbgOutcome outcome,
+							  const char *errmsg);
 extern bool pgbg_worker_blocked(PgbgSession *sess);
 extern void pgbg_request_cancel(PgbgSession *sess);
 extern void pgbg_terminate(PgbgSession *sess);

@@ -322,26 +322,44 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 			shm_mq_set_handle(sess->mqh, sess->handle);
 
 		status = WaitForBackgroundWorkerStartup(sess->handle, &pid);
-		if (status == BGWH_STOPPED)
-		{
-			/*
-			 * A very short job can start, finish and be reaped before we
-			 * look; the worker records its PID first thing, so use that.
-			 */
-			SpinLockAcquire(&fixed->status.mutex);
-			pid = fixed->status.worker_pid;
-			SpinLockRelease(&fixed->status.mutex);
-			if (pid == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-						 errmsg("could not start background process"),
-						 errhint("More details may be available in the server log.")));
-		}
-		else if (status == BGWH_POSTMASTER_DIED)
+		if (status == BGWH_POSTMASTER_DIED)
 			ereport(ERROR,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("cannot start background processes without postmaster"),
 					 errhint("Kill all remaining database processes and restart the database.")));
+
+		/*
+		 * Wait until the worker has mapped the segment (it records its PID
+		 * right after).  Until then ours is the only reference, and releasing
+		 * the handle (detach, or this session ending) would destroy the
+		 * segment under a worker that has not started its job yet.  A very
+		 * short job may even have finished and been reaped already; its
+		 * recorded PID tells us it ran.
+		 */
+		for (;;)
+		{
+			int32		worker_pid;
+
+			SpinLockAcquire(&fixed->status.mutex);
+			worker_pid = fixed->status.worker_pid;
+			SpinLockRelease(&fixed->status.mutex);
+			if (worker_pid != 0)
+			{
+				pid = worker_pid;
+				break;
+			}
+			if (GetBackgroundWorkerPid(sess->handle, &pid) == BGWH_STOPPED)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+						 errmsg("could not start background process"),
+						 errhint("More details may be available in the server log.")));
+			/* the worker sets our latch; the timeout is only a safety net */
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 100, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
 
 		sess->key = pgbg_make_key((int32) pid, cookie);
 		sess->launched_at = GetCurrentTimestamp();
@@ -439,7 +457,8 @@ pgbg_release(PgbgSession *sess, PgbgReleaseReason reason)
 	PgbgKey		key = sess->key;
 	bool		stopped;
 
-	(void) pgbg_observe(sess, &stopped);	/* count the outcome if final */
+	if (!sess->counted)
+		(void) pgbg_observe(sess, &stopped);	/* count the outcome if final */
 	pgbg_add_tombstone(key, reason);
 	if (sess->seg != NULL)
 		dsm_detach(sess->seg);
@@ -562,36 +581,53 @@ pgbg_observe(PgbgSession *sess, bool *stopped)
 	outcome = st.outcome;
 	if (outcome == PGBG_RUNNING && *stopped)
 		outcome = st.cancel_requested ? PGBG_CANCELED : PGBG_LOST;
-
-	if (outcome != PGBG_RUNNING && !sess->counted)
-	{
-		sess->counted = true;
-		if (outcome == PGBG_COMPLETED)
-			pgbg_session_stats.completed++;
-		else if (outcome == PGBG_CANCELED)
-			pgbg_session_stats.canceled++;
-		else
-			pgbg_session_stats.failed++;
-		if (st.started_at != 0 && st.finished_at != 0)
-		{
-			pgbg_session_stats.total_exec_ms +=
-				(double) (st.finished_at - st.started_at) / 1000.0;
-			pgbg_session_stats.timed++;
-		}
-		if (outcome != PGBG_COMPLETED && sess->last_error == NULL)
-			sess->last_error = MemoryContextStrdup(sess->cxt,
-												   st.errmsg[0] ? st.errmsg :
-												   outcome == PGBG_LOST ?
-												   "worker exited without reporting a result" :
-												   "canceled");
-		ereport(pgbg_log_level,
-				(errmsg_internal("pg_background: worker %d finished: %s",
-								 sess->key.pid,
-								 outcome == PGBG_COMPLETED ? "completed" :
-								 outcome == PGBG_CANCELED ? "canceled" :
-								 outcome == PGBG_LOST ? "lost" : "error")));
-	}
+	if (outcome != PGBG_RUNNING)
+		pgbg_note_outcome(sess, outcome, st.errmsg[0] ? st.errmsg : NULL);
 	return outcome;
+}
+
+/*
+ * Add a job's final outcome to the session statistics, once.  Called when
+ * the outcome is first seen, either in the status block or as the final
+ * message on the queue (which the worker sends before it records the
+ * outcome, so that a waiter never returns before the last message is
+ * readable).
+ */
+void
+pgbg_note_outcome(PgbgSession *sess, PgbgOutcome outcome, const char *errmsg)
+{
+	PgbgStatus	st;
+	TimestampTz end;
+
+	if (sess->counted || outcome == PGBG_RUNNING)
+		return;
+	sess->counted = true;
+	if (outcome == PGBG_COMPLETED)
+		pgbg_session_stats.completed++;
+	else if (outcome == PGBG_CANCELED)
+		pgbg_session_stats.canceled++;
+	else
+		pgbg_session_stats.failed++;
+
+	pgbg_status_snapshot(sess, &st);
+	end = st.finished_at != 0 ? st.finished_at : GetCurrentTimestamp();
+	if (st.started_at != 0 && end >= st.started_at)
+	{
+		pgbg_session_stats.total_exec_ms += (double) (end - st.started_at) / 1000.0;
+		pgbg_session_stats.timed++;
+	}
+	if (outcome != PGBG_COMPLETED && sess->last_error == NULL)
+		sess->last_error = MemoryContextStrdup(sess->cxt,
+											   errmsg ? errmsg :
+											   outcome == PGBG_LOST ?
+											   "worker exited without reporting a result" :
+											   "canceled");
+	ereport(pgbg_log_level,
+			(errmsg_internal("pg_background: worker %d finished: %s",
+							 sess->key.pid,
+							 outcome == PGBG_COMPLETED ? "completed" :
+							 outcome == PGBG_CANCELED ? "canceled" :
+							 outcome == PGBG_LOST ? "lost" : "error")));
 }
 
 /* Is the worker waiting for us to make room in its queue? */

@@ -385,11 +385,18 @@ pgbg_materialize_result(PgbgSession *sess, FunctionCallInfo fcinfo)
 						if (edata->elevel < ERROR)
 							ThrowErrorData(edata);
 						else
+						{
 							worker_error = edata;
+							pgbg_note_outcome(sess,
+											  edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
+											  PGBG_CANCELED : PGBG_FAILED,
+											  edata->message);
+						}
 					}
 					break;
 
 				case PGBG_MSG_DONE:
+					pgbg_note_outcome(sess, PGBG_COMPLETED, NULL);
 					break;
 
 				default:
@@ -725,9 +732,9 @@ pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
 							pgbg_status_snapshot(sess, &st);
 							canceled = st.cancel_requested ||
 								edata.sqlerrcode == ERRCODE_QUERY_CANCELED;
-							if (!sess->last_error && edata.message)
-								sess->last_error = MemoryContextStrdup(sess->cxt,
-																	   edata.message);
+							pgbg_note_outcome(sess,
+											  canceled ? PGBG_CANCELED : PGBG_FAILED,
+											  edata.message);
 							resetStringInfo(&json);
 							appendStringInfo(&json, "{\"state\":\"%s\"}",
 											 canceled ? "canceled" : "error");
@@ -738,6 +745,7 @@ pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
 					break;
 
 				case PGBG_MSG_DONE:
+					pgbg_note_outcome(sess, PGBG_COMPLETED, NULL);
 					appendStringInfoString(&json, "{\"state\":\"completed\"}");
 					pgbg_fetch_put(tupstore, tupdesc, "done", 0, &json);
 					finished = true;

@@ -517,8 +517,9 @@ pgbg_check_statement(RawStmt *stmt)
 		if (copy->filename == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("COPY %s the client is not supported in pg_background",
+					 errmsg("COPY %s is not supported in pg_background",
 							copy->is_from ? "FROM STDIN" : "TO STDOUT"),
+					 errdetail("A background worker has no client connection to copy to or from."),
 					 errhint("Use COPY with a file name or PROGRAM, or INSERT/SELECT.")));
 	}
 }
@@ -687,10 +688,10 @@ pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
 }
 
 /*
- * The job failed.  Release its locks and resources first, record the
- * outcome, and only then report the error through the queue, which may have
- * to wait for the launcher to make room: a failed job must not hold locks
- * while it waits for a reader.
+ * The job failed.  Release its locks and resources first, and only then
+ * report the error through the queue, which may have to wait for the
+ * launcher to make room: a failed job must not hold locks while it waits
+ * for a reader.  Finally record the outcome.
  */
 static void
 pgbg_handle_error(MemoryContext jobcxt)
@@ -706,16 +707,10 @@ pgbg_handle_error(MemoryContext jobcxt)
 	QueryCancelPending = false;
 	AbortOutOfAnyTransaction();
 
-	SpinLockAcquire(&pgbg_my_status->mutex);
-	canceled = pgbg_my_status->cancel_requested;
-	SpinLockRelease(&pgbg_my_status->mutex);
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		canceled = true;
-	pgbg_record_outcome(canceled ? PGBG_CANCELED : PGBG_FAILED, edata);
-
 	/*
 	 * Re-raise to get the standard logging and client report (to our queue),
-	 * then swallow it: we are done either way.
+	 * then swallow it.  As on success, the message goes out before the
+	 * outcome is recorded.
 	 */
 	edata->elevel = ERROR;
 	PG_TRY();
@@ -728,6 +723,13 @@ pgbg_handle_error(MemoryContext jobcxt)
 		FlushErrorState();
 	}
 	PG_END_TRY();
+
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	canceled = pgbg_my_status->cancel_requested;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		canceled = true;
+	pgbg_record_outcome(canceled ? PGBG_CANCELED : PGBG_FAILED, edata);
 }
 
 /*
@@ -771,10 +773,12 @@ pg_background_worker_main(Datum main_arg)
 	pgbg_my_fixed = fixed;
 	pgbg_my_status = &fixed->status;
 
+	/* tells the launcher we hold a reference to the segment now */
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pgbg_my_status->worker_pid = MyProcPid;
 	pgbg_my_status->started_at = GetCurrentTimestamp();
 	SpinLockRelease(&pgbg_my_status->mutex);
+	pgbg_wake_launcher();
 
 	if (!fixed->submit_mode)
 	{
@@ -831,14 +835,19 @@ pg_background_worker_main(Datum main_arg)
 		pgbg_execute(sql, jobcxt, receiver);
 
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		pgbg_record_outcome(PGBG_COMPLETED, NULL);
 
+		/*
+		 * The final message goes out before the outcome is recorded, so that
+		 * a launcher that saw the outcome (pg_background_wait_v2) finds every
+		 * message in the queue.
+		 */
 		if (!pgbg_out.abandoned)
 		{
 			char		done = PGBG_MSG_DONE;
 
 			(void) pgbg_send(&done, 1, true);
 		}
+		pgbg_record_outcome(PGBG_COMPLETED, NULL);
 	}
 	PG_CATCH();
 	{
