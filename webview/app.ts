@@ -6,6 +6,7 @@
 import type { ServerMessage } from '../src/core/model';
 import {
   MAX_COPY_ROWS,
+  cutValue,
   isHostMessage,
   isPersistedState,
   type ExportFormat,
@@ -16,6 +17,9 @@ import {
   type WebviewMessage,
 } from '../src/protocol';
 import { formatCount, formatElapsed, tsvField } from './format';
+
+/** Characters the detail pane lays out; see showDetail. */
+const DETAIL_MAX = 256 * 1024;
 import { Grid, type CellRange } from './grid';
 import { RowCache, Requester, fetchRange } from './rows';
 
@@ -85,6 +89,10 @@ export class App {
   private readonly msgList = h('div', 'messages');
   private readonly detail = h('div', 'detail');
   private readonly detailHead = h('div', 'detail-head');
+  private readonly detailLabel = h('span', 'detail-label');
+  private readonly copyValueBtn = custom('vscode-button', 'copy-value', 'Copy value');
+  /** The whole value of the focused cell, once known (for "Copy value"). */
+  private detailFull: string | undefined;
   private readonly detailValue = custom('vscode-text-area', 'detail-value') as HTMLElement & { value: string };
   private readonly status = h('div', 'statusbar');
 
@@ -144,6 +152,10 @@ export class App {
     this.detailValue.setAttribute('readonly', '');
     this.detailValue.setAttribute('resize', 'vertical');
     this.detailValue.setAttribute('rows', '6');
+    this.copyValueBtn.setAttribute('appearance', 'secondary');
+    this.copyValueBtn.hidden = true;
+    this.copyValueBtn.addEventListener('click', () => this.copyDetailValue());
+    this.detailHead.append(this.detailLabel, this.copyValueBtn);
     this.detail.append(this.detailHead, this.detailValue);
 
     this.root.append(bar, this.banner, this.panels, this.detail, this.status);
@@ -196,11 +208,11 @@ export class App {
     this.addMessages(0, msg.messages);
     this.setStatements(msg.statements);
     const wanted = this.state?.activeTab;
-    const initial =
-      wanted && (wanted === 'messages' || this.stmts.has(Number(wanted.slice(5))))
-        ? wanted
-        : this.defaultTab();
-    this.selectTab(initial);
+    this.activeTab = '';
+    if (wanted && (wanted === 'messages' || this.stmts.has(Number(wanted.slice(5))))) this.selectTab(wanted);
+    // A job still starting has no statement yet: wait for the first one rather than
+    // settling on Messages (setStatements picks the tab when it arrives).
+    else if (this.stmts.size > 0 || !(msg.job && RUNNING.has(msg.job.state))) this.selectTab(this.defaultTab());
     this.updateMessagesBadge();
   }
 
@@ -473,35 +485,62 @@ export class App {
   private showDetail(): void {
     const v = this.activeStmt();
     const pos = v?.grid?.focused();
+    const seq = ++this.detailSeq;
+    this.detailFull = undefined;
+    this.copyValueBtn.hidden = true;
     if (!v || !v.grid || !v.cache || !pos) {
-      this.detailHead.textContent = 'Select a cell to see its whole value.';
+      this.detailLabel.textContent = 'Select a cell to see its whole value.';
       this.detailValue.value = '';
       return;
     }
     const col = v.grid.columns[pos.col];
-    this.detailHead.textContent = `Row ${formatCount(pos.row + 1)} · ${col.name} (${col.type})`;
+    const where = `Row ${formatCount(pos.row + 1)} · ${col.name} (${col.type})`;
     const row = v.cache.get(pos.row);
-    const seq = ++this.detailSeq;
     if (!row) {
+      this.detailLabel.textContent = where;
       this.detailValue.value = '';
       return;
     }
-    const value = row[pos.col];
+    const value = row[pos.col] ?? null;
     this.detail.classList.toggle('is-null', value === null);
-    this.detailValue.value = value === null ? 'NULL' : value;
+    const show = (full: string | null): void => {
+      this.detailFull = full ?? undefined;
+      this.copyValueBtn.hidden = full === null;
+      if (full === null) {
+        this.detailLabel.textContent = `${where} · NULL`;
+        this.detailValue.value = 'NULL';
+        return;
+      }
+      // Laying out megabytes of text in a text area takes seconds; beyond DETAIL_MAX the pane
+      // shows the beginning and "Copy value" carries the whole value.
+      const shown = cutValue(full, DETAIL_MAX);
+      this.detailLabel.textContent =
+        shown.length < full.length
+          ? `${where} · ${formatCount(full.length)} characters, showing the first ${formatCount(shown.length)}`
+          : `${where} · ${formatCount(full.length)} characters`;
+      this.detailValue.value = shown;
+    };
     if (value !== null && v.cache.isCut(pos.row, pos.col)) {
       // The grid holds a shortened copy; fetch this one row whole.
-      this.detailHead.textContent += ' — loading the whole value…';
+      this.detailLabel.textContent = `${where} · loading the whole value…`;
+      this.detailValue.value = value;
       this.requester.request(v.stmt, pos.row, 1, 'detail').then(
         (reply) => {
-          if (seq !== this.detailSeq) return;
-          const full = reply.rows[0]?.[pos.col];
-          this.detailHead.textContent = `Row ${formatCount(pos.row + 1)} · ${col.name} (${col.type}) · ${formatCount(full?.length ?? 0)} characters`;
-          this.detailValue.value = full ?? '';
+          if (seq === this.detailSeq) show(reply.rows[0]?.[pos.col] ?? null);
         },
         () => undefined,
       );
+    } else {
+      show(value);
     }
+  }
+
+  private copyDetailValue(): void {
+    const v = this.activeStmt();
+    const pos = v?.grid?.focused();
+    if (!v || !pos || this.detailFull === undefined) return;
+    this.send({ type: 'copyText', text: this.detailFull, stmt: v.stmt, rows: [pos.row, pos.row], cols: [pos.col, pos.col] });
+    this.status.textContent = `Copied ${formatCount(this.detailFull.length)} characters`;
   }
 
   // ------------------------------------------------------------------------------------------
