@@ -31,11 +31,19 @@ const REFRESH_COALESCE_MS = 250;
 const FOREIGN_POLL_MS = 10_000;
 
 export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
+  private readonly changed = new vscode.EventEmitter<TreeNode | TreeNode[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   readonly view: vscode.TreeView<TreeNode>;
   private readonly subscriptions: vscode.Disposable[] = [this.changed];
   private readonly foreign = new Map<string, ForeignWorker[]>();
+  // Stable element objects: VS Code maps elements to tree items by identity, so refreshing one
+  // job re-renders just its row instead of rebuilding the tree under the user's mouse.
+  private readonly connectionNodes = new Map<string, ConnectionNode>();
+  private readonly jobNodes = new Map<string, JobNode>();
+  private readonly othersNodes = new Map<string, OtherSessionsNode>();
+  /** Jobs whose row changed since the last redraw; `structural` when rows appear or disappear. */
+  private readonly dirtyJobs = new Set<string>();
+  private structural = false;
   private refreshTimer: NodeJS.Timeout | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private foreignPoll: NodeJS.Timeout | undefined;
@@ -52,10 +60,10 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.subscriptions.push(
       this.view,
       this.view.onDidChangeVisibility(() => this.onVisibility()),
-      toDisposable(engine.onDidChangeJob(() => this.scheduleRefresh())),
+      toDisposable(engine.onDidChangeJob((job) => this.markJob(job.id))),
       toDisposable(
-        engine.onDidEndJob(() => {
-          this.scheduleRefresh();
+        engine.onDidEndJob((job) => {
+          this.markJob(job.id);
           this.scheduleForeignRefresh();
         }),
       ),
@@ -76,23 +84,48 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   /** Full refresh now, including the foreign workers of connected sessions (the Refresh button). */
   async refresh(): Promise<void> {
     await this.refreshForeign();
-    this.fire();
+    this.structural = true;
+    this.flush();
   }
 
-  /** Schedules a coalesced redraw (many engine events collapse into one). */
+  /** Schedules a coalesced redraw of everything (jobs added/removed, connections changed). */
   scheduleRefresh(): void {
+    this.structural = true;
+    this.schedule();
+  }
+
+  /** A job changed: redraw its row only, unless it is new to the tree. */
+  private markJob(id: string): void {
+    if (this.jobNodes.has(id) && this.engine.job(id)) this.dirtyJobs.add(id);
+    else this.structural = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.refreshTimer) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      this.fire();
+      this.flush();
     }, REFRESH_COALESCE_MS);
   }
 
-  private fire(): void {
+  private flush(): void {
+    if (this.refreshTimer) {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = undefined;
+    }
     this.updateContextKeys();
     this.updateTicker();
     this.updateBadge();
-    this.changed.fire(undefined);
+    if (this.structural) {
+      this.structural = false;
+      this.dirtyJobs.clear();
+      this.changed.fire(undefined);
+      return;
+    }
+    const nodes = [...this.dirtyJobs].map((id) => this.jobNodes.get(id)).filter((n): n is JobNode => n !== undefined);
+    this.dirtyJobs.clear();
+    if (nodes.length > 0) this.changed.fire(nodes);
   }
 
   private onVisibility(): void {
@@ -104,7 +137,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         this.autoConnectTried = true;
         void this.sessions.ensure(active, { interactive: false });
       }
-      void this.refreshForeign().then(() => this.fire());
+      void this.refreshForeign().then(() => this.scheduleRefresh());
       if (!this.foreignPoll) this.foreignPoll = setInterval(() => void this.refreshForeign().then(() => this.scheduleRefresh()), FOREIGN_POLL_MS);
     } else if (this.foreignPoll) {
       clearInterval(this.foreignPoll);
@@ -139,11 +172,17 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private updateTicker(): void {
     const running = this.engine.jobs().some((j) => !isFinal(j.state));
     if (running && this.view.visible) {
-      if (!this.ticker) this.ticker = setInterval(() => this.changed.fire(undefined), 1000);
+      if (!this.ticker) this.ticker = setInterval(() => this.tick(), 1000);
     } else if (this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
     }
+  }
+
+  /** Elapsed times move: redraw the rows of running jobs only. */
+  private tick(): void {
+    for (const job of this.engine.jobs()) if (!isFinal(job.state)) this.dirtyJobs.add(job.id);
+    this.flush();
   }
 
   private updateBadge(): void {
@@ -174,20 +213,29 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   }
 
   getChildren(element?: TreeNode): TreeNode[] {
-    if (!element) return this.connectionNames().map((name): ConnectionNode => ({ kind: 'connection', name }));
+    if (!element) return this.connectionNames().map((name) => cached(this.connectionNodes, name, () => ({ kind: 'connection', name })));
     if (element.kind === 'connection') {
       const jobs = this.engine
         .jobs()
         .filter((j) => j.connectionName === element.name)
         .sort((a, b) => b.launchedAt - a.launchedAt)
-        .map((j): JobNode => ({ kind: 'job', id: j.id }));
-      const others: TreeNode[] = (this.foreign.get(element.name)?.length ?? 0) > 0 ? [{ kind: 'others', connectionName: element.name }] : [];
+        .map((j) => cached(this.jobNodes, j.id, (): JobNode => ({ kind: 'job', id: j.id })));
+      this.forgetClearedJobs();
+      const others: TreeNode[] =
+        (this.foreign.get(element.name)?.length ?? 0) > 0
+          ? [cached(this.othersNodes, element.name, (): OtherSessionsNode => ({ kind: 'others', connectionName: element.name }))]
+          : [];
       return [...jobs, ...others];
     }
     if (element.kind === 'others') {
       return (this.foreign.get(element.connectionName) ?? []).map((worker): ForeignWorkerNode => ({ kind: 'foreign', connectionName: element.connectionName, worker }));
     }
     return [];
+  }
+
+  /** Drops node objects of jobs the engine no longer knows (cleared), so the cache stays small. */
+  private forgetClearedJobs(): void {
+    for (const id of this.jobNodes.keys()) if (!this.engine.job(id)) this.jobNodes.delete(id);
   }
 
   getTreeItem(element: TreeNode): vscode.TreeItem {
@@ -261,6 +309,15 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     if (this.foreignPoll) clearInterval(this.foreignPoll);
     for (const d of this.subscriptions) d.dispose();
   }
+}
+
+function cached<N>(map: Map<string, N>, key: string, make: () => N): N {
+  let node = map.get(key);
+  if (!node) {
+    node = make();
+    map.set(key, node);
+  }
+  return node;
 }
 
 function jobItem(job: JobInfo): vscode.TreeItem {
