@@ -102,6 +102,8 @@ export class Grid {
   private resizing: { col: number; startX: number; startWidth: number } | undefined;
   private readonly resizeObserver: ResizeObserver;
   private pendingRestore: GridInitial | undefined;
+  /** False until widths were fitted to the first rows (skipped when the user's widths were restored). */
+  private autoSized: boolean;
   private disposed = false;
   /** Frames rendered; the benchmark reports it. */
   renders = 0;
@@ -118,6 +120,7 @@ export class Grid {
         ? initial.widths.map((w) => Math.max(MIN_COL_WIDTH, w))
         : columns.map(defaultWidth);
     this.pendingRestore = initial;
+    this.autoSized = this.widths !== undefined && initial.widths !== undefined && initial.widths.length === columns.length;
 
     this.root = el('div', 'grid-root');
     this.root.tabIndex = 0;
@@ -329,6 +332,7 @@ export class Grid {
     const c0 = ncols ? Math.max(0, this.colAt(sl) - OVERSCAN_COLS) : 0;
     const c1 = ncols ? Math.min(ncols - 1, this.colAt(sl + this.viewWidth - this.gutterWidth) + OVERSCAN_COLS) : -1;
     if (this.total > 0) this.cache.want(first, Math.min(this.total - 1, first + visible));
+    if (!this.autoSized && this.cache.get(first) !== undefined) this.autoSize(first, Math.min(this.total - 1, first + visible));
 
     this.renderHeader(c0, c1, sl);
 
@@ -359,6 +363,30 @@ export class Grid {
         this.fillRow(re, r, data, c0, c1, sel);
       }
     }
+  }
+
+  /** Fits each column to its header and the rows in view, once, so md5s and timestamps are not
+   *  cut by a guess made from the type alone. */
+  private autoSize(from: number, to: number): void {
+    this.autoSized = true;
+    const ctx = document.createElement('canvas').getContext('2d');
+    if (!ctx) return;
+    const cs = getComputedStyle(this.root);
+    ctx.font = `${cs.fontSize} ${cs.fontFamily}`;
+    const charW = ctx.measureText('0000000000').width / 10 || 7.5;
+    const longest = this.columns.map((c) => Math.max(c.name.length * 1.1, c.type.length * 0.85));
+    for (let r = from; r <= to; r++) {
+      const row = this.cache.get(r);
+      if (!row) continue;
+      for (let c = 0; c < longest.length; c++) {
+        const v = row[c];
+        const len = v === null || v === undefined ? 4 : Math.min(v.length, 60);
+        if (len > longest[c]) longest[c] = len;
+      }
+    }
+    this.widths = longest.map((n) => clamp(Math.ceil(n * charW) + 18, 48, 420));
+    this.computeLefts();
+    this.schedule();
   }
 
   private newRow(): RowEl {

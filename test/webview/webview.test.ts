@@ -383,7 +383,7 @@ test('a running job: rows, counts and progress arrive live; Cancel reaches the h
     await p.waitForRows();
     await p.page.waitForFunction(() => document.querySelector('.topbar .rows')?.textContent === '40 rows');
     assert.equal(await p.page.textContent('.topbar .progress'), '30% chunk 3 of 10');
-    assert.match((await p.page.textContent('.topbar .elapsed')) ?? '', /^1:0\d$/);
+    assert.match((await p.page.textContent('.topbar .elapsed')) ?? '', /^\d+:\d\d$/, 'over a minute shows m:ss');
     store.grow(() => {
       stmt.rowCount = 5000;
     });
