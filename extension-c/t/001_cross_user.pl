@@ -124,5 +124,6 @@ is($node->safe_psql('postgres', 'SELECT who FROM shared_t'), 'alice',
 
 $_->quit for ($adm, $al, $bob, $locker);
 wait_no_workers($node);
+close_monitors();
 $node->stop;
 done_testing();

@@ -34,8 +34,7 @@ sub blocked_job
 sub wait_blocked
 {
 	my ($pid) = @_;
-	ok( $node->poll_query_until('postgres',
-			"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid"),
+	ok( wait_until($node, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid"),
 		"worker $pid is blocked on the test's lock");
 }
 
@@ -51,7 +50,7 @@ sql_err($s, "SELECT * FROM pg_background_fetch_v2($pid, $cookie)", ['42704', '55
 is(scalar(grep { $_ == $pid } worker_pids($node)), 1,
 	'detach did not stop the worker');
 sql_ok($locker, 'SELECT pg_advisory_unlock(77)');
-ok($node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM t WHERE id = 1'),
+ok(wait_until($node, 'SELECT count(*) = 1 FROM t WHERE id = 1'),
 	'the detached job ran to the end and its INSERT committed');
 wait_no_workers($node, 'the detached worker exited');
 
@@ -61,7 +60,7 @@ my $v1pid = sql_ok($s, "SELECT pg_background_launch('" . blocked_job(2) . "')");
 wait_blocked($v1pid);
 sql_ok($s, "SELECT pg_background_detach($v1pid)", 'v1 detach succeeds');
 sql_ok($locker, 'SELECT pg_advisory_unlock(77)');
-ok($node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM t WHERE id = 2'),
+ok(wait_until($node, 'SELECT count(*) = 1 FROM t WHERE id = 2'),
 	'the job detached through the v1 API committed');
 wait_no_workers($node);
 
@@ -118,13 +117,11 @@ my $stubborn = q{DO $$ BEGIN
   END LOOP;
 END $$; INSERT INTO t VALUES (6)};
 ($pid, $cookie) = launch($s, $stubborn);
-ok($node->poll_query_until('postgres',
-		"SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $pid"),
+ok(wait_until($node, "SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $pid"),
 	'the stubborn job is sleeping');
 sql_ok($s, "SELECT pg_background_cancel_v2_grace($pid, $cookie, 200)",
 	'cancel_v2_grace succeeds');
-ok($node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+ok(wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
 	'the job ignoring cancel was terminated after the grace period');
 @msgs = drain($s, $pid, $cookie);
 like((kinds('done', @msgs))[0], qr/"state"\s*:\s*"(canceled|lost|error)"/,
@@ -134,7 +131,7 @@ is(has_row(6), '0', 'the terminated job never inserted');
 # --- submit_v2 never blocks on a full queue, even when nobody reads --------------------
 ($pid, $cookie) = launch($s,
 	'SELECT g FROM generate_series(1, 200000) g; INSERT INTO t VALUES (7)', submit => 1);
-ok($node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM t WHERE id = 7'),
+ok(wait_until($node, 'SELECT count(*) = 1 FROM t WHERE id = 7'),
 	'a submitted job producing far more output than its queue holds still completes');
 is(sql_ok($s, "SELECT pg_background_wait_v2_timeout($pid, $cookie, 60000)"), 't',
 	'wait on a submitted job returns');
@@ -143,5 +140,6 @@ is(sql_ok($s, "SELECT pg_background_wait_v2_timeout($pid, $cookie, 60000)"), 't'
 $s->quit;
 $locker->quit;
 wait_no_workers($node);
+close_monitors();
 $node->stop;
 done_testing();

@@ -127,8 +127,7 @@ C
 	{
 		($rpid, $rcookie) = launch($s, q{SELECT 'first'});
 		sql_ok($s, "SELECT * FROM pg_background_result_v2($rpid, $rcookie) AS (x text)");
-		$node->poll_query_until('postgres',
-			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $rpid");
+		wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $rpid");
 		next if $rpid < 400;    # the kernel skips low PIDs on wrap-around
 		next if system($helper, $rpid, 200000) != 0;
 		# the next PID is $rpid: the postmaster forks the new worker right away
@@ -161,5 +160,6 @@ C
 $s->quit;
 $locker->quit;
 wait_no_workers($node);
+close_monitors();
 $node->stop;
 done_testing();

@@ -31,8 +31,7 @@ sub launcher_dies
 	my $s = open_session($node);
 	my $spid = sql_ok($s, 'SELECT pg_backend_pid()');
 	my ($pid, $cookie) = launch($s, $job, %opt);
-	ok( $node->poll_query_until('postgres',
-			"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid"),
+	ok( wait_until($node, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid"),
 		"$how: the job is running and held at the lock");
 	if ($how eq 'disconnect')
 	{
@@ -44,13 +43,12 @@ sub launcher_dies
 			't', "$how: launcher terminated");
 		$s->quit;
 	}
-	ok( $node->poll_query_until('postgres',
-			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $spid"),
+	ok( wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $spid"),
 		"$how: the launcher session is gone");
 	is(scalar(grep { $_ == $pid } worker_pids($node)), 1,
 		"$how: the worker outlives its launcher");
 	sql_ok($locker, 'SELECT pg_advisory_unlock(5)');
-	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM t WHERE id = $id"),
+	ok(wait_until($node, "SELECT count(*) = 1 FROM t WHERE id = $id"),
 		"$how: the job finished its work and committed");
 	wait_no_workers($node, "$how: the worker exited");
 }
@@ -74,11 +72,10 @@ launcher_dies(4, 'terminate',
 	my ($pid, $cookie) = launch($s,
 		'SELECT g, repeat(\'y\', 200) FROM generate_series(1, 300000) g; INSERT INTO t VALUES (5)',
 		queue => 16384);
-	ok( $node->poll_query_until('postgres',
-			"SELECT wait_event IN ('MessageQueueSend', 'MessageQueuePutMessage') FROM pg_stat_activity WHERE pid = $pid"),
+	ok( wait_until($node, "SELECT wait_event IN ('MessageQueueSend', 'MessageQueuePutMessage') FROM pg_stat_activity WHERE pid = $pid"),
 		'full queue: the worker waits for its reader');
 	$s->quit;
-	ok($node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM t WHERE id = 5'),
+	ok(wait_until($node, 'SELECT count(*) = 1 FROM t WHERE id = 5'),
 		'full queue: once the reader left, the job finished and committed');
 	wait_no_workers($node, 'full queue: the worker exited');
 }
@@ -89,12 +86,11 @@ launcher_dies(4, 'terminate',
 	my $s = open_session($node);
 	launch($s, "SELECT pg_advisory_xact_lock_shared(5); INSERT INTO t VALUES (10 + $_)")
 	  for 1 .. 4;
-	ok( $node->poll_query_until('postgres',
-			"SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type = 'pg_background' AND wait_event_type = 'Lock'"),
+	ok( wait_until($node, "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type = 'pg_background' AND wait_event_type = 'Lock'"),
 		'four jobs running');
 	$s->quit;
 	sql_ok($locker, 'SELECT pg_advisory_unlock(5)');
-	ok($node->poll_query_until('postgres', 'SELECT count(*) = 4 FROM t WHERE id > 10'),
+	ok(wait_until($node, 'SELECT count(*) = 4 FROM t WHERE id > 10'),
 		'all four jobs of the vanished launcher committed');
 	wait_no_workers($node);
 }
@@ -106,5 +102,6 @@ $locker->quit;
 my $log = slurp_file($node->logfile);
 unlike($log, qr/PANIC|server process .* was terminated by signal|TRAP:/,
 	'no crash in the server log');
+close_monitors();
 $node->stop;
 done_testing();

@@ -26,8 +26,7 @@ sub kill_worker
 sub wait_sleeping
 {
 	my ($pid) = @_;
-	$node->poll_query_until('postgres',
-		"SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $pid")
+	wait_until($node, "SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $pid")
 	  or die "worker $pid never started sleeping";
 }
 
@@ -60,8 +59,7 @@ my $spid = sql_ok($s, 'SELECT pg_backend_pid()');
 $s->{stderr} = '';
 $s->{stdin} .= "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text);\n";
 $s->{run}->pump_nb;
-ok( $node->poll_query_until('postgres',
-		"SELECT state = 'active' AND query LIKE '%pg_background_result_v2%' FROM pg_stat_activity WHERE pid = $spid"),
+ok( wait_until($node, "SELECT state = 'active' AND query LIKE '%pg_background_result_v2%' FROM pg_stat_activity WHERE pid = $spid"),
 	'the launcher is blocked in result_v2');
 kill_worker($pid);
 ($_, $err) = sql($s, 'SELECT 1');
@@ -74,8 +72,7 @@ wait_sleeping($pid);
 $s->{stderr} = '';
 $s->{stdin} .= "SELECT pg_background_wait_v2($pid, $cookie);\n";
 $s->{run}->pump_nb;
-ok( $node->poll_query_until('postgres',
-		"SELECT state = 'active' AND query LIKE '%pg_background_wait_v2%' FROM pg_stat_activity WHERE pid = $spid"),
+ok( wait_until($node, "SELECT state = 'active' AND query LIKE '%pg_background_wait_v2%' FROM pg_stat_activity WHERE pid = $spid"),
 	'the launcher is blocked in wait_v2');
 kill_worker($pid);
 ($_, $err) = sql($s, 'SELECT 1');
@@ -115,5 +112,6 @@ $killer->quit;
 wait_no_workers($node);
 unlike(slurp_file($node->logfile), qr/PANIC|TRAP:|was terminated by signal (?!15)/,
 	'no crash in the server log');
+close_monitors();
 $node->stop;
 done_testing();

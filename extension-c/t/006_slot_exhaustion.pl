@@ -90,5 +90,6 @@ $s->quit;
 $other->quit;
 wait_no_workers($node);
 is(dsm_count($node), $dsm_base, 'no DSM segment left at the end');
+close_monitors();
 $node->stop;
 done_testing();

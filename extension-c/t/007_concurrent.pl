@@ -82,5 +82,6 @@ ok($ok, 'four sessions with four handles each read every result in reverse order
 $_->quit for @sessions;
 wait_no_workers($node);
 is(dsm_count($node), $dsm_base, 'no DSM segment left at the end');
+close_monitors();
 $node->stop;
 done_testing();

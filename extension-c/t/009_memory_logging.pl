@@ -96,5 +96,6 @@ my $log = slurp_file($node->logfile);
 like($log, qr/LOG:\s+pg_background: launched worker \d+/, 'launch is logged at pg_background.log_level');
 like($log, qr/LOG:\s+pg_background: worker for session \d+ started/, 'worker start is logged');
 like($log, qr/LOG:\s+pg_background: released worker \d+/, 'release is logged');
+close_monitors();
 $node->stop;
 done_testing();

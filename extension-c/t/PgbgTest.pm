@@ -22,7 +22,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(new_node open_session sql sql_ok sql_err sqlstate_is
-  launch drain kinds worker_pids worker_count wait_no_workers dsm_count);
+  launch drain kinds wait_until close_monitors worker_pids worker_count wait_no_workers dsm_count);
 
 # A started cluster with pg_background created.  %conf adds postgresql.conf lines.
 sub new_node
@@ -170,12 +170,41 @@ sub worker_count
 	return scalar(worker_pids($node));
 }
 
+# One long-lived superuser session per node for polling (cheaper than a psql process
+# per attempt, which matters on machines where fork is slow).
+my %monitors;
+
+sub close_monitors
+{
+	$_->quit for values %monitors;
+	%monitors = ();
+}
+
+# Polls a query until it returns true.  The deadline (PG_TEST_TIMEOUT_DEFAULT) only
+# guards against hanging; it is never what a test asserts.
+sub wait_until
+{
+	my ($node, $query) = @_;
+	my $m = $monitors{ $node->name } //= open_session($node);
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	my $out = '';
+	my $err = '';
+	while (time < $deadline)
+	{
+		($out, $err) = sql($m, $query);
+		return 1 if $out eq 't';
+		select(undef, undef, undef, 0.05);
+	}
+	diag("gave up waiting for <$query>: last output '$out' $err");
+	return 0;
+}
+
 # Waits (bounded by the harness timeout) until no pg_background worker is left.
 sub wait_no_workers
 {
 	my ($node, $name) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	ok( $node->poll_query_until('postgres',
+	ok( wait_until($node,
 			"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_background'"),
 		$name // 'no pg_background worker left');
 }

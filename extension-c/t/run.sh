@@ -73,6 +73,11 @@ run_prove() {
 if [ "$(id -u)" -eq 0 ]; then
 	work="$(mktemp -d /tmp/pgbg-tap-XXXXXX)"
 	cleanup() {
+		# a test killed midway leaves its postmaster running: stop it
+		for pid_file in "$work"/tmp_check/t_*_data/pgdata/postmaster.pid; do
+			[ -e "$pid_file" ] || continue
+			runuser -u postgres -- "${pgbin}/pg_ctl" -D "$(dirname "$pid_file")" -m immediate stop >/dev/null 2>&1 || true
+		done
 		# keep the logs of the last run next to the sources, then drop the copy
 		rm -rf "${extdir}/tmp_check"
 		if [ -d "${work}/tmp_check/log" ]; then
@@ -82,6 +87,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		rm -rf "$work"
 	}
 	trap cleanup EXIT
+	trap 'exit 130' INT TERM
 	mkdir -p "${work}/t"
 	cp "${here}"/*.pl "${work}/t/"
 	cp "${here}"/*.pm "${work}/t/" 2>/dev/null || true
@@ -93,5 +99,13 @@ if [ "$(id -u)" -eq 0 ]; then
 		run_prove "$work" "${tests[@]}" || status=$?
 	exit $status
 else
+	stop_leftovers() {
+		for pid_file in "$extdir"/tmp_check/t_*_data/pgdata/postmaster.pid; do
+			[ -e "$pid_file" ] || continue
+			"${pgbin}/pg_ctl" -D "$(dirname "$pid_file")" -m immediate stop >/dev/null 2>&1 || true
+		done
+	}
+	trap stop_leftovers EXIT
+	trap 'exit 130' INT TERM
 	run_prove "$extdir" "${tests[@]}"
 fi
