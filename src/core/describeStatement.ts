@@ -13,7 +13,6 @@ export interface DescribedColumn {
 /** The parts of pg's Query contract the client calls on the active query. */
 class DescribeQuery {
   private columns: DescribedColumn[] | undefined;
-  private error: Error | undefined;
 
   constructor(
     private readonly text: string,
@@ -30,10 +29,12 @@ class DescribeQuery {
     this.columns = msg.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID, typmod: f.dataTypeModifier }));
   }
   handleError(err: Error): void {
-    this.error = err;
+    // pg detaches the active query on an error, so ReadyForQuery will not reach us: settle now
+    // (our Sync is already on its way, the server resynchronises on it).
+    this.done(err, undefined);
   }
   handleReadyForQuery(): void {
-    this.done(this.error, this.error ? undefined : (this.columns ?? []));
+    this.done(undefined, this.columns ?? []);
   }
   handleDataRow(): void {}
   handleCommandComplete(): void {}
