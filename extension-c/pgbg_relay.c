@@ -386,6 +386,11 @@ pgbg_materialize_result(PgbgSession *sess, FunctionCallInfo fcinfo)
 							ThrowErrorData(edata);
 						else
 						{
+							/*
+							 * The worker's FATAL (e.g. it was terminated) ended
+							 * the worker, not this session: re-raise as ERROR.
+							 */
+							edata->elevel = ERROR;
 							worker_error = edata;
 							pgbg_note_outcome(sess,
 											  edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
