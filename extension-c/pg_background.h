@@ -52,6 +52,20 @@
 	shm_mq_send((mqh), (len), (data), (nowait), (flush))
 #endif
 
+/* PortalRun() lost its run_once argument in 18. */
+#if PG_VERSION_NUM >= 180000
+#define pgbg_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))
+#else
+#define pgbg_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
+#endif
+
+/* EmitWarningsOnPlaceholders() was renamed in 15. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
 #if PG_VERSION_NUM >= 170000
 #define PGBG_WAIT_EVENT_SEND	WAIT_EVENT_MESSAGE_QUEUE_SEND
 #define PGBG_WAIT_EVENT_PUT		WAIT_EVENT_MESSAGE_QUEUE_PUT_MESSAGE

@@ -627,8 +627,7 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 		PortalSetResultFormat(portal, 1, &format);
 		MemoryContextSwitchTo(oldcxt);
 
-		(void) PortalRun(portal, FETCH_ALL, true, true,
-						 &receiver->pub, &receiver->pub, &qc);
+		(void) pgbg_portal_run(portal, &receiver->pub, &qc);
 		PortalDrop(portal, false);
 
 		if (is_last)
