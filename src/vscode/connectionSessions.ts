@@ -28,6 +28,8 @@ export class ConnectionSessions implements vscode.Disposable {
   private readonly states = new Map<string, SessionState>();
   private readonly pending = new Map<string, Promise<Capabilities | undefined>>();
   private readonly reducedModeShown = new Set<string>();
+  /** The profile (as JSON) each registered connection was opened with, to notice hand edits. */
+  private readonly openedWith = new Map<string, string>();
   private readonly changed = new vscode.EventEmitter<string>();
   /** Fires with the connection name whenever its state changes. */
   readonly onDidChange = this.changed.event;
@@ -39,6 +41,7 @@ export class ConnectionSessions implements vscode.Disposable {
     private readonly log: Log,
   ) {
     this.subscriptions.push(
+      store.onDidChange(() => this.onProfilesChanged()),
       toDisposable(
         engine.onDidChangeConnection((e) => {
           const prev = this.states.get(e.connectionName);
@@ -61,6 +64,22 @@ export class ConnectionSessions implements vscode.Disposable {
         }),
       ),
     );
+  }
+
+  /**
+   * settings.json was edited (or a flow saved a profile): a connection whose profile changed or
+   * vanished is closed, so its next use reconnects with the new settings — unless jobs still run
+   * on it (closing would lose them); those keep the old session until it is closed later.
+   */
+  private onProfilesChanged(): void {
+    for (const [name, json] of this.openedWith) {
+      const profile = this.store.profile(name);
+      if (profile && JSON.stringify(profile) === json) continue;
+      const busy = this.engine.jobs().some((j) => j.connectionName === name && (j.state === 'running' || j.state === 'launching'));
+      if (busy) continue;
+      this.log.info(`Profile "${name}" ${profile ? 'changed' : 'removed'}: closing its session`);
+      void this.disconnect(name);
+    }
   }
 
   state(name: string): SessionState {
@@ -113,7 +132,7 @@ export class ConnectionSessions implements vscode.Disposable {
       // first); re-registering a connected one would drop its session.
       const caps = this.engine.connectionNames().includes(name)
         ? await this.engine.capabilities(name)
-        : await this.engine.openConnection(name, toClientConfig(profile, await this.store.password(name)));
+        : await this.openWith(name, profile);
       this.set(name, { status: 'connected', capabilities: caps });
       this.log.info(
         `Connected "${name}": PostgreSQL ${caps.serverVersion}, launcher pid ${caps.launcherPid}, ` +
@@ -135,6 +154,11 @@ export class ConnectionSessions implements vscode.Disposable {
       if (options.interactive) await this.reportFailure(profile, readable, authProblem);
       return undefined;
     }
+  }
+
+  private async openWith(name: string, profile: StoredProfile): Promise<Capabilities> {
+    this.openedWith.set(name, JSON.stringify(profile));
+    return this.engine.openConnection(name, toClientConfig(profile, await this.store.password(name)));
   }
 
   /** A readable failure with the ways to fix it; "Retry" runs the attempt again. */
@@ -160,6 +184,7 @@ export class ConnectionSessions implements vscode.Disposable {
 
   /** Ends the launcher session (after a profile edit or removal). */
   async disconnect(name: string): Promise<void> {
+    this.openedWith.delete(name);
     if (!this.engine.connectionNames().includes(name)) {
       this.states.delete(name);
       this.changed.fire(name);
