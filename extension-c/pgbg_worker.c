@@ -74,7 +74,28 @@ PgbgStatus *pgbg_my_status = NULL;
 
 static PgbgFixed *pgbg_my_fixed = NULL;
 
-/* State of our single writer to the queue. */
+/*
+ * State of our single writer to the queue.
+ *
+ * Messages that do not fit into the ring go to a private FIFO ("overflow")
+ * instead of making the worker sleep: like a socket buffer, it lets the job
+ * keep running while the launcher is not scheduled, which matters on a busy
+ * machine where a 64 kB ring fills within a fraction of a time slice.  The
+ * FIFO is bounded (PGBG_OVERFLOW_MAX); beyond that, and at the end of each
+ * statement and of the job, the worker waits for the launcher as before.
+ * Entries are a uint32 length followed by the message; the head entry may
+ * already be partly in the ring (shm_mq remembers how much), which is fine
+ * because it is always retried with the same bytes.
+ */
+#define PGBG_OVERFLOW_MAX	(4 * 1024 * 1024)
+
+typedef enum PgbgDrain
+{
+	PGBG_DRAIN_TRY,				/* move what fits, never wait */
+	PGBG_DRAIN_BOUNDED,			/* wait while the FIFO exceeds its limit */
+	PGBG_DRAIN_ALL				/* wait until everything is in the ring */
+} PgbgDrain;
+
 typedef struct PgbgOutput
 {
 	shm_mq_handle *mqh;
@@ -82,9 +103,10 @@ typedef struct PgbgOutput
 	bool		sending;		/* inside pgbg_send() */
 	bool		blocked;		/* mirror of status->blocked_on_queue */
 	int64		last_flush_ms;
+	StringInfoData overflow;	/* FIFO; .cursor = start of the head entry */
 } PgbgOutput;
 
-static PgbgOutput pgbg_out = {NULL, true, false, false, 0};
+static PgbgOutput pgbg_out;
 
 /* Set by our SIGTERM handler: from then on never wait for queue space. */
 static volatile sig_atomic_t pgbg_terminating = false;
@@ -105,7 +127,11 @@ static int64 pgbg_now_ms(void);
 static void pgbg_set_blocked(bool blocked);
 static void pgbg_wake_launcher(void);
 static void pgbg_abandon_output(void);
-static bool pgbg_send(const char *data, Size len, bool flush);
+static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
+							  bool wait);
+static void pgbg_overflow_append(const char *data, Size len);
+static bool pgbg_drain(PgbgDrain mode, bool flush);
+static bool pgbg_send(const char *data, Size len, bool flush, bool drain);
 static void pgbg_output_detached(dsm_segment *seg, Datum arg);
 static void pgbg_comm_reset(void);
 static int	pgbg_comm_flush(void);
@@ -196,58 +222,49 @@ pgbg_abandon_output(void)
 	pgbg_out.abandoned = true;
 	pgbg_out.sending = false;
 	whereToSendOutput = DestNone;
+	if (pgbg_out.overflow.data != NULL)
+	{
+		resetStringInfo(&pgbg_out.overflow);
+		pgbg_out.overflow.cursor = 0;
+	}
 	pgbg_set_blocked(false);
 }
 
 /*
- * Write one message to the queue.  Returns false when output has been given
- * up (launcher gone, or interrupted mid-message).  Rows pass flush = false
- * and are published when a quarter of the ring is pending or when
- * PGBG_FLUSH_INTERVAL_MS have passed since the last publication, so that a
- * slow producer's rows still show up promptly.
+ * Put one message into the ring.  With wait = false, SHM_MQ_WOULD_BLOCK
+ * means "part or none of it is in the ring, call again with the same
+ * bytes".  With wait = true we sleep until there is room; a cancel or
+ * terminate request while we sleep gives up the queue for good (the message
+ * may be half written, and nothing may follow it), and SHM_MQ_DETACHED is
+ * returned also in that case.
  */
-static bool
-pgbg_send(const char *data, Size len, bool flush)
+static shm_mq_result
+pgbg_put(const char *data, Size len, bool flush, bool wait)
 {
-	int64		now;
-
-	if (pgbg_out.abandoned)
-		return false;
-	if (pgbg_out.sending)
-	{
-		/*
-		 * Re-entered: an error was raised while we waited for space (for
-		 * example by an interrupt other than cancel/terminate), and the
-		 * queue may hold part of the interrupted message.
-		 */
-		pgbg_abandon_output();
-		return false;
-	}
-
-	now = pgbg_now_ms();
-	if (now - pgbg_out.last_flush_ms >= PGBG_FLUSH_INTERVAL_MS)
-		flush = true;
-
-	pgbg_out.sending = true;
 	for (;;)
 	{
 		shm_mq_result res;
 
 		res = pgbg_shm_mq_send(pgbg_out.mqh, len, data, true, flush);
 		if (res == SHM_MQ_SUCCESS)
-			break;
+		{
+			pgbg_set_blocked(false);
+			return res;
+		}
 		if (res == SHM_MQ_DETACHED)
 		{
 			/* The launcher went away: finish the job without output. */
 			pgbg_abandon_output();
-			return false;
+			return res;
 		}
+		if (!wait)
+			return res;
 
-		/* SHM_MQ_WOULD_BLOCK: the ring is full. */
+		/* after SIGTERM never wait for a reader */
 		if (pgbg_terminating)
 		{
 			pgbg_abandon_output();
-			return false;
+			return SHM_MQ_DETACHED;
 		}
 		pgbg_set_blocked(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
@@ -257,22 +274,138 @@ pgbg_send(const char *data, Size len, bool flush)
 		{
 			if (QueryCancelPending || ProcDiePending)
 			{
-				/*
-				 * The error about to be raised cannot follow a half-written
-				 * message; give up the queue first.
-				 */
 				pgbg_abandon_output();
 				CHECK_FOR_INTERRUPTS();
-				return false;
+				return SHM_MQ_DETACHED; /* interrupts were held off */
 			}
 			CHECK_FOR_INTERRUPTS();
 		}
 	}
+}
+
+static void
+pgbg_overflow_append(const char *data, Size len)
+{
+	uint32		len32 = (uint32) len;
+	StringInfo	buf = &pgbg_out.overflow;
+
+	if (buf->data == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(buf);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	appendBinaryStringInfo(buf, (const char *) &len32, sizeof(len32));
+	appendBinaryStringInfo(buf, data, len);
+}
+
+/*
+ * Move FIFO entries into the ring, in order.  Returns false if output was
+ * given up.
+ */
+static bool
+pgbg_drain(PgbgDrain mode, bool flush)
+{
+	StringInfo	buf = &pgbg_out.overflow;
+
+	while (buf->data != NULL && buf->cursor < buf->len)
+	{
+		uint32		mlen;
+		const char *m;
+		bool		last;
+		bool		wait;
+		shm_mq_result res;
+
+		memcpy(&mlen, buf->data + buf->cursor, sizeof(mlen));
+		m = buf->data + buf->cursor + sizeof(mlen);
+		last = (buf->cursor + (int) sizeof(mlen) + (int) mlen == buf->len);
+		wait = (mode == PGBG_DRAIN_ALL ||
+				(mode == PGBG_DRAIN_BOUNDED &&
+				 buf->len - buf->cursor > PGBG_OVERFLOW_MAX));
+
+		res = pgbg_put(m, mlen, flush && last, wait);
+		if (res == SHM_MQ_DETACHED)
+			return false;
+		if (res == SHM_MQ_WOULD_BLOCK)
+			break;
+		buf->cursor += sizeof(mlen) + mlen;
+	}
+
+	if (buf->data != NULL)
+	{
+		if (buf->cursor == buf->len)
+		{
+			resetStringInfo(buf);
+			buf->cursor = 0;
+		}
+		else if (buf->cursor >= 1024 * 1024)
+		{
+			/* compact; the head keeps its bytes, only their address moves */
+			memmove(buf->data, buf->data + buf->cursor, buf->len - buf->cursor);
+			buf->len -= buf->cursor;
+			buf->data[buf->len] = '\0';
+			buf->cursor = 0;
+		}
+	}
+	return true;
+}
+
+/*
+ * Send one message.  Returns false when output has been given up (launcher
+ * gone, or interrupted while waiting).  Rows pass flush = false: they are
+ * published when a quarter of the ring is pending or when
+ * PGBG_FLUSH_INTERVAL_MS have passed since the last publication, so that a
+ * slow producer's rows still show up promptly.  drain = true (end of a
+ * statement, errors, the final message) waits until this and every earlier
+ * message is in the ring.
+ */
+static bool
+pgbg_send(const char *data, Size len, bool flush, bool drain)
+{
+	int64		now;
+	bool		ok = true;
+	StringInfo	fifo = &pgbg_out.overflow;
+
+	if (pgbg_out.abandoned)
+		return false;
+	if (pgbg_out.sending)
+	{
+		/*
+		 * Re-entered from an error raised while we waited for space: give up
+		 * rather than wait inside the error path.
+		 */
+		pgbg_abandon_output();
+		return false;
+	}
+
+	now = pgbg_now_ms();
+	if (drain || now - pgbg_out.last_flush_ms >= PGBG_FLUSH_INTERVAL_MS)
+		flush = true;
+
+	pgbg_out.sending = true;
+	if (fifo->data == NULL || fifo->cursor == fifo->len)
+	{
+		shm_mq_result res = pgbg_put(data, len, flush, drain);
+
+		if (res == SHM_MQ_WOULD_BLOCK)
+			pgbg_overflow_append(data, len);	/* maybe partly sent */
+		else if (res == SHM_MQ_DETACHED)
+			ok = false;
+	}
+	else
+	{
+		pgbg_overflow_append(data, len);
+		ok = pgbg_drain(drain ? PGBG_DRAIN_ALL : PGBG_DRAIN_BOUNDED, flush);
+	}
+	if (ok && !pgbg_out.abandoned && fifo->data != NULL &&
+		fifo->len - fifo->cursor > PGBG_OVERFLOW_MAX)
+		ok = pgbg_drain(PGBG_DRAIN_BOUNDED, flush);
 	pgbg_out.sending = false;
-	pgbg_set_blocked(false);
+
 	if (flush)
 		pgbg_out.last_flush_ms = now;
-	return true;
+	return ok && !pgbg_out.abandoned;
 }
 
 /* The segment is going away (process exit): never touch the queue again. */
@@ -328,7 +461,8 @@ pgbg_comm_putmessage(char msgtype, const char *s, size_t len)
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, msgtype);
 	appendBinaryStringInfo(&buf, s, len);
-	ok = pgbg_send(buf.data, buf.len, true);
+	/* an error ends the job: everything must reach the ring */
+	ok = pgbg_send(buf.data, buf.len, true, msgtype == PGBG_MSG_ERROR);
 	pfree(buf.data);
 	return ok ? 0 : EOF;
 }
@@ -374,7 +508,7 @@ pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	}
 	MemoryContextSwitchTo(oldcxt);
 
-	(void) pgbg_send(r->buf.data, r->buf.len, false);
+	(void) pgbg_send(r->buf.data, r->buf.len, false, false);
 }
 
 /*
@@ -413,7 +547,7 @@ pgbg_receive_slot(TupleTableSlot *slot, DestReceiver *self)
 	}
 	MemoryContextSwitchTo(oldcxt);
 
-	(void) pgbg_send(r->buf.data, r->buf.len, false);
+	(void) pgbg_send(r->buf.data, r->buf.len, false, false);
 	MemoryContextReset(r->rowcxt);
 
 	/* do not keep a buffer sized for one huge row for the rest of the job */
@@ -483,7 +617,8 @@ pgbg_send_command_complete(PgbgReceiver *r, QueryCompletion *qc)
 	appendStringInfoChar(&r->buf, PGBG_MSG_COMMAND);
 	pq_sendint64(&r->buf, rows);
 	appendBinaryStringInfo(&r->buf, tag, strlen(tag) + 1);
-	(void) pgbg_send(r->buf.data, r->buf.len, true);
+	/* a statement's output is all in the ring before the next one starts */
+	(void) pgbg_send(r->buf.data, r->buf.len, true, true);
 }
 
 /* Show the statement being run in pg_stat_activity. */
@@ -779,6 +914,7 @@ pg_background_worker_main(Datum main_arg)
 	SpinLockRelease(&pgbg_my_status->mutex);
 	pgbg_wake_launcher();
 
+	pgbg_out.abandoned = true;	/* until there is a queue to write to */
 	if (!fixed->submit_mode)
 	{
 		shm_mq	   *mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
@@ -844,7 +980,7 @@ pg_background_worker_main(Datum main_arg)
 		{
 			char		done = PGBG_MSG_DONE;
 
-			(void) pgbg_send(&done, 1, true);
+			(void) pgbg_send(&done, 1, true, true);
 		}
 		pgbg_record_outcome(PGBG_COMPLETED, NULL);
 	}
