@@ -31,17 +31,16 @@ const REFRESH_COALESCE_MS = 250;
 const FOREIGN_POLL_MS = 10_000;
 
 export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<TreeNode | TreeNode[] | undefined>();
+  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   readonly view: vscode.TreeView<TreeNode>;
   private readonly subscriptions: vscode.Disposable[] = [this.changed];
   private readonly foreign = new Map<string, ForeignWorker[]>();
-  // Stable element objects: VS Code maps elements to tree items by identity, so refreshing one
-  // job re-renders just its row instead of rebuilding the tree under the user's mouse.
+  // Stable element objects, so VS Code keeps selection and focus across redraws.
   private readonly connectionNodes = new Map<string, ConnectionNode>();
   private readonly jobNodes = new Map<string, JobNode>();
   private readonly othersNodes = new Map<string, OtherSessionsNode>();
-  /** Jobs whose row changed since the last redraw; `structural` when rows appear or disappear. */
+  /** Jobs whose row changed since the last redraw; `structural` for everything else. */
   private readonly dirtyJobs = new Set<string>();
   private structural = false;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -117,15 +116,13 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.updateContextKeys();
     this.updateTicker();
     this.updateBadge();
-    if (this.structural) {
-      this.structural = false;
-      this.dirtyJobs.clear();
-      this.changed.fire(undefined);
-      return;
-    }
-    const nodes = [...this.dirtyJobs].map((id) => this.jobNodes.get(id)).filter((n): n is JobNode => n !== undefined);
+    // Row-level refreshes (firing the changed job elements) left rows unrendered for a long time
+    // in code-server 1.139 when they raced a structural refresh, so every redraw is a full one;
+    // the coalescing above keeps that to a few per second at most.
+    const anything = this.structural || this.dirtyJobs.size > 0;
+    this.structural = false;
     this.dirtyJobs.clear();
-    if (nodes.length > 0) this.changed.fire(nodes);
+    if (anything) this.changed.fire(undefined);
   }
 
   private onVisibility(): void {
