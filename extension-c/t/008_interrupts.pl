@@ -26,10 +26,11 @@ sub handle_listed
 	return sql_ok($s, "SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool) WHERE pid = $pid AND cookie = $cookie") eq '1';
 }
 
-# a job that produces nothing for an hour
+# a job that produces nothing for an hour: a utility statement sends no column
+# description up front (a SELECT would, and fetch_v2 would return it at once)
 sub quiet_job
 {
-	my ($pid, $cookie) = launch($s, 'SELECT pg_sleep(3600)');
+	my ($pid, $cookie) = launch($s, 'DO $$BEGIN PERFORM pg_sleep(3600); END$$');
 	return ($pid, $cookie);
 }
 
