@@ -13,7 +13,7 @@ use PgbgTest;
 # launch loops a few finished-but-exiting workers per client hold slots.  This test is
 # about isolation between sessions, not capacity (t/006 covers exhaustion), so it gives
 # the eight clients ample slots.
-my $node = new_node('concurrent', max_worker_processes => 64, max_connections => 40);
+my $node = new_node('concurrent', max_worker_processes => 128, max_connections => 40);
 $node->safe_psql('postgres', q{
 	CREATE TABLE t (client int, n int, via text);
 	CREATE TABLE mismatch (client int, expected text, got text);
