@@ -53,8 +53,14 @@ interface RowEl {
   el: HTMLDivElement;
   gutter: HTMLDivElement;
   cells: HTMLDivElement[];
+  /** Last geometry/class written per cell, so unchanged cells cost no style invalidation. */
+  cellGeom: string[];
+  cellCls: string[];
   row: number;
   key: string;
+  /** Row offset (relative to the body's base row) last written to the transform. */
+  pos: number;
+  gutterLeft: number;
 }
 
 /** A first guess at a readable width from the name and type. */
@@ -77,6 +83,11 @@ export class Grid {
   private readonly header: HTMLDivElement;
   private readonly corner: HTMLDivElement;
   private readonly layer: HTMLDivElement;
+  /** Holds the rows; one transform on it per frame moves them all (see render). */
+  private readonly body: HTMLDivElement;
+  private baseRow = 0;
+  private lastBodyY = NaN;
+  private lastCornerLeft = NaN;
   private readonly numeric: boolean[];
   private widths: number[];
   private lefts: number[] = [];
@@ -133,6 +144,8 @@ export class Grid {
     this.corner.textContent = '#';
     this.header.appendChild(this.corner);
     this.layer = el('div', 'grid-layer');
+    this.body = el('div', 'grid-body');
+    this.layer.appendChild(this.body);
     this.canvas.append(this.header, this.layer);
     this.scroller.appendChild(this.canvas);
     this.root.appendChild(this.scroller);
@@ -168,6 +181,12 @@ export class Grid {
     this.root.setAttribute('aria-rowcount', String(n));
     if (digitsChanged) this.computeLefts();
     this.layoutCanvas();
+    // Not measured yet (tab still hidden, first layout pending): ask for the first screenful
+    // now, so the rows travel while the page lays out.
+    if (this.viewHeight <= 0) {
+      const from = this.pendingRestore?.row ?? 0;
+      this.cache.want(from, Math.min(n - 1, from + 60));
+    }
     this.schedule();
   }
 
@@ -278,14 +297,20 @@ export class Grid {
   }
 
   private readonly onScroll = (): void => {
+    // Positions are read at the start of the next frame (render), where layout is clean;
+    // reading scrollTop here, after the last frame's writes, would force a layout.
+    this.schedule();
+    this.cb.onViewChange();
+  };
+
+  /** Takes over a scroll the user made with the scrollbar (not one we set ourselves). */
+  private syncScroll(): void {
     const st = this.scroller.scrollTop;
     if (Math.abs(st - this.ownScrollTop) > 1.5) {
       this.vTop = virtualFromScroll(st, this.geometry());
       this.ownScrollTop = st;
     }
-    this.schedule();
-    this.cb.onViewChange();
-  };
+  }
 
   private readonly onWheel = (e: WheelEvent): void => {
     const g = this.geometry();
@@ -322,6 +347,8 @@ export class Grid {
   private render(): void {
     if (this.viewHeight <= 0) return;
     this.renders++;
+    // Reads first (layout is clean at the start of a frame), writes after.
+    this.syncScroll();
     const ncols = this.columns.length;
     const sl = this.scroller.scrollLeft;
     const first = Math.floor(this.vTop / ROW_HEIGHT);
@@ -345,6 +372,14 @@ export class Grid {
     }
     const sel = this.selection();
     const rowKeyBase = `${c0}|${c1}|${this.selVersion}|${this.layoutVersion}`;
+    // Rows sit at fixed offsets from a base row that moves rarely; the body's one transform
+    // does the scrolling, so a row already on screen is not touched again.
+    if (first < this.baseRow || first >= this.baseRow + 2000) this.baseRow = Math.max(0, first - 1000);
+    const bodyY = (this.baseRow - first) * ROW_HEIGHT - offset;
+    if (bodyY !== this.lastBodyY) {
+      this.lastBodyY = bodyY;
+      this.body.style.transform = `translateY(${bodyY}px)`;
+    }
     for (let r = from; r <= to; r++) {
       let re = this.rowEls.get(r);
       if (!re) {
@@ -354,8 +389,15 @@ export class Grid {
         re.key = '';
         this.rowEls.set(r, re);
       }
-      re.el.style.transform = `translateY(${(r - first) * ROW_HEIGHT - offset}px)`;
-      re.gutter.style.left = `${sl}px`;
+      const pos = (r - this.baseRow) * ROW_HEIGHT;
+      if (re.pos !== pos) {
+        re.pos = pos;
+        re.el.style.transform = `translateY(${pos}px)`;
+      }
+      if (re.gutterLeft !== sl) {
+        re.gutterLeft = sl;
+        re.gutter.style.left = `${sl}px`;
+      }
       const data = this.cache.get(r);
       const key = `${r}|${data ? 'L' : 'u'}|${rowKeyBase}`;
       if (re.key !== key) {
@@ -394,8 +436,8 @@ export class Grid {
     e.setAttribute('role', 'row');
     const gutter = el('div', 'grid-gutter');
     e.appendChild(gutter);
-    this.layer.appendChild(e);
-    return { el: e, gutter, cells: [], row: -1, key: '' };
+    this.body.appendChild(e);
+    return { el: e, gutter, cells: [], cellGeom: [], cellCls: [], row: -1, key: '', pos: NaN, gutterLeft: NaN };
   }
 
   private fillRow(re: RowEl, r: number, data: Row | undefined, c0: number, c1: number, sel: CellRange | undefined): void {
@@ -403,7 +445,8 @@ export class Grid {
     re.el.className = inRows && sel && sel.c0 === 0 && sel.c1 === this.columns.length - 1 ? 'grid-row selected-row' : 'grid-row';
     re.el.setAttribute('aria-rowindex', String(r + 1));
     re.gutter.textContent = String(r + 1);
-    re.gutter.style.width = `${this.gutterWidth}px`;
+    const gw = `${this.gutterWidth}px`;
+    if (re.gutter.style.width !== gw) re.gutter.style.width = gw;
     re.gutter.className = inRows ? 'grid-gutter sel' : 'grid-gutter';
     const n = c1 - c0 + 1;
     while (re.cells.length < n) {
@@ -420,8 +463,12 @@ export class Grid {
       }
       cell.hidden = false;
       const c = c0 + j;
-      cell.style.left = `${this.gutterWidth + this.lefts[c]}px`;
-      cell.style.width = `${this.widths[c]}px`;
+      const geom = `${this.gutterWidth + this.lefts[c]}|${this.widths[c]}`;
+      if (re.cellGeom[j] !== geom) {
+        re.cellGeom[j] = geom;
+        cell.style.left = `${this.gutterWidth + this.lefts[c]}px`;
+        cell.style.width = `${this.widths[c]}px`;
+      }
       let cls = 'grid-cell';
       if (data === undefined) {
         cls += ' loading';
@@ -438,13 +485,20 @@ export class Grid {
       if (this.numeric[c]) cls += ' num';
       if (inRows && sel && c >= sel.c0 && c <= sel.c1) cls += ' sel';
       if (this.focusPos && this.focusPos.row === r && this.focusPos.col === c) cls += ' focus';
-      cell.className = cls;
-      cell.dataset.col = String(c);
+      const key = `${cls}|${c}`;
+      if (re.cellCls[j] !== key) {
+        re.cellCls[j] = key;
+        cell.className = cls;
+        cell.dataset.col = String(c);
+      }
     }
   }
 
   private renderHeader(c0: number, c1: number, sl: number): void {
-    this.corner.style.left = `${sl}px`;
+    if (this.lastCornerLeft !== sl) {
+      this.lastCornerLeft = sl;
+      this.corner.style.left = `${sl}px`;
+    }
     const sel = this.selection();
     const key = `${c0}|${c1}|${this.layoutVersion}|${sel ? `${sel.c0}-${sel.c1}` : ''}`;
     if (key === this.headerKey) return;

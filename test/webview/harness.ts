@@ -142,6 +142,10 @@ export class PanelPage {
         });
         const key = 'vscodeState';
         let state: unknown = JSON.parse(sessionStorage.getItem(key) ?? 'null');
+        // Like VS Code, state outlives the page; written when the page goes away (a synchronous
+        // storage write per setState would add its cost to the frames being measured).
+        window.addEventListener('pagehide', () => sessionStorage.setItem(key, JSON.stringify(state)));
+        (w as Record<string, unknown>).__vscodeState = () => state;
         let acquired = false;
         w.acquireVsCodeApi = () => {
           if (acquired) throw new Error('acquireVsCodeApi may only be called once');
@@ -151,7 +155,6 @@ export class PanelPage {
             getState: () => state,
             setState: (s: unknown) => {
               state = s;
-              sessionStorage.setItem(key, JSON.stringify(s));
               return s;
             },
           });

@@ -454,12 +454,12 @@ test('tab and scroll position survive a webview reload (vscode.setState)', async
       s.scrollTop = (s.scrollHeight - s.clientHeight) * 0.25;
     });
     await p.page.waitForFunction(() => {
-      const st = JSON.parse(sessionStorage.getItem('vscodeState') ?? 'null') as { scroll?: Record<string, { row: number }> } | null;
+      const st = (window as unknown as { __vscodeState: () => { scroll?: Record<string, { row: number }> } | null }).__vscodeState();
       return (st?.scroll?.['1']?.row ?? 0) > 200_000;
     });
-    const savedRow = await p.page.evaluate(() => (JSON.parse(sessionStorage.getItem('vscodeState')!) as { scroll: Record<string, { row: number }> }).scroll['1'].row);
+    const savedRow = await p.page.evaluate(() => (window as unknown as { __vscodeState: () => { scroll: Record<string, { row: number }> } }).__vscodeState().scroll['1'].row);
     await p.page.click('#tab-stmt-2');
-    await p.page.waitForFunction(() => (JSON.parse(sessionStorage.getItem('vscodeState') ?? 'null') as { activeTab?: string } | null)?.activeTab === 'stmt:2');
+    await p.page.waitForFunction(() => (window as unknown as { __vscodeState: () => { activeTab?: string } | null }).__vscodeState()?.activeTab === 'stmt:2');
     // Hidden with retainContextWhenHidden: false means the page is thrown away and reloaded.
     await p.page.reload();
     await p.page.waitForSelector('#tab-stmt-2[aria-selected="true"]');
