@@ -42,9 +42,13 @@ export class RowEncoder {
     return start;
   }
 
-  /** The bytes encoded since the last take(); the encoder is empty afterwards. */
+  /**
+   * The bytes encoded since the last take(); the encoder is empty afterwards. The result is a
+   * view of the encoder's buffer, valid until the next add(): the spool writes it synchronously,
+   * so no copy is needed.
+   */
   take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.used));
+    const out = this.buf.subarray(0, this.used);
     this.used = 0;
     return out;
   }

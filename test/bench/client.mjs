@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Client-side benchmark (issue 3): rows arriving in this Node.js process through the engine the
+// extension uses (JobManager: launch_v2 + fetch_v2 drained into the spooled ResultStore) beside
+// the same query run directly with `pg`; then memory growth of this process while 10,000,000
+// rows are drained (spooling keeps it flat). Prints, never fails.
+//
+//   node --import tsx test/bench/client.mjs         (cluster from PG* env; run.mjs passes it)
+//   BENCH_RUNS=5 BENCH_BIG_ROWS=10000000 BENCH_SKIP_BIG=1 ...   to tune
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { JobManager } from '../../src/core/jobManager.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const ROWS = 1_000_000;
+const BIG = Number(process.env.BENCH_BIG_ROWS ?? 10_000_000);
+const SQL = (n) => `SELECT g, md5(g::text) FROM generate_series(1,${n}) g`;
+
+const config = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'postgres',
+  password: process.env.PGPASSWORD,
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmtMs = (ms) => `${(ms / 1000).toFixed(2)} s`;
+const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
+const cpuMs = (start) => {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1000;
+};
+
+async function direct(client) {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const res = await client.query({ text: SQL(ROWS), rowMode: 'array' });
+  const ms = performance.now() - t0;
+  if (res.rows.length !== ROWS) throw new Error(`direct: ${res.rows.length} rows`);
+  return { ms, cpu: cpuMs(c0) };
+}
+
+async function viaEngine(jm, conn) {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const job = await jm.launch(conn, SQL(ROWS));
+  await jm.wait(job.id);
+  const ms = performance.now() - t0;
+  const info = jm.job(job.id);
+  if (info.state !== 'completed' || info.rowsReceived !== ROWS) throw new Error(`engine: ${info.state} ${info.rowsReceived} rows ${info.error?.message ?? ''}`);
+  const cpu = cpuMs(c0);
+  jm.clear(job.id);
+  return { ms, cpu };
+}
+
+async function memoryRun(jm, conn) {
+  global.gc?.();
+  const base = process.memoryUsage();
+  let peakRss = base.rss;
+  let peakHeap = base.heapUsed;
+  const sample = setInterval(() => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  }, 50);
+  const t0 = performance.now();
+  const job = await jm.launch(conn, SQL(BIG));
+  await jm.wait(job.id);
+  const ms = performance.now() - t0;
+  clearInterval(sample);
+  const info = jm.job(job.id);
+  const store = jm.store(job.id);
+  const spooled = store?.spooledBytes ?? 0;
+  const last = store ? await store.getRows(1, BIG - 1, 1) : [];
+  jm.clear(job.id);
+  return { ms, info, spooled, last, rssGrowth: peakRss - base.rss, heapGrowth: peakHeap - base.heapUsed };
+}
+
+async function main() {
+  const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-bench-client-'));
+  const settings = {
+    queueSize: Number(process.env.BENCH_QUEUE_SIZE ?? 0),
+    fetchBatchSize: Number(process.env.BENCH_BATCH ?? 10000),
+    pollIntervalMs: 500,
+    memoryRowBudget: 100000,
+    defaultGraceMs: 5000,
+  };
+  const jm = new JobManager({ storageDir, settings: () => settings });
+  const conn = 'bench';
+  const client = new pg.Client(config);
+  try {
+    await jm.openConnection(conn, config);
+    await client.connect();
+    process.stdout.write(`\n== client bench (Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}; ${RUNS} runs; batch ${settings.fetchBatchSize}, queue ${settings.queueSize || 'server default'})\n`);
+    const d = [];
+    const e = [];
+    // Warm-up (plans, worker start, JIT of our parsing code), then alternate to share any noise.
+    await direct(client);
+    await viaEngine(jm, conn);
+    for (let i = 0; i < RUNS; i++) {
+      e.push(await viaEngine(jm, conn));
+      d.push(await direct(client));
+    }
+    const dm = median(d.map((x) => x.ms));
+    const em = median(e.map((x) => x.ms));
+    const rows = [
+      ['(f) 1M rows, direct pg query', fmtMs(dm), fmtMs(median(d.map((x) => x.cpu)))],
+      ['(e) 1M rows, launch → fetch_v2 → store', fmtMs(em), fmtMs(median(e.map((x) => x.cpu)))],
+    ];
+    process.stdout.write(`${'case'.padEnd(44)}${'median wall'.padStart(14)}${'client CPU'.padStart(14)}\n`);
+    for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(44)}${b.padStart(14)}${c.padStart(14)}\n`);
+    const ratio = em / dm;
+    process.stdout.write(`ratio (e)/(f): ${ratio.toFixed(2)}x  (target <= 1.3x: ${ratio <= 1.3 ? 'met' : 'NOT met'})\n`);
+    process.stdout.write(`runs (e): ${e.map((x) => fmtMs(x.ms)).join(', ')} | runs (f): ${d.map((x) => fmtMs(x.ms)).join(', ')}\n`);
+
+    if (!process.env.BENCH_SKIP_BIG) {
+      const m = await memoryRun(jm, conn);
+      const ok = m.info.state === 'completed' && m.info.rowsReceived === BIG;
+      process.stdout.write(
+        `${BIG.toLocaleString('en-US')} rows via the engine: ${ok ? 'complete' : `INCOMPLETE (${m.info.state}, ${m.info.rowsReceived} rows)`} in ${fmtMs(m.ms)}; ` +
+          `spooled ${mb(m.spooled)}; last row ${JSON.stringify(m.last[0] ?? null)}\n`,
+      );
+      process.stdout.write(
+        `memory growth of this process: RSS ${mb(m.rssGrowth)}, heap ${mb(m.heapGrowth)}  (target < 200 MB: ${Math.max(m.rssGrowth, m.heapGrowth) < 200 * 1048576 ? 'met' : 'NOT met'})\n`,
+      );
+    }
+  } catch (err) {
+    process.stdout.write(`client bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  } finally {
+    await client.end().catch(() => undefined);
+    await jm.dispose();
+    fs.rmSync(storageDir, { recursive: true, force: true });
+  }
+}
+
+await main();
