@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
-import { repoRoot, testProfile, until, Workbench } from './workbench';
+import { e2eTmp, repoRoot, testProfile, until, Workbench } from './workbench';
 
 interface ProbeReport {
   results: { name: string; ok: boolean; ms: number; error?: string }[];
@@ -19,7 +19,7 @@ interface ProbeReport {
 
 /** Bundles vscode/probe.ts into a throwaway extension and packages it as a .vsix. */
 async function buildProbe(): Promise<string> {
-  const dir = path.join(repoRoot, '.tmp', 'e2e', 'probe');
+  const dir = path.join(e2eTmp(), 'probe');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   await esbuild.build({
@@ -44,12 +44,11 @@ async function buildProbe(): Promise<string> {
       engines: { vscode: '^1.90.0' },
       main: './probe.js',
       activationEvents: ['onStartupFinished'],
-      extensionDependencies: ['pg-background.pg-background'],
     }),
   );
   fs.writeFileSync(path.join(dir, 'README.md'), 'Test probe for pg-background; not a product.\n');
   fs.writeFileSync(path.join(dir, 'LICENSE'), 'MIT\n');
-  const out = path.join(repoRoot, '.tmp', 'e2e', 'pgbg-probe.vsix');
+  const out = path.join(e2eTmp(), 'pgbg-probe.vsix');
   const res = spawnSync(
     path.join(repoRoot, 'node_modules', '.bin', 'vsce'),
     ['package', '--no-dependencies', '--allow-missing-repository', '--out', out],
@@ -67,7 +66,7 @@ describe('vscode API checks inside code-server', { timeout: 10 * 60_000 }, () =>
   before(async () => {
     try {
       const probe = await buildProbe();
-      const resultFile = path.join(repoRoot, '.tmp', 'e2e', `probe-result-${process.pid}.json`);
+      const resultFile = path.join(e2eTmp(), 'probe-result.json');
       fs.rmSync(resultFile, { force: true });
       wb = await Workbench.launch({
         name: 'api',
@@ -78,6 +77,7 @@ describe('vscode API checks inside code-server', { timeout: 10 * 60_000 }, () =>
         userSettings: { 'pgbgProbe.resultFile': resultFile },
         extraVsix: [probe],
       });
+      process.stdout.write('# waiting for the probe to report\n');
       report = await until('the probe report', async () => (fs.existsSync(resultFile) ? (JSON.parse(fs.readFileSync(resultFile, 'utf8')) as ProbeReport) : undefined), 5 * 60_000, 500);
       fs.rmSync(resultFile, { force: true });
       for (const [k, v] of Object.entries(report.measures)) process.stdout.write(`# ${k}: ${v} ms\n`);

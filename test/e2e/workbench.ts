@@ -96,13 +96,25 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Scratch space of this test process (several runs may share a clone). */
+export function e2eTmp(): string {
+  const dir = path.join(repoRoot, '.tmp', `e2e-${process.pid}`);
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir, { recursive: true });
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return dir;
+}
+
 let builtVsix: string | undefined;
 
 /** Builds the .vsix once per test process, exactly as `npm run package` does. */
 export async function packagedVsix(): Promise<string> {
+  // PGBG_E2E_VSIX: test a given package instead of building one (e.g. a release candidate).
+  if (!builtVsix && process.env.PGBG_E2E_VSIX) builtVsix = path.resolve(process.env.PGBG_E2E_VSIX);
   if (!builtVsix) {
     const { buildVsix } = await packager();
-    const out = path.join(repoRoot, '.tmp', 'e2e', 'pg-background.vsix');
+    const out = path.join(e2eTmp(), 'pg-background.vsix');
     fs.mkdirSync(path.dirname(out), { recursive: true });
     const { size } = buildVsix({ out, quiet: true });
     process.stdout.write(`# packaged ${path.relative(repoRoot, out)} (${(size / 1024).toFixed(1)} KiB)\n`);
@@ -177,12 +189,22 @@ export class Workbench {
         ...opts.userSettings,
       },
     });
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    const wb = new Workbench(page, browser, server, workspace, tmp, opts.name);
-    await page.goto(server.workspaceUrl);
-    await wb.waitForWorkbench();
-    return wb;
+    let browser: Browser | undefined;
+    try {
+      browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+      const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      page.setDefaultTimeout(60_000);
+      const wb = new Workbench(page, browser, server, workspace, tmp, opts.name);
+      // The workbench keeps loading long after "load" on a busy 2-core machine; what counts is
+      // that its parts appear (waitForWorkbench).
+      await page.goto(server.workspaceUrl, { waitUntil: 'domcontentloaded', timeout: 180_000 });
+      await wb.waitForWorkbench();
+      return wb;
+    } catch (err) {
+      await browser?.close().catch(() => undefined);
+      await server.stop();
+      throw err;
+    }
   }
 
   async waitForWorkbench(): Promise<void> {
@@ -254,10 +276,18 @@ export class Workbench {
     await row.click();
   }
 
-  /** Opens a workspace file through Quick Open. */
+  /** Opens a workspace file by clicking it in the Explorer, as a user would. */
   async openFile(file: string): Promise<void> {
-    await this.quickPick('file', file, path.basename(file));
-    await this.page.locator(`.tabs-container .tab[aria-label^="${path.basename(file)}"]`).first().waitFor({ timeout: 30_000 });
+    const name = path.basename(file);
+    const row = this.page.locator('.explorer-folders-view .monaco-list-row').filter({ hasText: new RegExp(`^\\s*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`) }).first();
+    await until(`${name} in the Explorer`, async () => {
+      if (await row.isVisible()) return true;
+      await this.page.keyboard.press('Escape');
+      await this.page.keyboard.press('Control+Shift+E');
+      return false;
+    }, 30_000, 500);
+    await row.click();
+    await this.page.locator(`.tabs-container .tab[aria-label^="${name}"]`).first().waitFor({ timeout: 30_000 });
     await this.editor().waitFor({ state: 'visible', timeout: 30_000 });
     await this.focusEditor();
   }
@@ -285,7 +315,8 @@ export class Workbench {
     await this.page.keyboard.press('Control+G');
     const input = this.page.locator('.quick-input-widget input.input');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(column ? `${line}:${column}` : String(line));
+    // Ctrl+G opens the quick input with its ':' prefix; replacing the text keeps it.
+    await input.fill(column ? `:${line}:${column}` : `:${line}`);
     await this.page.keyboard.press('Enter');
     await until(`cursor on line ${line}`, async () => (await this.cursorPosition())?.line === line, 10_000);
   }
@@ -379,12 +410,13 @@ export class Workbench {
 
   /** Current tab labels of the editor area. */
   async editorTabs(): Promise<string[]> {
-    return this.page.locator('.tabs-container .tab .label-name').allInnerTexts();
+    return this.page.locator('.tabs-container .tab').evaluateAll((tabs) => tabs.map((t) => t.getAttribute('aria-label') ?? ''));
   }
 
   async reload(): Promise<void> {
+    const loaded = this.page.waitForEvent('domcontentloaded', { timeout: 180_000 });
     await this.runCommand('Developer: Reload Window');
-    await this.page.waitForLoadState('domcontentloaded');
+    await loaded;
     await this.waitForWorkbench();
   }
 }

@@ -267,6 +267,14 @@ export async function startCodeServer({ port, userDataDir, extensionsDir, folder
   if (folder) args.push(folder);
   const child = spawn(node, args, { env: codeServerEnv(), stdio: ['ignore', out, out], detached: true });
   fs.closeSync(out);
+  // If this process dies without calling stop() (a test runner's timeout, a kill), nothing
+  // would end the detached server; a small watchdog does, once our pid is gone.
+  const watchdog = spawn(
+    'sh',
+    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 2; done; kill -TERM -${child.pid} 2>/dev/null; sleep 5; kill -KILL -${child.pid} 2>/dev/null`],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
   let exited = null;
   child.on('exit', (code, signal) => {
     exited = `code-server exited early (code ${code}, signal ${signal}); see ${logFile}`;
@@ -276,6 +284,11 @@ export async function startCodeServer({ port, userDataDir, extensionsDir, folder
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    try {
+      process.kill(-watchdog.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
     if (exited) return;
     const done = new Promise((resolve) => child.once('exit', resolve));
     // detached: the server is a process-group leader, so this reaches its extension host too.

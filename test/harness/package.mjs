@@ -61,8 +61,11 @@ export function buildVsix({ out = path.join(repoRoot, 'pg-background.vsix'), qui
   if (unexpected.length > 0) {
     throw new Error(`the .vsix holds files it must not ship:\n  ${unexpected.join('\n  ')}\nfix .vscodeignore`);
   }
-  for (const must of ['package.json', 'dist/extension.js', 'dist/webview.js', 'LICENSE', 'CHANGELOG.md']) {
-    if (!payload.some((f) => f.toLowerCase() === must.toLowerCase())) throw new Error(`the .vsix lacks ${must}`);
+  // vsce stores LICENSE as LICENSE.txt and lower-cases changelog.md / readme.md.
+  const must = [/^package\.json$/, /^dist\/extension\.js$/, /^dist\/webview\.js$/, /^LICENSE(\.txt)?$/, /^changelog\.md$/i];
+  if (fs.existsSync(path.join(repoRoot, 'README.md'))) must.push(/^readme\.md$/i);
+  for (const re of must) {
+    if (!payload.some((f) => re.test(f))) throw new Error(`the .vsix lacks ${re.source.replace(/\\/g, '')}`);
   }
   const size = fs.statSync(out).size;
   const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
