@@ -235,6 +235,40 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     for (const id of this.jobNodes.keys()) if (!this.engine.job(id)) this.jobNodes.delete(id);
   }
 
+  /** Needed by TreeView.reveal: every node's parent, from the stable node caches. */
+  getParent(element: TreeNode): TreeNode | undefined {
+    switch (element.kind) {
+      case 'connection':
+        return undefined;
+      case 'job': {
+        const job = this.engine.job(element.id);
+        return job ? cached(this.connectionNodes, job.connectionName, (): ConnectionNode => ({ kind: 'connection', name: job.connectionName })) : undefined;
+      }
+      case 'others':
+        return cached(this.connectionNodes, element.connectionName, (): ConnectionNode => ({ kind: 'connection', name: element.connectionName }));
+      case 'foreign':
+        return cached(this.othersNodes, element.connectionName, (): OtherSessionsNode => ({ kind: 'others', connectionName: element.connectionName }));
+    }
+  }
+
+  /**
+   * Shows a job the user just started: opens the Jobs view if it is hidden and scrolls to the
+   * job, without moving the keyboard focus out of the editor.
+   */
+  async revealJob(id: string): Promise<void> {
+    const job = this.engine.job(id);
+    if (!job) return;
+    const node = cached(this.jobNodes, id, (): JobNode => ({ kind: 'job', id }));
+    // The row must exist before it can be revealed: draw now rather than after the coalescing delay.
+    this.structural = true;
+    this.flush();
+    try {
+      await this.view.reveal(node, { select: false, focus: false, expand: true });
+    } catch (err) {
+      this.log.debug(`Revealing job ${id} failed: ${errorText(err)}`);
+    }
+  }
+
   getTreeItem(element: TreeNode): vscode.TreeItem {
     switch (element.kind) {
       case 'connection':
