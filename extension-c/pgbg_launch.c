@@ -617,11 +617,16 @@ pgbg_note_outcome(PgbgSession *sess, PgbgOutcome outcome, const char *errmsg)
 		pgbg_session_stats.timed++;
 	}
 	if (outcome != PGBG_COMPLETED && sess->last_error == NULL)
-		sess->last_error = MemoryContextStrdup(sess->cxt,
-											   errmsg ? errmsg :
-											   outcome == PGBG_LOST ?
-											   "worker exited without reporting a result" :
-											   "canceled");
+	{
+		/* bounded, like the status block's copy (review: message size) */
+		sess->last_error = MemoryContextAlloc(sess->cxt, PGBG_ERRMSG_LEN);
+		pgbg_copy_clipped(sess->last_error,
+						  errmsg ? errmsg :
+						  outcome == PGBG_LOST ?
+						  "worker exited without reporting a result" :
+						  "canceled",
+						  PGBG_ERRMSG_LEN);
+	}
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: worker %d finished: %s",
 							 sess->key.pid,
