@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { JobManager } from '../core/jobManager.js';
 import type { ConnectionSessions } from './connectionSessions.js';
 import { SSL_MODES, type ConnectionStore, type SslMode, type StoredProfile } from './connectionStore.js';
-import { describeProfile, validateStoredProfile } from './profileConfig.js';
+import { describeProfile, splitUriPassword, validateStoredProfile } from './profileConfig.js';
 import type { Log } from './log.js';
 import { connectionNameFromArg } from './treeNodes.js';
 
@@ -199,12 +199,10 @@ export class ConnectionCommands {
       validateStoredProfile({ name: 'x', uri: v.trim() }),
     );
     if (uri === undefined) return undefined;
-    const url = new URL(uri.trim());
     // Never keep a password in settings: move it to SecretStorage.
-    const embedded = url.password ? decodeURIComponent(url.password) : undefined;
-    url.password = '';
-    const cleanUri = url.toString();
-    const defaultName = existing?.name ?? uniqueName(this.store, `${url.pathname.replace(/^\//, '') || 'postgres'}@${url.hostname || 'localhost'}`);
+    const { uri: cleanUri, password: embedded } = splitUriPassword(uri.trim());
+    const target = describeProfile({ name: 'x', uri: cleanUri });
+    const defaultName = existing?.name ?? uniqueName(this.store, target.slice(target.indexOf('@') + 1));
     const name = await input(title, 'Connection name (shown in the Jobs view and the status bar)', defaultName, this.nameValidator(existing?.name));
     if (name === undefined) return undefined;
     const profile: StoredProfile = { name: name.trim(), uri: cleanUri };

@@ -158,7 +158,8 @@ export class ConnectionSessions implements vscode.Disposable {
 
   private async openWith(name: string, profile: StoredProfile): Promise<Capabilities> {
     this.openedWith.set(name, JSON.stringify(profile));
-    return this.engine.openConnection(name, toClientConfig(profile, await this.store.password(name)));
+    const config = await toClientConfig(profile, await this.store.password(name), (m) => this.log.warn(m));
+    return this.engine.openConnection(name, config);
   }
 
   /** A readable failure with the ways to fix it; "Retry" runs the attempt again. */

@@ -4,19 +4,11 @@
 
 import * as vscode from 'vscode';
 
-export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
-export const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+import type { ConnectionProfile } from '../core/connectionProfile.js';
+export { SSL_MODES, type SslMode } from '../core/connectionProfile.js';
 
-/** One entry of `pgBackground.connections`, exactly as stored in settings. */
-export interface StoredProfile {
-  name: string;
-  host?: string;
-  port?: number;
-  database?: string;
-  user?: string;
-  sslmode?: SslMode;
-  uri?: string;
-}
+/** One entry of `pgBackground.connections`, exactly as stored in settings (the core's profile shape). */
+export type StoredProfile = ConnectionProfile;
 
 const SECRET_PREFIX = 'pgBackground.password.';
 

@@ -1,73 +1,40 @@
-// Profile -> node-postgres ClientConfig. Fields left empty fall through to node-postgres, which
-// reads the PG* environment variables like libpq, and looks up .pgpass when no password is set.
+// The VS Code layer's view of connection profiles, delegating to the core's profile module
+// (src/core/connectionProfile.ts: libpq URI parsing, validation, PG* environment and .pgpass
+// precedence, sslmode → TLS) so the UI validates exactly what the engine will use.
 
 import type { ClientConfig } from 'pg';
+import { describeTarget, parseConnectionUri, resolveClientConfig, validateProfile } from '../core/connectionProfile.js';
 import type { StoredProfile } from './connectionStore.js';
 
 /** A readable problem with the profile, or undefined when it can be used. */
 export function validateStoredProfile(p: StoredProfile): string | undefined {
-  if (!p.name.trim()) return 'The connection needs a name.';
-  if (p.uri) {
-    try {
-      const url = new URL(p.uri);
-      if (url.protocol !== 'postgresql:' && url.protocol !== 'postgres:') return 'The URI must start with postgresql:// or postgres://.';
-    } catch {
-      return 'That is not a valid postgresql:// URI.';
-    }
-  }
-  if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535)) return 'The port must be a number between 1 and 65535.';
-  return undefined;
+  return validateProfile(p);
 }
 
-/** "user@host:port/db" for messages; empty parts show as the libpq defaults would apply. */
+/** "user@host:port/db" as psql would connect (PG* variables applied); never shows a password. */
 export function describeProfile(p: StoredProfile): string {
-  if (p.uri) {
-    try {
-      const url = new URL(p.uri);
-      url.password = '';
-      return url.toString();
-    } catch {
-      return p.uri;
-    }
-  }
-  const env = process.env;
-  const user = p.user || env.PGUSER || env.USER || '';
-  const host = p.host || env.PGHOST || 'localhost';
-  const port = p.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
-  const db = p.database || env.PGDATABASE || user;
-  return `${user ? `${user}@` : ''}${host}:${port}/${db}`;
-}
-
-function sslFor(mode: StoredProfile['sslmode']): ClientConfig['ssl'] {
-  switch (mode) {
-    case 'require':
-      // libpq's require does not verify the certificate; node's TLS must be told not to either.
-      return { rejectUnauthorized: false };
-    case 'prefer':
-    case 'allow':
-      // node-postgres cannot fall back between SSL and plain like libpq; plain always works
-      // where these modes are chosen (local servers), so use it.
-      return false;
-    case 'verify-ca':
-    case 'verify-full':
-      return { rejectUnauthorized: true };
-    case 'disable':
-      return false;
-    default:
-      return undefined;
-  }
+  return describeTarget(p);
 }
 
 /**
- * The stored password, when there is one, is passed as is. Without one the password is left
- * unset so node-postgres falls back like libpq: PGPASSWORD, then ~/.pgpass (PGPASSFILE).
+ * The pg config for a profile. The stored secret wins; without one libpq's order applies (a
+ * password in the URI, PGPASSWORD, then .pgpass), with .pgpass warnings sent to `warn`.
  */
-export function toClientConfig(p: StoredProfile, password: string | undefined): ClientConfig {
-  const config: ClientConfig = p.uri ? { connectionString: p.uri } : { host: p.host || undefined, port: p.port, database: p.database || undefined, user: p.user || undefined };
-  const ssl = sslFor(p.sslmode);
-  if (ssl !== undefined && !p.uri) config.ssl = ssl;
-  config.connectionTimeoutMillis = 10_000;
-  config.application_name = 'pg-background (VS Code)';
-  if (password !== undefined && password !== '') config.password = password;
-  return config;
+export function toClientConfig(p: StoredProfile, password: string | undefined, warn: (message: string) => void): Promise<ClientConfig> {
+  return resolveClientConfig(p, { password: password || undefined, warn });
+}
+
+/**
+ * Splits a password out of a URI so only the rest is stored in settings (the password goes to
+ * SecretStorage). Throws the core parser's readable error for an invalid URI.
+ */
+export function splitUriPassword(uri: string): { uri: string; password?: string } {
+  const parts = parseConnectionUri(uri);
+  if (parts.password === undefined) return { uri };
+  // scheme://user:password@… → scheme://user@…  (the userinfo ends at the last @ before the host part)
+  const clean = uri.replace(/^(postgres(?:ql)?:\/\/)([^@/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${scheme}${colon >= 0 ? userinfo.slice(0, colon) : userinfo}@`;
+  });
+  return { uri: clean, password: parts.password };
 }
