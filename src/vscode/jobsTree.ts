@@ -40,9 +40,6 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private readonly connectionNodes = new Map<string, ConnectionNode>();
   private readonly jobNodes = new Map<string, JobNode>();
   private readonly othersNodes = new Map<string, OtherSessionsNode>();
-  /** Jobs whose row changed since the last redraw; `structural` for everything else. */
-  private readonly dirtyJobs = new Set<string>();
-  private structural = false;
   private refreshTimer: NodeJS.Timeout | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private foreignPoll: NodeJS.Timeout | undefined;
@@ -59,10 +56,10 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.subscriptions.push(
       this.view,
       this.view.onDidChangeVisibility(() => this.onVisibility()),
-      toDisposable(engine.onDidChangeJob((job) => this.markJob(job.id))),
+      toDisposable(engine.onDidChangeJob(() => this.scheduleRefresh())),
       toDisposable(
-        engine.onDidEndJob((job) => {
-          this.markJob(job.id);
+        engine.onDidEndJob(() => {
+          this.scheduleRefresh();
           this.scheduleForeignRefresh();
         }),
       ),
@@ -83,24 +80,15 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   /** Full refresh now, including the foreign workers of connected sessions (the Refresh button). */
   async refresh(): Promise<void> {
     await this.refreshForeign();
-    this.structural = true;
     this.flush();
   }
 
-  /** Schedules a coalesced redraw of everything (jobs added/removed, connections changed). */
+  /**
+   * Schedules a coalesced redraw: engine events arrive per fetched batch, so many collapse into
+   * one. Redraws are whole-tree on purpose: row-level refreshes (firing the changed elements)
+   * left new rows unrendered for a long time in code-server 1.139 when they raced a structural one.
+   */
   scheduleRefresh(): void {
-    this.structural = true;
-    this.schedule();
-  }
-
-  /** A job changed: redraw its row only, unless it is new to the tree. */
-  private markJob(id: string): void {
-    if (this.jobNodes.has(id) && this.engine.job(id)) this.dirtyJobs.add(id);
-    else this.structural = true;
-    this.schedule();
-  }
-
-  private schedule(): void {
     if (this.refreshTimer) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
@@ -116,13 +104,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.updateContextKeys();
     this.updateTicker();
     this.updateBadge();
-    // Row-level refreshes (firing the changed job elements) left rows unrendered for a long time
-    // in code-server 1.139 when they raced a structural refresh, so every redraw is a full one;
-    // the coalescing above keeps that to a few per second at most.
-    const anything = this.structural || this.dirtyJobs.size > 0;
-    this.structural = false;
-    this.dirtyJobs.clear();
-    if (anything) this.changed.fire(undefined);
+    this.changed.fire(undefined);
   }
 
   private onVisibility(): void {
@@ -169,17 +151,11 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private updateTicker(): void {
     const running = this.engine.jobs().some((j) => !isFinal(j.state));
     if (running && this.view.visible) {
-      if (!this.ticker) this.ticker = setInterval(() => this.tick(), 1000);
+      if (!this.ticker) this.ticker = setInterval(() => this.changed.fire(undefined), 1000);
     } else if (this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
     }
-  }
-
-  /** Elapsed times move: redraw the rows of running jobs only. */
-  private tick(): void {
-    for (const job of this.engine.jobs()) if (!isFinal(job.state)) this.dirtyJobs.add(job.id);
-    this.flush();
   }
 
   private updateBadge(): void {
@@ -260,7 +236,6 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     if (!job) return;
     const node = cached(this.jobNodes, id, (): JobNode => ({ kind: 'job', id }));
     // The row must exist before it can be revealed: draw now rather than after the coalescing delay.
-    this.structural = true;
     this.flush();
     try {
       await this.view.reveal(node, { select: false, focus: false, expand: true });
