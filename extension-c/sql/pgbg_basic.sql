@@ -95,3 +95,15 @@ SELECT * FROM pg_background_launch_v2('SELECT 1;
 SELECT nosuchcolumn FROM pgbg_t') \gset
 SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (a int);
 \set SHOW_CONTEXT errors
+
+-- strings cross the queue in the server encoding and are converted once,
+-- for the launcher's client, whatever client_encoding the launcher uses
+SET client_encoding = 'LATIN1';
+SELECT t = 'caf' || chr(233) AS row_ok, length(t)
+  FROM pg_background_result(pg_background_launch($$SELECT 'caf' || chr(233)$$)) AS (t text);
+SELECT pgbg_try($$SELECT * FROM pg_background_result(pg_background_launch('SELECT * FROM "caf' || chr(233) || '"')) AS (t text)$$)
+       = '42P01: relation "caf' || chr(233) || '" does not exist' AS error_ok;
+SELECT data->>0 = 'caf' || chr(233) AS fetch_ok
+  FROM pg_background_launch_v2($$SELECT 'caf' || chr(233)$$) h,
+       LATERAL pgbg_drain(h.pid, h.cookie) WHERE kind = 'row';
+RESET client_encoding;
