@@ -45,6 +45,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private foreignPoll: NodeJS.Timeout | undefined;
   private foreignTimer: NodeJS.Timeout | undefined;
   private autoConnectTried = false;
+  private readonly contextKeys = new Map<string, boolean>();
 
   constructor(
     private readonly engine: JobManager,
@@ -163,9 +164,17 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.view.badge = running > 0 ? { value: running, tooltip: running === 1 ? '1 job running' : `${running} jobs running` } : undefined;
   }
 
+  /** Context keys for the welcome content; set only when they change (each set is an IPC round trip). */
   private updateContextKeys(): void {
-    void vscode.commands.executeCommand('setContext', 'pgBackground.hasConnections', this.store.profiles().length > 0);
-    void vscode.commands.executeCommand('setContext', 'pgBackground.hasJobs', this.engine.jobs().length > 0);
+    const keys: [string, boolean][] = [
+      ['pgBackground.hasConnections', this.store.profiles().length > 0],
+      ['pgBackground.hasJobs', this.engine.jobs().length > 0],
+    ];
+    for (const [key, value] of keys) {
+      if (this.contextKeys.get(key) === value) continue;
+      this.contextKeys.set(key, value);
+      void vscode.commands.executeCommand('setContext', key, value);
+    }
   }
 
   /** Connections worth a root node: with jobs, with foreign workers, or whose connection failed. */
