@@ -316,6 +316,7 @@ export class Grid {
     const g = this.geometry();
     if (!isScaled(g) || e.ctrlKey) return;
     e.preventDefault();
+    this.syncScroll(); // a scrollbar move since the last frame must not be undone
     const unit = e.deltaMode === 1 ? ROW_HEIGHT : e.deltaMode === 2 ? this.viewHeight : 1;
     if (e.deltaY) this.setVTop(this.vTop + e.deltaY * unit);
     if (e.deltaX) this.scroller.scrollLeft += e.deltaX * unit;
@@ -568,6 +569,7 @@ export class Grid {
 
   private readonly onKey = (e: KeyboardEvent): void => {
     if (this.total === 0 || this.columns.length === 0) return;
+    this.syncScroll();
     const mod = e.ctrlKey || e.metaKey;
     const f = this.focusPos ?? { row: Math.floor(this.vTop / ROW_HEIGHT), col: 0 };
     const page = Math.max(1, Math.floor(this.viewHeight / ROW_HEIGHT) - 1);
