@@ -427,7 +427,7 @@ export class Grid {
         if (len > longest[c]) longest[c] = len;
       }
     }
-    this.widths = longest.map((n) => clamp(Math.ceil(n * charW) + 18, 48, 420));
+    this.widths = longest.map((n) => clamp(Math.ceil(n * charW) + 18, 72, 420));
     this.computeLefts();
     this.schedule();
   }
