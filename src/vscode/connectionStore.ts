@@ -1,9 +1,9 @@
 // Connection profiles: the non-secret part lives in the `pgBackground.connections` setting (user
-// scope, so profiles follow the user rather than a workspace); the password lives only in
-// SecretStorage, keyed by profile name. Nothing here opens a connection.
+// settings, so profiles follow the user — unless a workspace defines its own list, which is then
+// the one edited); the password lives only in SecretStorage, keyed by profile name. Nothing here
+// opens a connection.
 
 import * as vscode from 'vscode';
-
 import type { ConnectionProfile } from '../core/connectionProfile.js';
 export { SSL_MODES, type SslMode } from '../core/connectionProfile.js';
 
