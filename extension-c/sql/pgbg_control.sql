@@ -40,6 +40,14 @@ SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)') \gset
 SELECT pg_background_cancel_v2_grace(:pid, :cookie, 0);
 SELECT kind, data FROM pgbg_drain(:pid, :cookie) WHERE kind = 'done';
 
+-- cancel a job whose output is waiting for us: what was queued stays readable,
+-- then the error and done 'canceled'
+SELECT * FROM pg_background_launch_v2('SELECT g, repeat(''x'', 100) FROM generate_series(1, 100000) g', 4096) \gset
+SELECT count(*) > 0 AS got_some FROM pg_background_fetch_v2(:pid, :cookie, 10, 60000);
+SELECT pg_background_cancel_v2(:pid, :cookie);
+SELECT kind, data->>'sqlstate' AS sqlstate, data->>'state' AS state
+  FROM pgbg_drain(:pid, :cookie) WHERE kind IN ('error', 'done');
+
 -- cancel after the job ended changes nothing
 SELECT * FROM pg_background_launch_v2('SELECT 7') \gset
 SELECT pg_background_wait_v2(:pid, :cookie);
