@@ -192,6 +192,12 @@ pgbg_raise_from_status(PgbgSession *sess)
 	PgbgOutcome outcome = pgbg_observe(sess, &stopped);
 
 	pgbg_status_snapshot(sess, &st);
+	if (outcome == PGBG_RUNNING)
+	{
+		/* the queue ended but the postmaster has not reaped it yet */
+		outcome = st.cancel_requested ? PGBG_CANCELED : PGBG_LOST;
+		pgbg_note_outcome(sess, outcome, NULL);
+	}
 	if (outcome == PGBG_COMPLETED)
 		return;
 	if (st.sqlstate[0] != '\0')
@@ -529,6 +535,12 @@ pgbg_fetch_finish_from_status(PgbgSession *sess, Tuplestorestate *tupstore,
 	const char *state;
 
 	pgbg_status_snapshot(sess, &st);
+	if (outcome == PGBG_RUNNING && !sess->submit_mode)
+	{
+		/* the queue ended but the postmaster has not reaped it yet */
+		outcome = st.cancel_requested ? PGBG_CANCELED : PGBG_LOST;
+		pgbg_note_outcome(sess, outcome, NULL);
+	}
 	if (outcome != PGBG_COMPLETED && st.sqlstate[0] != '\0')
 	{
 		ErrorData	edata;
