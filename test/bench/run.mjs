@@ -29,7 +29,8 @@ const passThrough = args.filter((a) => a !== '--no-install');
 
 function runNode(script, env) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...passThrough], {
+    // tsx lets the benches of the TypeScript engineers import src/**/*.ts directly
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...passThrough], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -47,40 +48,42 @@ async function main() {
     installExtension();
   }
   const dir = tempClusterDir('pgbg-bench-');
-  let cleaned = false;
-  const cleanup = () => {
-    if (cleaned) return;
-    cleaned = true;
+  const removeCluster = () => {
     try {
       destroyCluster(dir);
     } catch (err) {
-      process.stderr.write(`cleanup: ${err.message}\n`);
+      process.stderr.write(`bench: could not remove ${dir}: ${err.message}\n`);
     }
   };
-  process.on('exit', cleanup);
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+  // Ctrl-C skips the finally below: remove the cluster on the way out as well.
+  const interrupted = () => {
+    removeCluster();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
 
-  // A cluster configured like an ordinary small server, not tuned for the benchmark.
-  const cluster = createCluster({ dir, port: await freePort() });
-  psql(cluster, 'CREATE EXTENSION IF NOT EXISTS pg_background');
-  psql(cluster, 'CREATE EXTENSION IF NOT EXISTS dblink');
-  const env = clusterEnv(cluster);
-
-  const scripts = ['server.mjs', 'client.mjs', 'webview.mjs'].map((f) => path.join(repoRoot, 'test', 'bench', f));
   const summary = [];
-  for (const script of scripts) {
-    const name = path.basename(script);
-    if (!fs.existsSync(script)) {
-      process.stdout.write(`\n== ${name}: not present yet, skipped\n`);
-      summary.push(`${name}: skipped (not present)`);
-      continue;
+  try {
+    // A cluster configured like an ordinary small server, not tuned for the benchmark.
+    const cluster = createCluster({ dir, port: await freePort() });
+    for (const ext of ['pg_background', 'dblink']) psql(cluster, `CREATE EXTENSION IF NOT EXISTS ${ext}`);
+    const env = clusterEnv(cluster);
+    for (const name of ['server.mjs', 'client.mjs', 'webview.mjs']) {
+      const script = path.join(repoRoot, 'test', 'bench', name);
+      if (!fs.existsSync(script)) {
+        process.stdout.write(`\n== ${name}: not present yet, skipped\n`);
+        summary.push(`${name}: skipped (not present)`);
+        continue;
+      }
+      process.stdout.write(`\n== bench ${name}\n`);
+      const t0 = Date.now();
+      const code = await runNode(script, env);
+      summary.push(`${name}: ${code === 0 ? 'ran' : `exited with ${code}`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
-    process.stdout.write(`\n== bench ${name}\n`);
-    const t0 = Date.now();
-    const code = await runNode(script, env);
-    summary.push(`${name}: ${code === 0 ? 'ran' : `exited with ${code}`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    removeCluster();
   }
-  cleanup();
   process.stdout.write(`\n== bench summary (${((Date.now() - started) / 1000).toFixed(0)} s)\n${summary.join('\n')}\n`);
   return 0;
 }
