@@ -630,14 +630,23 @@ export class JobManager {
     return batch.length > 0;
   }
 
+  /** Progress is a nicety: a server without get_progress_v2, or a failed poll, never fails the job. */
   private async pollProgress(job: JobRecord): Promise<void> {
     const { pid, cookie } = job.handle!;
-    const res = await this.onHandle(job, (c) =>
-      c.query<{ pct: number | null; msg: string | null }>(
-        `SELECT (p).progress_pct AS pct, (p).progress_msg AS msg FROM (SELECT ${c.fn('pg_background_get_progress_v2')}($1, $2::int8) AS p) s`,
-        [pid, cookie],
-      ),
-    );
+    if (!job.conn.session.capabilities?.functions.includes('pg_background_get_progress_v2')) return;
+    let res;
+    try {
+      res = await this.onHandle(job, (c) =>
+        c.query<{ pct: number | null; msg: string | null }>(
+          `SELECT (p).progress_pct AS pct, (p).progress_msg AS msg FROM (SELECT ${c.fn('pg_background_get_progress_v2')}($1, $2::int8) AS p) s`,
+          [pid, cookie],
+        ),
+      );
+    } catch (err) {
+      if (err instanceof ConnectionError || !toServerError(err)) throw err;
+      // The job may have just ended (handle released); the next fetch reports its outcome.
+      return;
+    }
     const row = res.rows[0];
     if (!row) return;
     const pct = row.pct ?? undefined;

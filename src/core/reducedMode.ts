@@ -16,6 +16,9 @@ export interface ReducedPlan {
   commandOnly: boolean;
 }
 
+/** void, unknown, record, cstring */
+const PSEUDO_AS_TEXT = new Set([2278, 705, 2249, 2275]);
+
 /** Describes the SQL; undefined when it cannot be described (several statements, utility...). */
 export async function planReducedRead(calls: SessionCalls, sql: string): Promise<ReducedPlan | undefined> {
   let described;
@@ -32,7 +35,10 @@ export async function planReducedRead(calls: SessionCalls, sql: string): Promise
     [described.map((c) => c.typeOid), described.map((c) => c.typmod)],
   );
   const columns = described.map((c, i): ColumnInfo => ({ name: c.name, type: res.rows[i].t, typeOid: c.typeOid, typmod: c.typmod }));
-  const definitionList = `AS (${columns.map((c, i) => `${pg.escapeIdentifier(`c${i + 1}`)} ${c.type}`).join(', ')})`;
+  // Pseudo-types (void from pg_sleep(), unknown, record) cannot appear in a column definition
+  // list; their text output is what we want anyway.
+  const listType = (c: ColumnInfo): string => (PSEUDO_AS_TEXT.has(c.typeOid) ? 'text' : c.type);
+  const definitionList = `AS (${columns.map((c, i) => `${pg.escapeIdentifier(`c${i + 1}`)} ${listType(c)}`).join(', ')})`;
   return { columns, definitionList, commandOnly: false };
 }
 
