@@ -68,6 +68,8 @@ export class App {
   private elapsedTimer = 0;
   private saveTimer = 0;
   private detailOpen = false;
+  /** Tab id being selected programmatically (see selectTab). */
+  private pendingTab: string | undefined;
   private detailSeq = 0;
 
   // Fixed parts of the page.
@@ -141,9 +143,11 @@ export class App {
     this.panels.append(this.msgTab, this.msgView);
     this.panels.addEventListener('change', (e: Event) => {
       if (e.target !== this.panels) return; // change events bubble from nested controls
+      // While we are selecting a tab ourselves, the toolkit may report transient choices of its
+      // own (it re-picks a tab whenever tabs are inserted); those must not override ours.
+      if (this.pendingTab !== undefined) return;
       const tab = (this.panels as HTMLElement & { activetab?: HTMLElement }).activetab;
       const id = tab?.id ?? '';
-      // Only user choices among tabs we know; the toolkit's own transient resets are ignored.
       if (id === 'tab-messages') this.onTabChanged('messages');
       else if (id.startsWith('tab-stmt-') && this.stmts.has(Number(id.slice(9)))) this.onTabChanged(`stmt:${id.slice(9)}`);
     });
@@ -399,11 +403,23 @@ export class App {
   private selectTab(id: string): void {
     const tabId = id === 'messages' ? 'tab-messages' : `tab-stmt-${id.slice(5)}`;
     this.onTabChanged(id);
+    this.pendingTab = tabId;
     // The toolkit learns about newly inserted tabs on slotchange (a microtask later); setting
-    // activeid before that makes it fall back to the first tab it knows. So set it afterwards.
-    setTimeout(() => {
-      if (this.activeTab === id) this.panels.setAttribute('activeid', tabId);
-    }, 0);
+    // activeid before that makes it fall back to the first tab it knows. So set it afterwards,
+    // and check that it took (retrying for a few frames) before listening to the toolkit again.
+    let tries = 0;
+    const apply = (): void => {
+      if (this.pendingTab !== tabId) return; // a newer selection superseded this one
+      this.panels.setAttribute('activeid', tabId);
+      const active = (this.panels as HTMLElement & { activetab?: HTMLElement }).activetab;
+      if (active?.id === tabId || ++tries > 10) {
+        this.pendingTab = undefined;
+        this.activeStmt()?.grid?.activate();
+      } else {
+        requestAnimationFrame(apply);
+      }
+    };
+    setTimeout(apply, 0);
   }
 
   private onTabChanged(id: string): void {
