@@ -100,6 +100,14 @@ export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): 
       run.push(typeof data === 'string' ? parseRowJson(data) : (data as Row));
       continue;
     }
+    if (kind === 'rows') {
+      // Forward-compatible batched form (see REQUESTS.md): data = [[...], [...], ...].
+      flush();
+      const rows = parseJson<Row[]>(data);
+      store.addRows(stmt, rows);
+      out.rows += rows.length;
+      continue;
+    }
     flush();
     switch (kind) {
       case 'columns': {
