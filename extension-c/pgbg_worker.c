@@ -384,7 +384,16 @@ pgbg_send(const char *data, Size len, bool flush, bool drain)
 		flush = true;
 
 	pgbg_out.sending = true;
-	if (fifo->data == NULL || fifo->cursor == fifo->len)
+
+	/* older messages first; if they all fit now, this one needs no copy */
+	if (fifo->data != NULL && fifo->cursor < fifo->len)
+		ok = pgbg_drain(PGBG_DRAIN_TRY, false);
+
+	if (!ok)
+	{
+		/* output given up while draining */
+	}
+	else if (fifo->data == NULL || fifo->cursor == fifo->len)
 	{
 		shm_mq_result res = pgbg_put(data, len, flush, drain);
 
