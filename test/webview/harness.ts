@@ -92,6 +92,8 @@ export class Harness {
 
   async open(host: PanelHost, jobId: string, opts: { theme?: Theme; width?: number; height?: number } = {}): Promise<PanelPage> {
     const context = await this.browser.newContext({ viewport: { width: opts.width ?? 1100, height: opts.height ?? 640 } });
+    // Generous: the suite shares a small machine with cluster builds and other browsers.
+    context.setDefaultTimeout(60_000);
     const page = await context.newPage();
     const p = new PanelPage(context, page, host, jobId);
     await p.setup(opts.theme ?? DARK);
@@ -207,7 +209,7 @@ export class PanelPage {
 
   /** Waits until the grid shows loaded data in its first visible row. */
   async waitForRows(): Promise<void> {
-    await this.page.waitForSelector('vscode-panel-view:not([hidden]) .grid-row:not([hidden]) .grid-cell:not(.loading)', { timeout: 15000 });
+    await this.page.waitForSelector('vscode-panel-view:not([hidden]) .grid-row:not([hidden]) .grid-cell:not(.loading)', { timeout: 45000 });
   }
 
   /** Text of the visible cells of the row with this 1-based number in the active grid. */
@@ -232,7 +234,7 @@ export class PanelPage {
           (r) => r.getAttribute('aria-rowindex') === String(n) && !r.querySelector('.grid-cell.loading'),
         ),
       rowNumber,
-      { timeout: 15000 },
+      { timeout: 45000 },
     );
     const t = await this.rowText(rowNumber);
     if (!t) throw new Error(`row ${rowNumber} vanished`);
@@ -256,7 +258,7 @@ export class PanelPage {
 }
 
 /** Polls a Node-side condition (e.g. a recorded message) without a fixed sleep. */
-export async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 10000): Promise<T> {
+export async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 30000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();

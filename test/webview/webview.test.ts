@@ -328,7 +328,7 @@ test('copy sends the selected range as TSV; select all is capped and says so', a
     await p.page.keyboard.press('Control+a');
     assert.match((await p.page.textContent('.statusbar')) ?? '', /1,000,000 × 5 selected/);
     await p.page.keyboard.press('Control+c');
-    const all = await until(() => p.toHost.filter((m) => m.type === 'copyText')[3], 'select-all copyText', 60000);
+    const all = await until(() => p.toHost.filter((m) => m.type === 'copyText')[3], 'select-all copyText', 180000);
     assert.ok(all.type === 'copyText');
     assert.deepEqual([all.rows, all.cols], [[0, MAX_COPY_ROWS - 1], [0, 4]]);
     assert.equal(all.text.split('\n').length, MAX_COPY_ROWS);
