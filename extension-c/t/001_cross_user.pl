@@ -20,36 +20,17 @@ $node->safe_psql('postgres', q{
 	GRANT ALL ON shared_t TO alice, bob;
 });
 
-# Every operation on a handle, with the placeholders filled in by deny_all().
-my @ops = (
-	['result_v2', 'SELECT * FROM pg_background_result_v2(%d, %s) AS (x text)'],
-	['fetch_v2', 'SELECT * FROM pg_background_fetch_v2(%d, %s)'],
-	['fetch_v2 waiting', 'SELECT * FROM pg_background_fetch_v2(%d, %s, 10, 100)'],
-	['wait_v2', 'SELECT pg_background_wait_v2(%d, %s)'],
-	['wait_v2_timeout', 'SELECT pg_background_wait_v2_timeout(%d, %s, 10)'],
-	['cancel_v2', 'SELECT pg_background_cancel_v2(%d, %s)'],
-	['cancel_v2_grace', 'SELECT pg_background_cancel_v2_grace(%d, %s, 10)'],
-	['get_progress_v2', 'SELECT * FROM pg_background_get_progress_v2(%d, %s)'],
-	['detach_v2', 'SELECT pg_background_detach_v2(%d, %s)'],);
+my $list_sql = list_sql('pid, cookie, user_id::regrole, state');
 
-my $list_sql = q{SELECT pid, cookie, user_id::regrole, state
-	FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz,
-	  user_id oid, queue_size int4, state text, sql_preview text, last_error text,
-	  consumed bool)};
-
-# Every operation must fail with one of @states; the job must be unaffected.
+# Every handle operation and the v1 calls must fail with one of @$states.
 sub deny_all
 {
 	my ($s, $who, $pid, $cookie, $states) = @_;
-	for my $op (@ops)
-	{
-		sql_err($s, sprintf($op->[1], $pid, $cookie), $states,
-			"$who: $op->[0] denied");
-	}
+	reject_all($s, $who, $pid, $cookie, $states);
 	sql_err($s, "SELECT * FROM pg_background_result($pid) AS (x text)",
-		$states, "$who: v1 result denied");
+		$states, "$who: v1 result rejected");
 	sql_err($s, "SELECT pg_background_detach($pid)", $states,
-		"$who: v1 detach denied");
+		"$who: v1 detach rejected");
 }
 
 # --- same session, superuser launches as alice, then switches to bob ---------------

@@ -43,7 +43,7 @@ sql_ok($locker, 'SELECT pg_advisory_lock(77)');
 my ($pid, $cookie) = launch($s, blocked_job(1));
 wait_blocked($pid);
 sql_ok($s, "SELECT pg_background_detach_v2($pid, $cookie)", 'detach_v2 succeeds');
-is( sql_ok($s, "SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool)"),
+is( sql_ok($s, list_sql()),
 	'0', 'a detached handle is no longer listed');
 sql_err($s, "SELECT * FROM pg_background_fetch_v2($pid, $cookie)", ['42704', '55000'],
 	'a detached handle can no longer be fetched');

@@ -18,24 +18,11 @@ my $node = new_node('pidreuse');
 my $s = open_session($node);
 my $locker = open_session($node);
 
-my @ops = (
-	['result_v2', 'SELECT * FROM pg_background_result_v2(%d, %s) AS (x text)'],
-	['fetch_v2', 'SELECT * FROM pg_background_fetch_v2(%d, %s)'],
-	['wait_v2', 'SELECT pg_background_wait_v2(%d, %s)'],
-	['wait_v2_timeout', 'SELECT pg_background_wait_v2_timeout(%d, %s, 10)'],
-	['cancel_v2', 'SELECT pg_background_cancel_v2(%d, %s)'],
-	['cancel_v2_grace', 'SELECT pg_background_cancel_v2_grace(%d, %s, 10)'],
-	['get_progress_v2', 'SELECT * FROM pg_background_get_progress_v2(%d, %s)'],
-	['detach_v2', 'SELECT pg_background_detach_v2(%d, %s)'],);
-
-sub reject_all
+# every handle operation, in session $s, must reject the handle
+sub reject
 {
 	my ($what, $pid, $cookie) = @_;
-	for my $op (@ops)
-	{
-		sql_err($s, sprintf($op->[1], $pid, $cookie), ['42704', '55000', '42501'],
-			"$what: $op->[0] rejected");
-	}
+	reject_all($s, $what, $pid, $cookie, [ '42704', '55000', '42501' ]);
 }
 
 sub alive
@@ -52,23 +39,23 @@ isnt($cookie, '0', 'the cookie is not zero');
 for my $bad ($cookie + 1, $cookie - 1, 0, -$cookie, '9223372036854775807')
 {
 	next if $bad eq $cookie;
-	reject_all("live pid, cookie $bad", $pid, $bad);
+	reject("live pid, cookie $bad", $pid, $bad);
 }
 is(alive($pid), '1', 'no call with a wrong cookie stopped the worker');
-like(sql_ok($s, "SELECT state FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool) WHERE pid = $pid AND cookie = $cookie"),
+like(sql_ok($s, list_sql('state', "pid = $pid AND cookie = $cookie")),
 	qr/^running$/, 'the handle is still listed as running');
 
 # --- a finished and released handle is dead for good -------------------------------------
 my ($opid, $ocookie) = launch($s, q{SELECT 'old'});
 is(sql_ok($s, "SELECT * FROM pg_background_result_v2($opid, $ocookie) AS (x text)"),
 	'old', 'the old job is read once');
-reject_all('consumed handle', $opid, $ocookie);
+reject('consumed handle', $opid, $ocookie);
 sql_err($s, "SELECT * FROM pg_background_result($opid) AS (x text)", ['42704', '55000'],
 	'v1 result of the consumed worker is rejected');
 
 # a stale pair that carries a live worker's PID with an older cookie is what PID reuse
 # looks like from the session's side; it must not reach the live worker
-reject_all('live pid with an old cookie', $pid, $ocookie);
+reject('live pid with an old cookie', $pid, $ocookie);
 is(alive($pid), '1', 'the live worker was not touched by the stale handle');
 sql_ok($locker, 'SELECT pg_advisory_unlock(9)');
 is(sql_ok($s, "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)"),
@@ -118,7 +105,7 @@ main(int argc, char **argv)
 }
 C
 	close $src;
-	skip 'no C compiler for the PID cycling helper', 11
+	skip 'no C compiler for the PID cycling helper', 12
 	  if system("cc -O2 -o $helper $helper.c >/dev/null 2>&1") != 0;
 
 	my $landed = 0;
@@ -145,12 +132,11 @@ C
 		sql_ok($locker, 'SELECT pg_advisory_unlock(9)');
 		wait_no_workers($node, "attempt $attempt cleaned up");
 	}
-	skip 'other processes kept taking the PID; the stale-pair checks above stand', 11
+	skip 'other processes kept taking the PID; the stale-pair checks above stand', 12
 	  unless $landed;
 
 	pass("PID $rpid was reused by a new worker of the same session");
-	reject_all('released handle whose PID now belongs to a new worker', $rpid, $rcookie)
-	  ;    # 8 tests
+	reject('released handle whose PID now belongs to a new worker', $rpid, $rcookie);
 	is(alive($npid), '1', 'the new worker survived every call made with the old handle');
 	sql_ok($locker, 'SELECT pg_advisory_unlock(9)');
 	is(sql_ok($s, "SELECT * FROM pg_background_result_v2($npid, $ncookie) AS (x text)"),

@@ -99,7 +99,7 @@ like((kinds('done', @msgs))[0], qr/"state"\s*:\s*"(lost|error|canceled)"/,
 	'the streaming job killed midway ends as lost/error/canceled, not completed');
 
 # --- list_v2 and the session stay usable; nothing is left --------------------------------------
-is(sql_ok($s, "SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool) WHERE state = 'running'"),
+is(sql_ok($s, list_sql(undef, "state = 'running'")),
 	'0', 'no handle claims to be running');
 ($pid, $cookie) = launch($s, q{SELECT 'after'});
 is(sql_ok($s, "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)"),

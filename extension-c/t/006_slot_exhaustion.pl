@@ -13,9 +13,7 @@ use PgbgTest;
 my $node = new_node('slots', max_worker_processes => 4);
 my $s = open_session($node);
 my $other = open_session($node);
-my $list = q{SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8,
-	launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text,
-	last_error text, consumed bool)};
+my $list = list_sql();
 
 my $dsm_base = dsm_count($node);
 

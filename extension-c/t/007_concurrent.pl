@@ -80,7 +80,7 @@ for my $i (0 .. $#sessions)
 		$ok = 0 unless $got == $i * 100 + $j;
 		$j--;
 	}
-	is(sql_ok($sessions[$i], q{SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool)}),
+	is(sql_ok($sessions[$i], list_sql()),
 		'0', "session $i has no handle left");
 }
 ok($ok, 'four sessions with four handles each read every result in reverse order');

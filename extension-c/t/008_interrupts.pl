@@ -23,7 +23,7 @@ my @waits = (
 sub handle_listed
 {
 	my ($pid, $cookie) = @_;
-	return sql_ok($s, "SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool) WHERE pid = $pid AND cookie = $cookie") eq '1';
+	return sql_ok($s, list_sql(undef, "pid = $pid AND cookie = $cookie")) eq '1';
 }
 
 # a job that produces nothing for an hour: a utility statement sends no column

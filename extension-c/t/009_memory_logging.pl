@@ -86,7 +86,7 @@ for my $i (1 .. 150)
 my $cxt3 = contexts_kb();
 note "after 150 handles: contexts $cxt3 kB";
 cmp_ok($cxt3 - $cxt2, '<', 256, '150 launched and released handles left no memory behind (< 256 kB)');
-is(sql_ok($s, q{SELECT count(*) FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool)}),
+is(sql_ok($s, list_sql()),
 	'0', 'no handle left');
 
 # lifecycle logging at the configured level

@@ -21,8 +21,45 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(new_node open_session sql sql_ok sql_err sqlstate_is
+our @EXPORT = qw(handle_ops reject_all list_sql new_node open_session sql sql_ok sql_err sqlstate_is
   launch drain kinds wait_until close_monitors worker_pids worker_count wait_no_workers dsm_count);
+
+# Every operation on a v2 handle, as [name, sprintf format taking pid and cookie].
+sub handle_ops
+{
+	return (
+		[ 'result_v2', 'SELECT * FROM pg_background_result_v2(%d, %s) AS (x text)' ],
+		[ 'fetch_v2', 'SELECT * FROM pg_background_fetch_v2(%d, %s)' ],
+		[ 'fetch_v2 waiting', 'SELECT * FROM pg_background_fetch_v2(%d, %s, 10, 100)' ],
+		[ 'wait_v2', 'SELECT pg_background_wait_v2(%d, %s)' ],
+		[ 'wait_v2_timeout', 'SELECT pg_background_wait_v2_timeout(%d, %s, 10)' ],
+		[ 'cancel_v2', 'SELECT pg_background_cancel_v2(%d, %s)' ],
+		[ 'cancel_v2_grace', 'SELECT pg_background_cancel_v2_grace(%d, %s, 10)' ],
+		[ 'get_progress_v2', 'SELECT * FROM pg_background_get_progress_v2(%d, %s)' ],
+		[ 'detach_v2', 'SELECT pg_background_detach_v2(%d, %s)' ],);
+}
+
+# Runs every handle operation in session $s; each must fail with one of @$states.
+sub reject_all
+{
+	my ($s, $what, $pid, $cookie, $states) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	for my $op (handle_ops())
+	{
+		sql_err($s, sprintf($op->[1], $pid, $cookie), $states, "$what: $op->[0] rejected");
+	}
+}
+
+# list_v2 with its column definition list, selecting $cols (default count(*)).
+sub list_sql
+{
+	my ($cols, $where) = @_;
+	return 'SELECT ' . ($cols // 'count(*)')
+	  . ' FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz,'
+	  . ' user_id oid, queue_size int4, state text, sql_preview text, last_error text,'
+	  . ' consumed bool)'
+	  . (defined $where ? " WHERE $where" : '');
+}
 
 # A started cluster with pg_background created.  %conf adds postgresql.conf lines.
 sub new_node
