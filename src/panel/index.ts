@@ -62,6 +62,53 @@ export class ResultPanels implements vscode.Disposable {
     this.attach(panel, jobId);
   }
 
+  /**
+   * Export for the `pgBackground.exportResult` command (Jobs tree / palette): asks which
+   * statement (when several returned rows) and which format, then exports like the panel's
+   * buttons do.
+   */
+  async exportResult(jobId: string, stmt?: number, format?: ExportFormat): Promise<void> {
+    const store = this.host.store(jobId);
+    if (!store) {
+      void vscode.window.showWarningMessage('The result of this job is no longer available.');
+      return;
+    }
+    let target = stmt;
+    if (target === undefined) {
+      const withRows = store.statements().filter((s) => s.columns);
+      if (withRows.length === 0) {
+        void vscode.window.showInformationMessage('This job returned no rows to export.');
+        return;
+      }
+      if (withRows.length === 1) target = withRows[0].stmt;
+      else {
+        const pick = await vscode.window.showQuickPick(
+          withRows.map((s) => ({ label: `Result ${s.stmt}`, description: `${s.rowCount.toLocaleString('en-US')} rows`, stmt: s.stmt })),
+          { title: 'Export which result?' },
+        );
+        if (!pick) return;
+        target = pick.stmt;
+      }
+    }
+    let fmt = format;
+    if (!fmt) {
+      const pick = await vscode.window.showQuickPick(
+        [
+          { label: 'CSV', description: 'comma-separated, header row', format: 'csv' as const },
+          { label: 'JSON', description: 'array of objects', format: 'json' as const },
+        ],
+        { title: 'Export format' },
+      );
+      if (!pick) return;
+      fmt = pick.format;
+    }
+    try {
+      await this.exportToFile(jobId, target, fmt);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Export failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   isVisible(jobId: string): boolean {
     return this.panels.get(jobId)?.panel.visible ?? false;
   }
@@ -97,7 +144,7 @@ export class ResultPanels implements vscode.Disposable {
     });
     const controller = new PanelController(jobId, this.host, {
       post: (msg) => webview.postMessage(msg),
-      exportResult: (stmt, format) => this.exportResult(jobId, stmt, format),
+      exportResult: (stmt, format) => this.exportToFile(jobId, stmt, format),
       copyText: async (text) => {
         await vscode.env.clipboard.writeText(text);
         vscode.window.setStatusBarMessage(`Copied ${text.length.toLocaleString('en-US')} characters`, 3000);
@@ -117,7 +164,7 @@ export class ResultPanels implements vscode.Disposable {
 
   /** Save dialog, then the statement streamed from the store to the file with a progress
    *  notification; a 10-million-row result never sits in memory. */
-  private async exportResult(jobId: string, stmt: number, format: ExportFormat): Promise<void> {
+  private async exportToFile(jobId: string, stmt: number, format: ExportFormat): Promise<void> {
     const store = this.host.store(jobId);
     if (!store) throw new Error('The result of this job is no longer available.');
     const info = store.statements().find((s) => s.stmt === stmt);

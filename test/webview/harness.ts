@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../harness/chromium.mjs';
 import { PanelController, type PanelHost } from '../../src/panel/controller';
 import { makeNonce, panelHtml } from '../../src/panel/html';
 import type { ExportFormat, HostMessage, WebviewMessage } from '../../src/protocol';
@@ -17,16 +18,6 @@ import { DARK, type Theme } from './themes';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'webview');
-
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** Builds dist/webview.js with the options esbuild.mjs uses (so a test run never sees a stale bundle). */
 export async function buildWebview(): Promise<void> {
@@ -81,7 +72,7 @@ export class Harness {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+    const browser = await launchChromium();
     return new Harness(browser, server, `http://127.0.0.1:${port}`);
   }
 
