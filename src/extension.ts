@@ -67,7 +67,7 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
 
   context.subscriptions.push(
     ...new ConnectionCommands(store, sessions, engine, log).register(),
-    ...new RunCommands(engine, sessions, store, installer, tree, log).register(),
+    ...new RunCommands(engine, sessions, store, installer, log).register(),
     ...new JobCommands(engine, sessions, store, tree, events, results, installer, log).register(),
   );
 

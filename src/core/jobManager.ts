@@ -107,7 +107,7 @@ export class JobManager {
   readonly onDidChangeJob: Event<JobInfo> = this.changeJob.event;
   /** A job reached a final state (completed, error, canceled, detached, lost). */
   readonly onDidEndJob: Event<JobInfo> = this.endJob.event;
-  /** A launcher session dropped; its running jobs are now `lost`. */
+  /** A launcher session dropped while it had running jobs; they are now `lost`. */
   readonly onDidLoseSession: Event<SessionLostEvent> = this.loseSession.event;
   /** A launcher session connected, failed or disconnected. */
   readonly onDidChangeConnection: Event<ConnectionStateEvent> = this.changeConnection.event;
@@ -536,7 +536,8 @@ export class JobManager {
       lost.push(job.info.id);
     }
     if (!this.disposed) {
-      this.loseSession.fire({ connectionName: conn.name, lostJobIds: lost, reason });
+      // Only a drop that cost running jobs is news for the user; an idle session simply reconnects.
+      if (lost.length > 0) this.loseSession.fire({ connectionName: conn.name, lostJobIds: lost, reason });
       this.changeConnection.fire({ connectionName: conn.name, state: 'disconnected', error: reason });
     }
   }

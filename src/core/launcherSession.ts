@@ -150,7 +150,9 @@ export class LauncherSession {
 
   private async openClient(): Promise<pg.Client> {
     const target = this.describeTarget();
-    const client = new pg.Client({ application_name: 'pg-background (VS Code)', ...this.config });
+    // keepAlive: a launcher session idles between jobs; without TCP keepalives a silently dropped
+    // network path would only be noticed by the next call hanging.
+    const client = new pg.Client({ application_name: 'pg-background (VS Code)', keepAlive: true, ...this.config });
     // Without a listener an 'error' event would crash the extension host.
     client.on('error', (err) => this.dropClient(client, err.message));
     client.on('end', () => this.dropClient(client, 'connection ended'));

@@ -212,7 +212,6 @@ export class JobCommands {
     try {
       const again = await this.engine.rerun(job.id);
       this.log.info(`Re-ran job ${job.id} as ${again.id}`);
-      void this.tree.revealJob(again.id);
     } catch (err) {
       this.log.error(`Re-running job ${job.id} failed`, err);
       void vscode.window.showErrorMessage(`PG Background: could not re-run the job: ${errorText(err)}`);

@@ -236,23 +236,6 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     }
   }
 
-  /**
-   * Shows a job the user just started: opens the Jobs view if it is hidden and scrolls to the
-   * job, without moving the keyboard focus out of the editor.
-   */
-  async revealJob(id: string): Promise<void> {
-    const job = this.engine.job(id);
-    if (!job) return;
-    const node = cached(this.jobNodes, id, (): JobNode => ({ kind: 'job', id }));
-    // The row must exist before it can be revealed: draw now rather than after the coalescing delay.
-    this.flush();
-    try {
-      await this.view.reveal(node, { select: false, focus: false, expand: true });
-    } catch (err) {
-      this.log.debug(`Revealing job ${id} failed: ${errorText(err)}`);
-    }
-  }
-
   getTreeItem(element: TreeNode): vscode.TreeItem {
     switch (element.kind) {
       case 'connection':

@@ -8,7 +8,6 @@ import type { JobInfo } from '../core/model.js';
 import { findMetaCommands, segmentAt, splitStatements } from '../core/statementFinder.js';
 import type { ConnectionSessions } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
-import type { JobsTree } from './jobsTree.js';
 import type { ServerExtensionInstaller } from './serverExtension.js';
 import { errorText, type Log } from './log.js';
 import { firstLine, formatServerError } from './treeLabels.js';
@@ -21,7 +20,6 @@ export class RunCommands {
     private readonly sessions: ConnectionSessions,
     private readonly store: ConnectionStore,
     private readonly installer: ServerExtensionInstaller,
-    private readonly tree: JobsTree,
     private readonly log: Log,
   ) {}
 
@@ -134,7 +132,6 @@ export class RunCommands {
     try {
       const job = await this.engine.launch(name, sql, { mode, source: { uri: doc.uri.toString(), offset } });
       this.log.info(`${mode === 'submit' ? 'Submitted' : 'Launched'} job ${job.id} on "${name}"${job.pid ? ` (worker pid ${job.pid})` : ''}: ${firstLine(sql)}`);
-      void this.tree.revealJob(job.id);
       if (job.state === 'error' && job.error) {
         void this.reportLaunchError(job);
       } else {
