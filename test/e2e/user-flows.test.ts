@@ -12,7 +12,7 @@ import { keybindingFor, menuTitle, paletteTitle, publishScreenshot, testProfile,
 const files: Record<string, string> = {
   'select.sql': [
     '-- two statements: the test selects one at a time',
-    "SELECT 'alpha' AS greeting, 42 AS answer, NULL::text AS nothing FROM pg_sleep(2);",
+    "SELECT 'alpha' AS greeting, 42 AS answer, NULL::text AS nothing FROM pg_advisory_xact_lock(4242);",
     "SELECT 'beta' AS other, g AS n FROM generate_series(1, 3) AS g;",
     '',
   ].join('\n'),
@@ -49,9 +49,20 @@ async function workerCount(marker: string): Promise<number> {
   }
 }
 
-describe('PG Background in VS Code (code-server)', { timeout: 20 * 60_000 }, () => {
+describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () => {
   let wb: Workbench;
   const timings: Record<string, number> = {};
+  // Each step keeps a screenshot of the screen when it fails, next to the others.
+  const step = (name: string, body: () => Promise<void>) =>
+    it(name, async () => {
+      if (!wb) throw new Error('the workbench did not start');
+      try {
+        await body();
+      } catch (err) {
+        await wb.screenshot('FAILED').catch(() => undefined);
+        throw err;
+      }
+    });
 
   before(async () => {
     wb = await Workbench.launch({
@@ -76,57 +87,75 @@ describe('PG Background in VS Code (code-server)', { timeout: 20 * 60_000 }, () 
     for (const [k, v] of Object.entries(timings)) process.stdout.write(`# ${k}: ${v} ms\n`);
   });
 
-  it('runs a selection from the command palette, shows it running then completed, and its rows in the grid', async () => {
-    await wb.openFile('select.sql');
-    await wb.selectLines(2, 2);
-    const t0 = Date.now();
-    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
-    await wb.waitForJobState("SELECT 'alpha' AS greeting", /running/i, 60_000);
-    await wb.screenshot('job-running');
-    const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 60_000);
+  step('runs a selection from the command palette, shows it running then completed, and its rows in the grid', async () => {
+    // The job waits for an advisory lock this test holds, so "running" is on screen for as
+    // long as the test needs to see it, however slow the machine.
+    const gate = db();
+    await gate.connect();
+    await gate.query('SELECT pg_advisory_lock(4242)');
+    try {
+      await wb.showJobsView();
+      await wb.openFile('select.sql');
+      await wb.selectLines(2, 2);
+      await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+      await wb.waitForJobState("SELECT 'alpha' AS greeting", /running/i, 120_000);
+      await wb.screenshot('job-running');
+    } finally {
+      await gate.end();
+    }
+    const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 120_000);
     assert.match(text, /1 row/i);
     await wb.jobContextAction("SELECT 'alpha' AS greeting", menuTitle('pgBackground.showResult'));
-    const frame = await wb.webviewWith(/alpha/);
-    timings['command to first row visible in the grid (job sleeps 2 s)'] = Date.now() - t0;
+    const frame = await wb.waitForGridRow(['alpha', '42', 'NULL']);
+    const rows = await wb.gridRows(frame);
+    assert.equal(rows.length, 1);
+    assert.deepEqual(rows[0].nulls, [2], 'NULL is shown distinctly from text');
     const body = await wb.frameText(frame);
     assert.match(body, /greeting/);
     assert.match(body, /answer/);
-    assert.match(body, /\b42\b/);
-    assert.match(body, /NULL/, 'NULL is shown distinctly');
     const shot = await wb.screenshot('result-grid');
     publishScreenshot(shot, 'result-grid.png');
   });
 
-  it('runs a selection with the default keybinding', async () => {
+  step('runs a selection with the default keybinding', async () => {
     await wb.openFile('select.sql');
     await wb.selectLines(3, 3);
     const key = keybindingFor('pgBackground.runSelection');
+    const t0 = Date.now();
     await wb.page.keyboard.press(key);
-    const text = await wb.waitForJobState("SELECT 'beta' AS other", /completed/i, 60_000);
+    const text = await wb.waitForJobState("SELECT 'beta' AS other", /completed/i, 120_000);
     assert.match(text, /3 rows/i);
     await wb.jobContextAction("SELECT 'beta' AS other", menuTitle('pgBackground.showResult'));
-    const frame = await wb.webviewWith(/beta/);
-    const body = await wb.frameText(frame);
-    assert.match(body, /other/);
-    for (const n of ['1', '2', '3']) assert.match(body, new RegExp(`\\b${n}\\b`));
+    const frame = await wb.waitForGridRow(['beta', '3']);
+    timings['keybinding to first rows visible in the grid (3 rows, via the tree\'s Show Result)'] = Date.now() - t0;
+    assert.deepEqual(
+      (await wb.gridRows(frame)).map((r) => r.cells),
+      [
+        ['beta', '1'],
+        ['beta', '2'],
+        ['beta', '3'],
+      ],
+    );
+    assert.match(await wb.frameText(frame), /other/);
     const shot = await wb.screenshot('jobs-tree');
     publishScreenshot(shot, 'jobs-tree.png');
   });
 
-  it('runs a multi-statement file: one tab per statement, command tags and the Messages tab', async () => {
+  step('runs a multi-statement file: one tab per statement, command tags and the Messages tab', async () => {
     await wb.openFile('multi.sql');
     const t0 = Date.now();
     await wb.runCommand(paletteTitle('pgBackground.runFile'));
-    await wb.waitForJobState('CREATE TEMP TABLE e2e_t', /completed/i, 60_000);
+    await wb.waitForJobState('CREATE TEMP TABLE e2e_t', /completed/i, 120_000);
     await wb.jobContextAction('CREATE TEMP TABLE e2e_t', menuTitle('pgBackground.showResult'));
-    const frame = await wb.webviewWith(/tens/);
+    const frame = await wb.waitForGridRow(['50']);
     timings['multi-statement: command to result shown'] = Date.now() - t0;
+    assert.deepEqual((await wb.gridRows(frame)).map((r) => r.cells), [['10'], ['20'], ['30'], ['40'], ['50']]);
     const body = await wb.frameText(frame);
-    for (const v of ['10', '20', '30', '40', '50']) assert.match(body, new RegExp(`\\b${v}\\b`));
+    assert.match(body, /tens/);
     assert.match(body, /Messages/);
-    // Statements without rows show their command tag somewhere in the panel (their tab or its body).
-    const tabsText = body;
-    assert.match(tabsText, /UPDATE 5|SELECT 5|CREATE|DO/);
+    // Statements without rows show their command tag on their tab.
+    assert.match(body, /UPDATE 5/);
+    assert.match(body, /SELECT 5/);
     await wb.screenshot('multi-statement');
     await frame.getByText(/^Messages/).first().click();
     await until('the notice in the Messages tab', async () => /hello from the e2e job/.test(await wb.frameText(frame)), 30_000);
@@ -134,52 +163,52 @@ describe('PG Background in VS Code (code-server)', { timeout: 20 * 60_000 }, () 
     publishScreenshot(shot, 'multi-statement-messages.png');
   });
 
-  it('cancels a running pg_sleep job from the Jobs tree', async () => {
+  step('cancels a running pg_sleep job from the Jobs tree', async () => {
     await wb.openFile('sleepers.sql');
     await wb.selectLines(1, 1);
     await wb.runCommand(paletteTitle('pgBackground.runSelection'));
-    await wb.waitForJobState('e2e_cancel_me', /running/i, 60_000);
+    await wb.waitForJobState('e2e_cancel_me', /running/i, 120_000);
     await until('the worker in pg_stat_activity', async () => (await workerCount('e2e_cancel_me')) === 1, 30_000);
     await wb.jobContextAction('e2e_cancel_me', menuTitle('pgBackground.cancelJob'));
-    await wb.waitForJobState('e2e_cancel_me', /cancel/i, 60_000);
+    await wb.waitForJobState('e2e_cancel_me', /cancel/i, 120_000);
     await until('the worker to be gone', async () => (await workerCount('e2e_cancel_me')) === 0, 30_000);
     await wb.screenshot('canceled');
   });
 
-  it('waits for a job with a timeout; the job keeps running after the wait times out', async () => {
+  step('waits for a job with a timeout; the job keeps running after the wait times out', async () => {
     await wb.openFile('sleepers.sql');
     await wb.selectLines(2, 2);
     await wb.runCommand(paletteTitle('pgBackground.runSelection'));
-    await wb.waitForJobState('e2e_wait_me', /running/i, 60_000);
+    await wb.waitForJobState('e2e_wait_me', /running/i, 120_000);
     await wb.jobContextAction('e2e_wait_me', menuTitle('pgBackground.waitJobWithTimeout'));
     // The prompt asks for the timeout; give it the smallest sensible one.
     const prompt = await wb.page.locator('.quick-input-widget').innerText({ timeout: 30_000 });
     await wb.answerInput(/second/i.test(prompt) && !/milli|ms\b/i.test(prompt) ? '1' : '1000');
-    await until('a message that the wait timed out', async () => wb.notification(/time|still running/i).isVisible(), 60_000);
+    await until('a message that the wait timed out', async () => wb.notification(/time|still running/i).isVisible(), 120_000);
     await wb.screenshot('wait-timeout');
     const text = await wb.jobRowText('e2e_wait_me');
     assert.match(text, /running/i, 'a timed-out wait leaves the job running');
     assert.equal(await workerCount('e2e_wait_me'), 1);
     await wb.jobContextAction('e2e_wait_me', menuTitle('pgBackground.cancelJob'));
-    await wb.waitForJobState('e2e_wait_me', /cancel/i, 60_000);
+    await wb.waitForJobState('e2e_wait_me', /cancel/i, 120_000);
   });
 
-  it('detaches a job: the tree says so and the worker goes on in the server', async () => {
+  step('detaches a job: the tree says so and the worker goes on in the server', async () => {
     await wb.openFile('sleepers.sql');
     await wb.selectLines(3, 3);
     await wb.runCommand(paletteTitle('pgBackground.runSelection'));
-    await wb.waitForJobState('e2e_detach_me', /running/i, 60_000);
+    await wb.waitForJobState('e2e_detach_me', /running/i, 120_000);
     await wb.jobContextAction('e2e_detach_me', menuTitle('pgBackground.detachJob'));
-    await wb.waitForJobState('e2e_detach_me', /detached/i, 60_000);
+    await wb.waitForJobState('e2e_detach_me', /detached/i, 120_000);
     assert.equal(await workerCount('e2e_detach_me'), 1, 'the detached worker still runs');
     await wb.screenshot('detached');
   });
 
-  it('shows a syntax error with its SQLSTATE and puts the cursor on it with "Go to error"', async () => {
+  step('shows a syntax error with its SQLSTATE and puts the cursor on it with "Go to error"', async () => {
     await wb.openFile('broken.sql');
     await wb.selectLines(2, 3);
     await wb.runCommand(paletteTitle('pgBackground.runSelection'));
-    await wb.waitForJobState('SELECT 1 AS fine', /error/i, 60_000);
+    await wb.waitForJobState('SELECT 1 AS fine', /error/i, 120_000);
     await wb.jobContextAction('SELECT 1 AS fine', menuTitle('pgBackground.showResult'));
     const frame = await wb.webviewWith(/42601/);
     const body = await wb.frameText(frame);
@@ -195,10 +224,10 @@ describe('PG Background in VS Code (code-server)', { timeout: 20 * 60_000 }, () 
     assert.ok((await wb.editorTabs()).some((t) => t.includes('broken.sql')));
   });
 
-  it('keeps finished jobs after a window reload', async () => {
+  step('keeps finished jobs after a window reload', async () => {
     await wb.reload();
     await wb.showJobsView();
-    const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 60_000);
+    const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 120_000);
     assert.match(text, /completed/i);
     await wb.waitForJobState('SELECT 1 AS fine', /error/i, 30_000);
     const shot = await wb.screenshot('history-after-reload');

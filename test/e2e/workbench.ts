@@ -231,7 +231,8 @@ export class Workbench {
   /** Opens the quick input with `prefix` ('>' for commands), types `text` and picks the item whose label matches exactly. */
   async quickPick(prefix: string, text: string, pick?: string): Promise<void> {
     const input = this.page.locator('.quick-input-widget input.input');
-    await this.page.keyboard.press('Escape');
+    // Escape only when a quick input is open: in the editor it would drop the selection.
+    if (await input.isVisible()) await this.page.keyboard.press('Escape');
     await this.page.keyboard.press(prefix === '>' ? 'F1' : 'Control+P');
     await input.waitFor({ state: 'visible', timeout: 30_000 });
     await input.fill(`${prefix === '>' ? '>' : ''}${text}`);
@@ -285,10 +286,22 @@ export class Workbench {
       await this.page.keyboard.press('Escape');
       await this.page.keyboard.press('Control+Shift+E');
       return false;
-    }, 30_000, 500);
-    await row.click();
-    await this.page.locator(`.tabs-container .tab[aria-label^="${name}"]`).first().waitFor({ timeout: 30_000 });
-    await this.editor().waitFor({ state: 'visible', timeout: 30_000 });
+    }, 90_000, 500);
+    // Hovers (the path tooltip of another row) can sit on top of the row: move the pointer
+    // away and retry until the click lands.
+    await until(`a click on ${name}`, async () => {
+      try {
+        await row.click({ timeout: 3_000 });
+        return true;
+      } catch {
+        await this.page.mouse.move(700, 880);
+        await this.page.keyboard.press('Escape');
+        return false;
+      }
+    }, 90_000, 300);
+    await this.page.mouse.move(700, 880);
+    await this.page.locator(`.tabs-container .tab[aria-label^="${name}"]`).first().waitFor({ timeout: 90_000 });
+    await this.editor().locator('.view-lines').waitFor({ state: 'visible', timeout: 90_000 });
     await this.focusEditor();
   }
 
@@ -328,13 +341,15 @@ export class Workbench {
     return m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;
   }
 
-  /** Reveals the Jobs view (activity bar container "PG Background"). */
+  /** Reveals the Jobs view by clicking the "PG Background" item of the activity bar. */
   async showJobsView(): Promise<Locator> {
     const view = this.jobsView();
-    if (!(await view.isVisible().catch(() => false))) {
-      await this.runCommand('PG Background: Focus on Jobs View');
-    }
-    await view.waitFor({ state: 'visible', timeout: 30_000 });
+    await until('the Jobs view', async () => {
+      if (await view.isVisible()) return true;
+      const icon = this.page.locator('.activitybar .action-item .action-label[aria-label^="PG Background"]').first();
+      await icon.click({ timeout: 5_000 }).catch(() => undefined);
+      return view.isVisible();
+    }, 90_000, 500);
     return view;
   }
 
@@ -398,6 +413,42 @@ export class Workbench {
       for (const f of this.webviewFrames()) {
         const body = await f.locator('body').innerText({ timeout: 1_000 }).catch(() => '');
         if (text.test(body)) return f;
+      }
+      return undefined;
+    }, timeoutMs);
+  }
+
+  /**
+   * The rows the visible result grid has painted (role=row / gridcell, aria-rowindex), in row
+   * order: each cell's text, and which cells are SQL NULL (shown distinctly).
+   */
+  async gridRows(frame: Frame): Promise<{ row: number; cells: string[]; nulls: number[] }[]> {
+    const rows = await frame.locator('[role="grid"] [role="row"][aria-rowindex]').evaluateAll((els) =>
+      els
+        .filter((e) => (e as HTMLElement).offsetParent !== null)
+        .map((e) => {
+          const cells = Array.from(e.querySelectorAll('[role="gridcell"]')).filter((c) => !(c as HTMLElement).hidden);
+          return {
+            row: Number(e.getAttribute('aria-rowindex')),
+            cells: cells.map((c) => c.textContent ?? ''),
+            nulls: cells.map((c, i) => (c.classList.contains('null') ? i : -1)).filter((i) => i >= 0),
+            loading: cells.some((c) => c.classList.contains('loading')),
+          };
+        }),
+    );
+    return rows
+      .filter((r) => !r.loading)
+      .sort((a, b) => a.row - b.row)
+      .map(({ row, cells, nulls }) => ({ row, cells, nulls }));
+  }
+
+  /** Polls the webview frames until one's grid shows a row equal to `cells`; returns that frame. */
+  async waitForGridRow(cells: string[], timeoutMs = 90_000): Promise<Frame> {
+    const want = JSON.stringify(cells);
+    return until(`a result grid showing the row ${want}`, async () => {
+      for (const f of this.webviewFrames()) {
+        const rows = await this.gridRows(f).catch(() => []);
+        if (rows.some((r) => JSON.stringify(r.cells) === want)) return f;
       }
       return undefined;
     }, timeoutMs);
