@@ -30,7 +30,6 @@ export function panelHtml(o: PanelHtmlOptions): string {
     `script-src 'nonce-${o.nonce}'`,
     `style-src ${o.cspSource} 'nonce-${o.nonce}'`,
     `font-src ${o.cspSource}`,
-    `img-src ${o.cspSource} data:`,
   ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">

@@ -484,6 +484,45 @@ test('tab and scroll position survive a webview reload (vscode.setState)', async
   }
 });
 
+test('columns resize by dragging the header edge; shift+arrows extend the selection', async () => {
+  const { host } = million();
+  const p = await h.open(host, 'j1');
+  try {
+    await p.waitForRows();
+    const widthOf = (c: number) =>
+      p.page.evaluate((col) => document.querySelector<HTMLElement>(`.grid-row[aria-rowindex="1"] .grid-cell[data-col="${col}"]`)!.getBoundingClientRect().width, c);
+    const before = await widthOf(1);
+    const handle = await p.page.locator('.grid-hcell[data-col="1"] .grid-resize').boundingBox();
+    assert.ok(handle);
+    await p.page.mouse.move(handle.x + 2, handle.y + 10);
+    await p.page.mouse.down();
+    await p.page.mouse.move(handle.x + 122, handle.y + 10, { steps: 5 });
+    await p.page.mouse.up();
+    await p.page.waitForFunction((w) => {
+      const c = document.querySelector<HTMLElement>('.grid-row[aria-rowindex="1"] .grid-cell[data-col="1"]');
+      return c !== null && Math.abs(c.getBoundingClientRect().width - (w + 120)) < 2;
+    }, before);
+    // The next column moved along.
+    const left2 = await p.page.evaluate(() => document.querySelector<HTMLElement>('.grid-row[aria-rowindex="1"] .grid-cell[data-col="2"]')!.getBoundingClientRect().left);
+    const right1 = await p.page.evaluate(() => document.querySelector<HTMLElement>('.grid-row[aria-rowindex="1"] .grid-cell[data-col="1"]')!.getBoundingClientRect().right);
+    assert.ok(Math.abs(left2 - right1) < 1);
+
+    await p.page.click('.grid-row[aria-rowindex="3"] .grid-cell[data-col="0"]');
+    await p.page.keyboard.press('Shift+ArrowDown');
+    await p.page.keyboard.press('Shift+ArrowDown');
+    await p.page.keyboard.press('Shift+ArrowRight');
+    assert.match((await p.page.textContent('.statusbar')) ?? '', /Row 5 of 1,000,000, md5 · 3 × 2 selected/);
+    await p.page.keyboard.press('Control+c');
+    const copy = await until(() => p.toHost.find((m) => m.type === 'copyText'), 'copyText');
+    assert.ok(copy.type === 'copyText');
+    assert.deepEqual([copy.rows, copy.cols], [[2, 4], [0, 1]]);
+    await p.page.keyboard.press('Home');
+    assert.match((await p.page.textContent('.statusbar')) ?? '', /^Row 5 of 1,000,000, g$/);
+  } finally {
+    await p.close();
+  }
+});
+
 test('a panel whose result is gone says so', async () => {
   const host = new TestHost();
   const p = await h.open(host, 'gone-job');
