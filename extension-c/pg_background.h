@@ -91,6 +91,7 @@
 #define PGBG_PROGRESS_MSG_LEN	256
 #define PGBG_ERRMSG_LEN			512
 #define PGBG_PREVIEW_LEN		120
+#define PGBG_REGISTER_RETRY_MS	2000	/* wait for a free worker slot */
 
 /* How long a worker may keep produced rows unpublished in the queue. */
 #define PGBG_FLUSH_INTERVAL_MS	20

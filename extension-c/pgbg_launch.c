@@ -308,15 +308,40 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 		/* so that we get a latch wakeup when it starts and stops */
 		worker.bgw_notify_pid = MyProcPid;
 
-		oldcxt = MemoryContextSwitchTo(cxt);
-		if (!RegisterDynamicBackgroundWorker(&worker, &sess->handle))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("could not register background process"),
-					 errdetail("All background worker slots are in use."),
-					 errhint("Raise max_worker_processes (currently %d) and restart the server, or wait for other background workers to finish.",
-							 max_worker_processes)));
-		MemoryContextSwitchTo(oldcxt);
+		/*
+		 * A finished worker's slot is freed only when the postmaster reaps
+		 * the process, which lags behind the end of the job (our caller has
+		 * long moved on) and can take seconds on a loaded machine.  So when
+		 * all slots are taken, keep trying for a short while before giving
+		 * up; the wait is interruptible.
+		 */
+		{
+			TimestampTz first_try = GetCurrentTimestamp();
+			bool		registered;
+
+			for (;;)
+			{
+				oldcxt = MemoryContextSwitchTo(cxt);
+				registered = RegisterDynamicBackgroundWorker(&worker,
+															 &sess->handle);
+				MemoryContextSwitchTo(oldcxt);
+				if (registered)
+					break;
+				if (TimestampDifferenceExceeds(first_try, GetCurrentTimestamp(),
+											   PGBG_REGISTER_RETRY_MS))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+							 errmsg("could not register background process"),
+							 errdetail("All background worker slots are in use."),
+							 errhint("Raise max_worker_processes (currently %d) and restart the server, or wait for other background workers to finish.",
+									 max_worker_processes)));
+				(void) WaitLatch(MyLatch,
+								 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 20, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
 
 		if (sess->mqh != NULL)
 			shm_mq_set_handle(sess->mqh, sess->handle);
