@@ -58,7 +58,11 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
     log: (msg) => log.info(msg),
   };
   const panels = new ResultPanels(context, host);
-  results.attach({ show: (id) => panels.show(id), isVisible: (id) => panels.isVisible(id) });
+  results.attach({
+    show: (id) => panels.show(id),
+    isVisible: (id) => panels.isVisible(id),
+    exportResult: (id, stmt) => panels.exportResult(id, stmt),
+  });
 
   const installer = new ServerExtensionInstaller(context, engine, sessions, store, log);
   const tree = new JobsTree(engine, sessions, store, log);

@@ -1,13 +1,10 @@
-// Bridge between the job commands and the result panel (src/panel). The panel module is built by
-// another engineer; the VS Code layer only needs "show", "is it visible" and optionally
-// "export", so it depends on this small interface, and extension.ts plugs the real panels in.
-// Also hosts "Go to error" (the panel asks for it) and a fallback export.
+// Bridge between the job commands and the result panel (src/panel). The VS Code layer only needs
+// "show", "is it visible" and "export" from it, so it depends on this small interface and
+// extension.ts plugs the real panels in. Also hosts "Go to error", which the panel asks for.
 
-import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { JobManager } from '../core/jobManager.js';
 import { serverPositionToOffset } from '../core/statementFinder.js';
-import { exportStatement } from '../panel/export.js';
 import { errorText, type Log } from './log.js';
 
 export interface ResultViewer {
@@ -62,58 +59,16 @@ export class Results {
       void vscode.window.showInformationMessage('PG Background: this job has no result to export.');
       return;
     }
-    if (this.viewer?.exportResult) {
+    if (!this.viewer?.exportResult) {
+      void vscode.window.showWarningMessage('PG Background: exporting needs the result panel, which is not available in this build.');
+      return;
+    }
+    try {
       await this.viewer.exportResult(jobId);
-      return;
+    } catch (err) {
+      this.log.error(`Exporting job ${jobId} failed`, err);
+      void vscode.window.showErrorMessage(`PG Background: export failed: ${errorText(err)}`);
     }
-    // Fallback: the panel module's streaming encoder with our own dialog.
-    const withRows = store.statements().filter((s) => s.columns);
-    if (withRows.length === 0) {
-      void vscode.window.showInformationMessage('PG Background: no statement of this job returned rows.');
-      return;
-    }
-    let stmt = withRows[0].stmt;
-    if (withRows.length > 1) {
-      const pick = await vscode.window.showQuickPick(
-        withRows.map((s) => ({ label: `Statement ${s.stmt}`, description: `${s.rowCount} rows · ${(s.columns ?? []).map((c) => c.name).join(', ')}`, stmt: s.stmt })),
-        { placeHolder: 'Export which statement\'s rows?' },
-      );
-      if (!pick) return;
-      stmt = pick.stmt;
-    }
-    const target = await vscode.window.showSaveDialog({
-      filters: { CSV: ['csv'], JSON: ['json'] },
-      saveLabel: 'Export',
-      title: 'Export Result',
-    });
-    if (!target) return;
-    const format = target.fsPath.toLowerCase().endsWith('.json') ? 'json' : 'csv';
-    await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Exporting to ${target.fsPath}`, cancellable: true },
-      async (progress, token) => {
-        const abort = new AbortController();
-        const sub = token.onCancellationRequested(() => abort.abort());
-        const out = fs.createWriteStream(target.fsPath, { encoding: 'utf8' });
-        try {
-          const rows = await exportStatement(
-            store,
-            stmt,
-            format,
-            { write: (chunk) => (out.write(chunk) ? undefined : new Promise<void>((resolve) => out.once('drain', () => resolve()))) },
-            { signal: abort.signal, onProgress: (n) => progress.report({ message: `${n} rows` }) },
-          );
-          await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-          this.log.info(`Exported ${rows} rows of job ${jobId} statement ${stmt} to ${target.fsPath}`);
-          void vscode.window.showInformationMessage(`PG Background: exported ${rows} rows to ${target.fsPath}.`);
-        } catch (err) {
-          out.destroy();
-          this.log.error('Export failed', err);
-          void vscode.window.showErrorMessage(`PG Background: export failed: ${errorText(err)}`);
-        } finally {
-          sub.dispose();
-        }
-      },
-    );
   }
 
   /**

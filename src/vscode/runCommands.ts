@@ -32,6 +32,16 @@ export class RunCommands {
     ];
   }
 
+  /**
+   * Lexing options for the statement finder: the active server's standard_conforming_strings when
+   * it is known (off makes a backslash escape inside '' strings); libpq's default (on) otherwise.
+   */
+  private splitOptions(): { standardConformingStrings?: boolean } {
+    const name = this.store.activeName();
+    const caps = name ? this.sessions.state(name).capabilities : undefined;
+    return caps ? { standardConformingStrings: caps.standardConformingStrings } : {};
+  }
+
   private editor(): vscode.TextEditor | undefined {
     const editor = vscode.window.activeTextEditor;
     if (!editor) void vscode.window.showInformationMessage('PG Background: open a SQL file (or an editor with SQL) first.');
@@ -63,7 +73,7 @@ export class RunCommands {
     if (!editor) return undefined;
     const doc = editor.document;
     const text = doc.getText();
-    const segment = segmentAt(text, doc.offsetAt(editor.selection.active));
+    const segment = segmentAt(text, doc.offsetAt(editor.selection.active), this.splitOptions());
     if (!segment) {
       void vscode.window.showInformationMessage('PG Background: there is no SQL statement in this editor.');
       return undefined;
@@ -110,11 +120,11 @@ export class RunCommands {
   }
 
   private async launch(doc: vscode.TextDocument, sql: string, offset: number, mode: Mode): Promise<JobInfo | undefined> {
-    if (splitStatements(sql).length === 0) {
+    if (splitStatements(sql, this.splitOptions()).length === 0) {
       void vscode.window.showInformationMessage('PG Background: there is nothing to run — only whitespace or comments.');
       return undefined;
     }
-    const meta = findMetaCommands(sql)[0];
+    const meta = findMetaCommands(sql, this.splitOptions())[0];
     if (meta) {
       this.refuseMeta(meta.command, doc.positionAt(offset + meta.start).line + 1);
       return undefined;
