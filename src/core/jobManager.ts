@@ -9,6 +9,7 @@
 // Waiting for a job never blocks the session: the pump already observes the end; wait() only
 // awaits that, with a timeout and an AbortSignal, and never touches the job itself.
 
+import pg from 'pg';
 import type { ClientConfig } from 'pg';
 import { Emitter } from './events.js';
 import type { Event, JobInfo, ResultStore, ServerMessage } from './model.js';
@@ -185,13 +186,21 @@ export class JobManager {
     }
   }
 
-  /** Runs CREATE EXTENSION pg_background on that connection and re-detects capabilities. */
+  /**
+   * Runs CREATE EXTENSION pg_background (in `schema`, created if needed) and re-detects
+   * capabilities; a refusal (e.g. insufficient privilege, 42501) is thrown as PgServerError.
+   */
   async installExtension(name: string, schema?: string): Promise<Capabilities> {
     const conn = this.connection(name);
-    await conn.session.run(async (c) => {
-      const withSchema = schema ? ` WITH SCHEMA ${schema.replace(/^(.*)$/, (s) => `"${s.replace(/"/g, '""')}"`)}` : '';
-      await c.query(`CREATE EXTENSION IF NOT EXISTS pg_background${withSchema}`);
-    });
+    try {
+      await conn.session.run(async (c) => {
+        if (schema) await c.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+        const withSchema = schema ? ` WITH SCHEMA ${pg.escapeIdentifier(schema)}` : '';
+        await c.query(`CREATE EXTENSION IF NOT EXISTS pg_background${withSchema}`);
+      });
+    } catch (err) {
+      throw toServerError(err) ?? err;
+    }
     const caps = await conn.session.refreshCapabilities();
     this.log('info', `[${name}] pg_background ${caps.version ?? ''} installed`);
     this.changeConnection.fire({ connectionName: name, state: 'connected', capabilities: caps });
