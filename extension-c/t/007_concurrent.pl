@@ -10,9 +10,9 @@ use PgbgTest;
 
 # A worker's slot is free only once its process has exited and the postmaster has
 # reaped it, which lags behind the job's end (the launcher already moved on); with fast
-# launch loops a few finished-but-exiting workers per client hold slots.  This test is
-# about isolation between sessions, not capacity (t/006 covers exhaustion), so it gives
-# the eight clients ample slots.
+# launch loops finished-but-unreaped workers hold slots (pgbg_launch retries for a
+# while).  This test is about isolation between sessions, not capacity (t/006 covers
+# exhaustion), so it gives the eight clients ample slots.
 my $node = new_node('concurrent', max_worker_processes => 128, max_connections => 40);
 $node->safe_psql('postgres', q{
 	CREATE TABLE t (client int, n int, via text);
