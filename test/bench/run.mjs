@@ -30,7 +30,8 @@ const passThrough = args.filter((a) => a !== '--no-install');
 function runNode(script, env) {
   return new Promise((resolve) => {
     // tsx lets the benches of the TypeScript engineers import src/**/*.ts directly
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...passThrough], {
+    const tsx = fs.existsSync(path.join(repoRoot, 'node_modules', 'tsx')) ? ['--import', 'tsx'] : [];
+    const child = spawn(process.execPath, [...tsx, script, ...passThrough], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit'],
