@@ -61,12 +61,14 @@ sub list_sql
 	  . (defined $where ? " WHERE $where" : '');
 }
 
-# A started cluster with pg_background created.  %conf adds postgresql.conf lines.
+# A started cluster with pg_background created.  %conf adds postgresql.conf lines
+# (initdb => [...] passes options to initdb instead).
 sub new_node
 {
 	my ($name, %conf) = @_;
+	my $initdb = delete $conf{initdb} // [];
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(extra => $initdb);
 	my %settings = (
 		max_worker_processes => 16,
 		# parallel query would compete with our workers for slots
