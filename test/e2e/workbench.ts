@@ -280,6 +280,8 @@ export class Workbench {
   /** Opens a workspace file by clicking it in the Explorer, as a user would. */
   async openFile(file: string): Promise<void> {
     const name = path.basename(file);
+    // Result panels open beside the editor; put the file back into the first group.
+    await this.page.keyboard.press('Control+1');
     const row = this.page.locator('.explorer-folders-view .monaco-list-row').filter({ hasText: new RegExp(`^\\s*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`) }).first();
     await until(`${name} in the Explorer`, async () => {
       if (await row.isVisible()) return true;
@@ -344,17 +346,27 @@ export class Workbench {
   /** Reveals the Jobs view by clicking the "PG Background" item of the activity bar. */
   async showJobsView(): Promise<Locator> {
     const view = this.jobsView();
+    const item = this.page.locator('.activitybar .action-item').filter({ has: this.page.locator('.action-label[aria-label^="PG Background"]') }).first();
     await until('the Jobs view', async () => {
       if (await view.isVisible()) return true;
-      const icon = this.page.locator('.activitybar .action-item .action-label[aria-label^="PG Background"]').first();
-      await icon.click({ timeout: 5_000 }).catch(() => undefined);
-      return view.isVisible();
+      // Clicking the item of the container already shown would hide the side bar again.
+      const active = /\bchecked\b/.test((await item.getAttribute('class', { timeout: 5_000 })) ?? '');
+      if (!active) await item.click({ timeout: 5_000 }).catch(() => undefined);
+      return view.waitFor({ state: 'visible', timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      );
     }, 90_000, 500);
     return view;
   }
 
+  /** The Jobs view: the only view of the "PG Background" side bar container. */
   jobsView(): Locator {
-    return this.page.locator('.pane').filter({ has: this.page.locator('.pane-header', { hasText: /Jobs/i }) }).locator('.pane-body').first();
+    return this.page
+      .locator('.part.sidebar')
+      .filter({ has: this.page.locator('.composite.title', { hasText: 'PG Background' }) })
+      .locator('.pane-body')
+      .first();
   }
 
   /** The tree row of a job whose label contains `sqlSnippet`. */
@@ -390,11 +402,24 @@ export class Workbench {
 
   /** Right-clicks a job row and chooses `item` (a command title) from its context menu. */
   async jobContextAction(sqlSnippet: string, item: string): Promise<void> {
+    await this.showJobsView();
     const row = this.jobRow(sqlSnippet);
-    await row.click({ button: 'right' });
     const menuItem = this.page.locator('.monaco-menu .action-item .action-label', { hasText: item }).first();
-    await until(`context menu item "${item}"`, async () => menuItem.isVisible(), 15_000);
+    await until(`context menu item "${item}"`, async () => {
+      await this.page.keyboard.press('Escape');
+      await row.click({ button: 'right', timeout: 5_000 });
+      return menuItem.waitFor({ state: 'visible', timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      );
+    }, 60_000, 500);
     await menuItem.click();
+    // The tree re-renders every second (elapsed times); a right-click that landed during a
+    // re-render reaches the command without its node, and the command then asks which job.
+    const ask = this.page.locator('.quick-input-widget');
+    if (await ask.waitFor({ state: 'visible', timeout: 1_500 }).then(() => true, () => false)) {
+      await this.chooseQuickPickItem(sqlSnippet);
+    }
   }
 
   /** A notification toast whose text matches. */
