@@ -1,11 +1,11 @@
 // Applies one batch of pg_background_fetch_v2 output (kind, stmt, data) to a result store.
-// Rows arrive as JSON text (the session leaves json unparsed). A row is a flat array of strings
-// and nulls, and most values contain no escapes, so a hand-written scanner that slices the
-// strings out is several times cheaper than JSON.parse (the client's biggest cost for large
-// results); anything unusual falls back to JSON.parse.
+// Rows arrive as JSON text (the session leaves json unparsed) and are handed to the store as
+// text: it spools them as they are and parses only the rows it keeps in memory.
 
 import type { ColumnInfo, Row, ServerMessage } from './model.js';
 import type { SpooledResultStore } from './resultStore.js';
+
+export { parseRowJson } from './rowCodec.js';
 
 export interface BatchOutcome {
   rows: number;
@@ -32,36 +32,6 @@ interface RawMessage {
   context?: string | null;
 }
 
-/** Parses a fetch_v2 row (["a",null,"b"]); exact for any input (falls back to JSON.parse). */
-export function parseRowJson(text: string): Row {
-  const n = text.length;
-  // Escapes (quotes, backslashes, control characters in values) are rare: leave them to JSON.parse.
-  if (n < 2 || text.charCodeAt(0) !== 91 /* [ */ || text.charCodeAt(n - 1) !== 93 /* ] */ || text.includes('\\')) {
-    return JSON.parse(text) as Row;
-  }
-  const out: Row = [];
-  let i = 1;
-  if (n === 2) return out;
-  for (;;) {
-    const c = text.charCodeAt(i);
-    if (c === 34 /* " */) {
-      const close = text.indexOf('"', i + 1);
-      if (close < 0) return JSON.parse(text) as Row;
-      out.push(text.slice(i + 1, close));
-      i = close + 1;
-    } else if (c === 110 /* n */ && text.startsWith('null', i)) {
-      out.push(null);
-      i += 4;
-    } else {
-      return JSON.parse(text) as Row;
-    }
-    const sep = text.charCodeAt(i);
-    if (sep === 44 /* , */) i++;
-    else if (sep === 93 && i === n - 1) return out;
-    else return JSON.parse(text) as Row;
-  }
-}
-
 function parseJson<T>(data: unknown): T {
   return (typeof data === 'string' ? JSON.parse(data) : data) as T;
 }
@@ -84,10 +54,10 @@ export function toServerMessage(kind: 'notice' | 'error', stmt: number, m: RawMe
 export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): BatchOutcome {
   const out: BatchOutcome = { rows: 0 };
   let runStmt = -1;
-  let run: Row[] = [];
+  let run: string[] = [];
   const flush = (): void => {
     if (run.length === 0) return;
-    store.addRows(runStmt, run);
+    store.addJsonRows(runStmt, run);
     out.rows += run.length;
     run = [];
   };
@@ -97,7 +67,7 @@ export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): 
     if (kind === 'row') {
       if (stmt !== runStmt) flush();
       runStmt = stmt;
-      run.push(typeof data === 'string' ? parseRowJson(data) : (data as Row));
+      run.push(typeof data === 'string' ? data : JSON.stringify(data));
       continue;
     }
     if (kind === 'rows') {

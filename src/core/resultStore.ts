@@ -6,7 +6,7 @@
 
 import { Emitter } from './events.js';
 import type { ColumnInfo, Event, ResultStore, Row, ServerMessage, StatementInfo } from './model.js';
-import { RowEncoder, decodeRows } from './rowCodec.js';
+import { RowEncoder, decodeRows, parseRowJson } from './rowCodec.js';
 import { SpoolFile } from './spoolFile.js';
 
 /** Rows per index entry and per cached page. */
@@ -78,16 +78,25 @@ export class SpooledResultStore implements ResultStore {
 
   /** Appends rows of one statement (in arrival order). */
   addRows(stmt: number, rows: Row[]): void {
+    this.append(stmt, rows, (row) => this.encoder.add(row), (row) => row);
+  }
+
+  /** Appends rows given as their JSON array text (fetch_v2's form): parsed only if kept in memory. */
+  addJsonRows(stmt: number, rows: string[]): void {
+    this.append(stmt, rows, (json) => this.encoder.addJson(json), parseRowJson);
+  }
+
+  private append<T>(stmt: number, rows: T[], encode: (row: T) => number, toRow: (row: T) => Row): void {
     if (this.disposed || rows.length === 0) return;
     const s = this.statement(stmt);
     const budget = this.options.memoryRowBudget;
     let n = s.info.rowCount;
     const offsets: number[] = [];
     for (const row of rows) {
-      const at = this.encoder.add(row);
+      const at = encode(row);
       if (n % PAGE === 0) offsets.push(at);
       if (this.headRowsHeld < budget && s.head.length === n) {
-        s.head.push(row);
+        s.head.push(toRow(row));
         this.headRowsHeld++;
       }
       n++;
