@@ -621,8 +621,11 @@ export class JobManager {
   private async fetchOnce(job: JobRecord, waitMs: number): Promise<boolean> {
     const { pid, cookie } = job.handle!;
     const batchSize = Math.max(1, this.settings().fetchBatchSize);
+    // Simple protocol with inlined integers (all validated): one message per call instead of
+    // Parse/Bind/Describe/Execute, and rows come back as bare text fields.
+    if (!Number.isInteger(pid) || !/^-?\d+$/.test(cookie)) throw new Error(`invalid handle ${pid}/${cookie}`);
     const batch = await this.onHandle(job, (c) =>
-      c.queryArrays(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}($1, $2::int8, $3, $4)`, [pid, cookie, batchSize, waitMs]),
+      c.queryRawText(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}(${pid}, ${cookie}::int8, ${Math.trunc(batchSize)}, ${Math.trunc(waitMs)})`),
     );
     if (isFinal(job.info.state) || !job.store) return batch.length > 0;
     const outcome = applyFetchBatch(job.store, batch);

@@ -12,6 +12,7 @@ import type { Event } from './model.js';
 import type { Capabilities, EngineLog } from './engineTypes.js';
 import { ConnectionError, toConnectionError } from './errors.js';
 import { describeStatement, type DescribedColumn } from './describeStatement.js';
+import { queryRawText } from './rawQuery.js';
 
 export interface SessionDrop {
   generation: number;
@@ -23,6 +24,8 @@ export interface SessionCalls {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
   /** rowMode 'array' with json left as text, for fetch_v2 (we parse the row arrays ourselves). */
   queryArrays(text: string, values?: unknown[]): Promise<unknown[][]>;
+  /** Simple protocol, rows as raw text fields: the cheapest path, for the drain loop. */
+  queryRawText(text: string): Promise<(string | null)[][]>;
   /** rowMode 'array' with every value as its text output (no type parsing at all). */
   queryText(text: string, values?: unknown[]): Promise<(string | null)[][]>;
   describe(sql: string): Promise<DescribedColumn[]>;
@@ -114,6 +117,7 @@ export class LauncherSession {
           const res = await client.query({ text, values, rowMode: 'array', types: textTypes });
           return res.rows as (string | null)[][];
         },
+        queryRawText: (text) => queryRawText(client, text),
         describe: (sql) => describeStatement(client, sql),
         fn: (name) => (schema ? `${pg.escapeIdentifier(schema)}.${name}` : name),
       };
