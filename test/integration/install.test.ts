@@ -32,7 +32,7 @@ after(async () => {
   if (storageDir) fs.rmSync(storageDir, { recursive: true, force: true });
 });
 
-describe('pg_background missing', () => {
+describe('pg_background missing', { timeout: 600_000 }, () => {
   it('is reported, refused with a clear error, and can be installed (in a chosen schema)', async () => {
     const caps = await jm.openConnection('fresh', { ...clusterConfig(), database: DB });
     assert.equal(caps.installed, false);

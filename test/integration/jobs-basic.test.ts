@@ -11,7 +11,7 @@ before(async () => {
 });
 after(async () => h?.close());
 
-describe('JobManager against a real pg_background', () => {
+describe('JobManager against a real pg_background', { timeout: 600_000 }, () => {
   it('detects capabilities', async () => {
     const caps = await h.jm.capabilities(CONN);
     assert.equal(caps.installed, true);

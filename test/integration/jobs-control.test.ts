@@ -16,7 +16,7 @@ after(async () => h?.close());
 const workerRunning = (pid: number) =>
   untilQuery<{ n: number }>(h.other, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, [pid], (r) => r[0].n === 1);
 
-describe('job control', () => {
+describe('job control', { timeout: 600_000 }, () => {
   it('cancel stops a running job', async () => {
     const job = await h.jm.launch(CONN, 'SELECT pg_sleep(60)');
     await workerRunning(job.pid!);

@@ -18,7 +18,7 @@ after(async () => h?.close());
 
 const md5 = (s: string) => crypto.createHash('md5').update(s).digest('hex');
 
-describe('big results, other sessions, history, reduced mode', () => {
+describe('big results, other sessions, history, reduced mode', { timeout: 600_000 }, () => {
   it('drains a 1,000,000-row job into the store', async () => {
     const job = await h.jm.launch(CONN, 'SELECT g, md5(g::text) FROM generate_series(1,1000000) g');
     assert.equal(await h.jm.wait(job.id), 'done');

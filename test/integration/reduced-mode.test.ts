@@ -38,7 +38,7 @@ after(async () => {
   if (storageDir) fs.rmSync(storageDir, { recursive: true, force: true });
 });
 
-describe('reduced mode (server without fetch_v2)', () => {
+describe('reduced mode (server without fetch_v2)', { timeout: 600_000 }, () => {
   it('is detected and reported', async () => {
     const caps = await jm.openConnection('reduced', { ...clusterConfig(), database: DB });
     assert.equal(caps.installed, true);
