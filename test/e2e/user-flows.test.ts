@@ -105,8 +105,7 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
     }
     const text = await wb.waitForJobState("SELECT 'alpha' AS greeting", /completed/i, 120_000);
     assert.match(text, /1 row/i);
-    await wb.jobContextAction("SELECT 'alpha' AS greeting", menuTitle('pgBackground.showResult'));
-    const frame = await wb.waitForGridRow(['alpha', '42', 'NULL']);
+    const frame = await wb.openResult("SELECT 'alpha' AS greeting", ['alpha', '42', 'NULL']);
     const rows = await wb.gridRows(frame);
     assert.equal(rows.length, 1);
     assert.deepEqual(rows[0].nulls, [2], 'NULL is shown distinctly from text');
@@ -126,7 +125,7 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
     const text = await wb.waitForJobState("SELECT 'beta' AS other", /completed/i, 120_000);
     assert.match(text, /3 rows/i);
     await wb.jobContextAction("SELECT 'beta' AS other", menuTitle('pgBackground.showResult'));
-    const frame = await wb.waitForGridRow(['beta', '3']);
+    const frame = await wb.waitForGridRow(['beta', '3'], 180_000);
     timings['keybinding to first rows visible in the grid (3 rows, via the tree\'s Show Result)'] = Date.now() - t0;
     assert.deepEqual(
       (await wb.gridRows(frame)).map((r) => r.cells),
@@ -146,8 +145,7 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
     const t0 = Date.now();
     await wb.runCommand(paletteTitle('pgBackground.runFile'));
     await wb.waitForJobState('CREATE TEMP TABLE e2e_t', /completed/i, 120_000);
-    await wb.jobContextAction('CREATE TEMP TABLE e2e_t', menuTitle('pgBackground.showResult'));
-    const frame = await wb.waitForGridRow(['50']);
+    const frame = await wb.openResult('CREATE TEMP TABLE e2e_t', ['50']);
     timings['multi-statement: command to result shown'] = Date.now() - t0;
     assert.deepEqual((await wb.gridRows(frame)).map((r) => r.cells), [['10'], ['20'], ['30'], ['40'], ['50']]);
     const body = await wb.frameText(frame);
@@ -216,11 +214,11 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
     const shot = await wb.screenshot('error');
     publishScreenshot(shot, 'syntax-error.png');
     await frame.getByText(/Go to error/i).first().click();
-    // "FORM" starts at line 3, column 26 of broken.sql.
+    // "FORM" starts at line 3, column 23 of broken.sql (7 spaces, then "2 AS also_fine ").
     await until('the cursor on the error', async () => {
       const pos = await wb.cursorPosition();
-      return pos?.line === 3 && pos.column === 26;
-    }, 30_000);
+      return pos?.line === 3 && pos.column === 23;
+    }, 60_000);
     assert.ok((await wb.editorTabs()).some((t) => t.includes('broken.sql')));
   });
 

@@ -208,9 +208,11 @@ export class Workbench {
   }
 
   async waitForWorkbench(): Promise<void> {
-    await this.page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 120_000 });
-    // The explorer shows the workspace once the remote file system is up.
-    await this.page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 120_000 });
+    await this.page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 180_000 });
+    // The status bar's remote indicator and the side bar's content show once the remote
+    // extension host and file system are up (the side bar may show any view after a reload).
+    await this.page.locator('.part.statusbar #status\\.host').waitFor({ state: 'attached', timeout: 180_000 });
+    await this.page.locator('.part.sidebar .pane-body .monaco-list-row, .part.sidebar .welcome-view-content').first().waitFor({ timeout: 180_000 });
   }
 
   async close(): Promise<void> {
@@ -416,9 +418,24 @@ export class Workbench {
     await menuItem.click();
     // The tree re-renders every second (elapsed times); a right-click that landed during a
     // re-render reaches the command without its node, and the command then asks which job.
-    const ask = this.page.locator('.quick-input-widget');
-    if (await ask.waitFor({ state: 'visible', timeout: 1_500 }).then(() => true, () => false)) {
-      await this.chooseQuickPickItem(sqlSnippet);
+    const pick = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: sqlSnippet }).first();
+    if (await pick.waitFor({ state: 'visible', timeout: 1_500 }).then(() => true, () => false)) await pick.click();
+  }
+
+  /**
+   * Opens a job's result the way a user does, by clicking its row in the Jobs tree (its
+   * command is Show Result), and returns the webview frame once its grid shows `firstRow`.
+   */
+  async openResult(sqlSnippet: string, firstRow: string[]): Promise<Frame> {
+    await this.showJobsView();
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      await this.jobRow(sqlSnippet).click({ timeout: 30_000 });
+      try {
+        return await this.waitForGridRow(firstRow, 30_000);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
     }
   }
 
