@@ -42,6 +42,8 @@ const nodeTest = (files) => ['node', ['--import', 'tsx', '--test', '--test-repor
 const suites = [
   {
     name: 'c-regress',
+    // Static analysis counts as one test of this suite: the build is -Werror clean, and so must cppcheck be.
+    pre: () => ['make', ['-s', '-C', 'extension-c', 'PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config', 'cppcheck']],
     command: () => ['make', ['-s', '-C', 'extension-c', 'PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config', 'installcheck']],
     parse: parsePgRegress,
     onFailure: () => {

@@ -84,7 +84,7 @@ function dpkgInstalled(pkg) {
  * Chromium and the build dependencies of code-server.
  */
 export function ensurePrereqs({ browser = false, codeServer = false } = {}) {
-  const wanted = ['postgresql-15', `postgresql-server-dev-${pgVersion}`, 'postgresql-contrib', 'libipc-run-perl', 'make', 'gcc'];
+  const wanted = ['postgresql-15', `postgresql-server-dev-${pgVersion}`, 'postgresql-contrib', 'libipc-run-perl', 'make', 'gcc', 'cppcheck'];
   if (browser) wanted.push('chromium');
   if (codeServer) wanted.push('libkrb5-dev', 'libxkbfile-dev', 'libsecret-1-dev', 'libx11-dev', 'pkg-config');
   const missing = wanted.filter((p) => !dpkgInstalled(p));
