@@ -319,11 +319,15 @@ export class Workbench {
 
   /** Selects whole lines `from`..`to` (1-based, inclusive) of the active editor with the keyboard. */
   async selectLines(from: number, to: number): Promise<void> {
-    await this.goToLine(from);
-    await this.page.keyboard.press('Home');
-    await this.page.keyboard.press('Home');
-    for (let i = from; i < to; i++) await this.page.keyboard.press('Shift+ArrowDown');
-    await this.page.keyboard.press('Shift+End');
+    // Keystrokes can get lost on a loaded machine: check the status bar ("Ln 3, Col 9 (40
+    // selected)") and select again until it shows a selection ending on line `to`.
+    await until(`lines ${from}-${to} selected`, async () => {
+      await this.goToLine(from, 1);
+      for (let i = from; i < to; i++) await this.page.keyboard.press('Shift+ArrowDown');
+      await this.page.keyboard.press('Shift+End');
+      const text = (await this.page.locator('#status\\.editor\\.selection').innerText().catch(() => '')) ?? '';
+      return new RegExp(`^Ln ${to}, Col \\d+ \\(\\d+ selected\\)`).test(text.trim());
+    }, 60_000, 500);
   }
 
   /** Ctrl+G: go to line[:column] in the active editor. */
