@@ -135,7 +135,7 @@ function seedDemoData(cluster) {
        amount      numeric(10, 2) NOT NULL
      );
      INSERT INTO demo_orders
-     SELECT g, 1 + (g * 104729) % 10000,
+     SELECT g, 1 + (g::bigint * 104729) % 10000,
             timestamptz '2024-01-01' + (g % 525600) * interval '1 minute',
             round((10 + (g * 7) % 990 + (g % 100) / 100.0)::numeric, 2)
      FROM generate_series(1, 200000) g;
