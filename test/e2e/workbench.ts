@@ -313,8 +313,19 @@ export class Workbench {
     return this.page.locator('.editor-group-container.active .monaco-editor').first();
   }
 
+  /** Focuses the editor of the first group (where openFile puts files) from the keyboard. */
   async focusEditor(): Promise<void> {
-    await this.editor().locator('.view-lines').click({ position: { x: 5, y: 5 } });
+    await until('the editor focused', async () => {
+      await this.page.keyboard.press('Control+1');
+      return this.page
+        .locator('.editor-group-container.active .monaco-editor.focused')
+        .first()
+        .waitFor({ state: 'visible', timeout: 2_000 })
+        .then(
+          () => true,
+          () => false,
+        );
+    }, 60_000, 300);
   }
 
   /** Selects whole lines `from`..`to` (1-based, inclusive) of the active editor with the keyboard. */
@@ -325,8 +336,14 @@ export class Workbench {
       await this.goToLine(from, 1);
       for (let i = from; i < to; i++) await this.page.keyboard.press('Shift+ArrowDown');
       await this.page.keyboard.press('Shift+End');
-      const text = (await this.page.locator('#status\\.editor\\.selection').innerText().catch(() => '')) ?? '';
-      return new RegExp(`^Ln ${to}, Col \\d+ \\(\\d+ selected\\)`).test(text.trim());
+      const want = new RegExp(`Ln ${to}, Col \\d+ \\(\\d+ selected\\)`);
+      return until('the status bar to show the selection', async () => {
+        const text = (await this.page.locator('#status\\.editor\\.selection').innerText().catch(() => '')) ?? '';
+        return want.test(text);
+      }, 3_000).then(
+        () => true,
+        () => false,
+      );
     }, 60_000, 500);
   }
 
