@@ -274,7 +274,12 @@ async function main() {
       }
     });
   });
-  say('code-server stopped. The cluster is still running on port ' + cluster.port + ' ("npm run db:stop" stops it).');
+  const up = psql(cluster, 'SELECT 1', { allowFail: true }).trim() === '1';
+  say(
+    up
+      ? `code-server stopped. The cluster is still running on port ${cluster.port} ("npm run db:stop" stops it).`
+      : 'code-server stopped. (The demo cluster is not running any more; "npm run demo" starts it again.)',
+  );
 }
 
 main().catch((err) => {
