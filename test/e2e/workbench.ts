@@ -535,8 +535,12 @@ export class Workbench {
   }
 }
 
-/** Copies screenshots worth showing in the README into media/screenshots/. */
+/**
+ * Copies screenshots worth showing in the README into media/screenshots/ when asked to
+ * (PGBG_PUBLISH_SCREENSHOTS=1), so an ordinary test run leaves the work tree clean.
+ */
 export function publishScreenshot(file: string, name: string): void {
+  if (process.env.PGBG_PUBLISH_SCREENSHOTS !== '1') return;
   const dir = path.join(repoRoot, 'media', 'screenshots');
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(file, path.join(dir, name));
