@@ -100,6 +100,16 @@ export type WebviewMessage =
   /** A notice for the user the webview cannot show itself (e.g. a copy that was capped). */
   | { type: 'info'; message: string };
 
+/**
+ * reqId of a `rows` message nobody asked for: the host pushes the first block of a statement as
+ * soon as it has rows, so the grid paints them without waiting for a getRows round trip.
+ */
+export const PUSHED_ROWS_REQ_ID = 0;
+/** Rows per block of the webview's row cache, and so the size of the pushed first block. */
+export const VIEW_BLOCK_ROWS = 100;
+/** Values longer than this are shortened by the host for display rows. */
+export const VIEW_MAX_VALUE_LENGTH = 4000;
+
 /** Most rows one getRows may ask for; copy asks in chunks of this size. */
 export const MAX_ROWS_PER_REQUEST = 5000;
 /** Most rows a single copy gathers; beyond this the user is pointed at Export. */

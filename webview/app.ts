@@ -103,6 +103,7 @@ export class App {
     private readonly vscode: VsCodeApi,
   ) {
     this.requester = new Requester((m) => this.send(m));
+    this.requester.onPushed = (stmt, reply) => this.stmts.get(stmt)?.cache?.accept(reply);
     const saved = vscode.getState();
     if (isPersistedState(saved)) this.state = saved;
     this.build();

@@ -9,7 +9,7 @@
 
 import type { Row } from '../src/core/model';
 import type { HostMessage, RowPurpose, WebviewMessage } from '../src/protocol';
-import { MAX_ROWS_PER_REQUEST } from '../src/protocol';
+import { MAX_ROWS_PER_REQUEST, PUSHED_ROWS_REQ_ID, VIEW_BLOCK_ROWS, VIEW_MAX_VALUE_LENGTH } from '../src/protocol';
 
 export interface RowsReply {
   start: number;
@@ -22,6 +22,8 @@ export interface RowsReply {
 export class Requester {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: RowsReply) => void; reject: (e: Error) => void }>();
+  /** Receives rows the host pushed without a request (the first block of a statement). */
+  onPushed: ((stmt: number, reply: RowsReply) => void) | undefined;
 
   constructor(private readonly send: (msg: WebviewMessage) => void) {}
 
@@ -38,6 +40,10 @@ export class Requester {
   /** Returns true when the message was a row answer (consumed here). */
   handle(msg: HostMessage): boolean {
     if (msg.type !== 'rows' && msg.type !== 'rowsError') return false;
+    if (msg.type === 'rows' && msg.reqId === PUSHED_ROWS_REQ_ID) {
+      this.onPushed?.(msg.stmt, { start: msg.start, rows: msg.rows, cut: msg.cut ?? [] });
+      return true;
+    }
     const p = this.pending.get(msg.reqId);
     if (!p) return true;
     this.pending.delete(msg.reqId);
@@ -73,11 +79,11 @@ export interface RowCacheOptions {
 }
 
 export const DEFAULT_CACHE: RowCacheOptions = {
-  blockSize: 100,
+  blockSize: VIEW_BLOCK_ROWS,
   maxBlocks: 120,
   maxChars: 24 * 1024 * 1024,
   maxInFlight: 2,
-  maxValueLength: 4000,
+  maxValueLength: VIEW_MAX_VALUE_LENGTH,
 };
 
 /** The rows of one statement the grid may show. */
@@ -169,6 +175,34 @@ export class RowCache {
     }
   }
 
+  /**
+   * Takes a block the host pushed unasked. Only whole-block-aligned data is kept, and never in
+   * place of a fuller block; a request already in flight for it still lands and refreshes it.
+   */
+  accept(reply: RowsReply): void {
+    const bs = this.opts.blockSize;
+    if (reply.start % bs !== 0 || reply.rows.length === 0 || reply.rows.length > bs) return;
+    const b = reply.start / bs;
+    const old = this.blocks.get(b);
+    if (old && old.rows.length >= reply.rows.length) return;
+    this.store(b, reply);
+    this.pump();
+  }
+
+  private store(b: number, reply: RowsReply): void {
+    const old = this.blocks.get(b);
+    if (old) this.drop(b, old);
+    const cut = new Set<string>();
+    for (const [r, c] of reply.cut) cut.add(`${r}:${c}`);
+    let chars = 0;
+    for (const row of reply.rows) for (const v of row) chars += v === null ? 1 : v.length + 1;
+    this.blocks.set(b, { rows: reply.rows, cut, chars, lastUse: ++this.clock });
+    this.chars += chars;
+    this.evict();
+    this.version++;
+    this.onData();
+  }
+
   private fetch(b: number): void {
     const bs = this.opts.blockSize;
     this.inFlight.add(b);
@@ -177,17 +211,7 @@ export class RowCache {
     this.requester.request(this.stmt, b * bs, count, 'view', this.opts.maxValueLength).then(
       (reply) => {
         if (!this.inFlight.delete(b)) return; // reset() happened meanwhile
-        const old = this.blocks.get(b);
-        if (old) this.drop(b, old);
-        const cut = new Set<string>();
-        for (const [r, c] of reply.cut) cut.add(`${r}:${c}`);
-        let chars = 0;
-        for (const row of reply.rows) for (const v of row) chars += v === null ? 1 : v.length + 1;
-        this.blocks.set(b, { rows: reply.rows, cut, chars, lastUse: ++this.clock });
-        this.chars += chars;
-        this.evict();
-        this.version++;
-        this.onData();
+        this.store(b, reply);
         this.pump();
       },
       () => {

@@ -8,6 +8,9 @@ import { FINAL_STATES } from '../core/model';
 import {
   cutValue,
   isWebviewMessage,
+  PUSHED_ROWS_REQ_ID,
+  VIEW_BLOCK_ROWS,
+  VIEW_MAX_VALUE_LENGTH,
   type ExportFormat,
   type HostMessage,
   type JobSnapshot,
@@ -98,6 +101,8 @@ export class PanelController implements Disposable {
   private readonly jobSub: Disposable;
   private readonly throttle: Throttle;
   private sentMessages = 0;
+  /** Statements whose first block was pushed to the current page (cleared on every init). */
+  private readonly pushedFirstRows = new Set<number>();
   private lastStatements = '';
   private lastJob = '';
   /** Latest view state the webview reported (tab, scroll), for logging and the serializer. */
@@ -206,6 +211,8 @@ export class PanelController implements Disposable {
     const reason = this.unavailableReason();
     if (reason) init.unavailable = reason;
     this.post(init);
+    this.pushedFirstRows.clear();
+    this.pushFirstRows(statements);
   }
 
   /** Sends only what changed since the last push. */
@@ -227,11 +234,28 @@ export class PanelController implements Disposable {
     if (key !== this.lastStatements) {
       this.lastStatements = key;
       this.post({ type: 'statements', statements });
+      this.pushFirstRows(statements);
     }
     const messages = store.messages();
     if (messages.length > this.sentMessages) {
       this.post({ type: 'messages', from: this.sentMessages, messages: messages.slice(this.sentMessages) });
       this.sentMessages = messages.length;
+    }
+  }
+
+  /**
+   * Sends the first block of every statement that has rows and has not had it yet, right behind
+   * the message that announced them: the page would ask for exactly these rows, and skipping that
+   * round trip is most of the time from "rows arrived" to "rows painted".
+   */
+  private pushFirstRows(statements: StatementSnapshot[]): void {
+    for (const s of statements) {
+      if (!s.columns || s.rowCount === 0 || this.pushedFirstRows.has(s.stmt)) continue;
+      this.pushedFirstRows.add(s.stmt);
+      this.answerRows(PUSHED_ROWS_REQ_ID, s.stmt, 0, VIEW_BLOCK_ROWS, VIEW_MAX_VALUE_LENGTH).catch((err: unknown) => {
+        // Only an optimisation: the page asks for these rows itself if they never come.
+        this.host.log(`result panel ${this.jobId}: pushing first rows failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
     }
   }
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { cutRows, jobTitle } from '../../src/panel/controller';
 import { csvField, csvLine, exportStatement, jsonKeys, jsonValue } from '../../src/panel/export';
 import { Throttle } from '../../src/panel/throttle';
-import { cutValue, isHostMessage, isPersistedState, isWebviewMessage, MAX_ROWS_PER_REQUEST, type WebviewMessage } from '../../src/protocol';
+import { cutValue, isHostMessage, isPersistedState, isWebviewMessage, MAX_ROWS_PER_REQUEST, PUSHED_ROWS_REQ_ID, type WebviewMessage } from '../../src/protocol';
 import { CELL_TEXT_MAX, cellText, formatElapsed, tsvField } from '../../webview/format';
 import { RowCache, Requester } from '../../webview/rows';
 import { MAX_SCROLL_PX, maxVirtualTop, scrollFromVirtual, scrollSpace, virtualFromScroll } from '../../webview/scrollMath';
@@ -164,6 +164,23 @@ test('a running statement: a partly filled block is fetched again when rows grow
   cache.setTotal(60);
   const again = sent.pop();
   assert.ok(again?.type === 'getRows' && again.start === 0, 'the block is asked for again');
+});
+
+test('a first block pushed by the host is used without a request; misaligned pushes are ignored', () => {
+  const sent: WebviewMessage[] = [];
+  const requester = new Requester((m) => sent.push(m));
+  const cache = new RowCache(2, requester, () => undefined);
+  requester.onPushed = (stmt, reply) => {
+    if (stmt === 2) cache.accept(reply);
+  };
+  cache.setTotal(1000);
+  const block = Array.from({ length: 100 }, (_, i) => [String(i)]);
+  assert.ok(requester.handle({ type: 'rows', reqId: PUSHED_ROWS_REQ_ID, stmt: 2, start: 0, rows: block }));
+  assert.deepEqual(cache.get(99), ['99']);
+  cache.want(0, 40);
+  assert.equal(sent.length, 0, 'no request for rows that were pushed');
+  requester.handle({ type: 'rows', reqId: PUSHED_ROWS_REQ_ID, stmt: 2, start: 150, rows: [['x']] });
+  assert.equal(cache.get(150), undefined);
 });
 
 test('status pushes are throttled but the last one always comes', async () => {
