@@ -9,25 +9,16 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Frame, type Locator, type Page } from 'playwright-core';
 
 // The harness modules are plain ESM JavaScript shared with `npm run demo` (typed by .d.mts);
 // these test files are CommonJS, so they reach them through import().
 const codeServer = () => import('../harness/codeserver.mjs');
 const packager = () => import('../harness/package.mjs');
+const browsers = () => import('../harness/chromium.mjs');
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'e2e');
-
-export const chromiumFlags = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 interface Manifest {
   contributes: {
@@ -191,7 +182,7 @@ export class Workbench {
     });
     let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+      browser = await (await browsers()).launchChromium();
       const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
       page.setDefaultTimeout(60_000);
       const wb = new Workbench(page, browser, server, workspace, tmp, opts.name);
