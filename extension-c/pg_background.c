@@ -19,6 +19,7 @@ int			pgbg_max_workers = 16;
 int			pgbg_default_queue_size = 65536;
 int			pgbg_worker_timeout = 0;
 int			pgbg_log_level = DEBUG1;
+int			pgbg_worker_idle_timeout = 1000;
 
 /*
  * Our own list: the core's server_message_level_options is not exported on
@@ -79,6 +80,21 @@ _PG_init(void)
 							 DEBUG1, pgbg_log_level_options,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+
+	/*
+	 * Starting a process costs far more than a short job (fork, then
+	 * InitPostgres with cold caches).  A worker whose job completed can wait
+	 * this long for the next job of the same session instead of exiting.
+	 * Each idle worker holds a max_worker_processes slot, hence a short
+	 * default and a hard limit.
+	 */
+	DefineCustomIntVariable("pg_background.worker_idle_timeout",
+							"How long a worker whose job completed waits for the next job of the same session.",
+							"0 makes every job start a new worker process.  An idle worker occupies a max_worker_processes slot.",
+							&pgbg_worker_idle_timeout,
+							1000, 0, 60000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_background");
 }

@@ -132,6 +132,20 @@ typedef enum PgbgOutcome
 } PgbgOutcome;
 
 /*
+ * What a worker does after its job, as seen in the job's status block.  Only
+ * a worker whose job completed, and whose launcher still listens, goes idle;
+ * the launcher may then claim it (with the next job's segment) until the
+ * idle timeout retires it.
+ */
+typedef enum PgbgWorkerState
+{
+	PGBG_WORKER_BUSY = 0,		/* running the job, or exiting */
+	PGBG_WORKER_IDLE,			/* waiting for a next job */
+	PGBG_WORKER_CLAIMED,		/* next_job is set; it is on its way */
+	PGBG_WORKER_RETIRED			/* will exit, never claim it */
+} PgbgWorkerState;
+
+/*
  * Status block shared by launcher and worker, protected by its spinlock.
  * Only plain copies happen under the lock.
  */
@@ -148,6 +162,17 @@ typedef struct PgbgStatus
 	int32		worker_pid;		/* set by the worker when it starts */
 	TimestampTz started_at;
 	TimestampTz finished_at;
+
+	/*
+	 * Reuse of a finished worker for the next job of the same session (see
+	 * pgbg_worker.c, "Keeping a worker for the next job").
+	 */
+	struct PGPROC *worker_proc; /* whose latch the launcher sets */
+	PgbgWorkerState worker_state;
+	dsm_handle	next_job;		/* set with PGBG_WORKER_CLAIMED */
+	bool		retire;			/* launcher: no further job will come */
+	bool		pooled;			/* launcher pinned the segment for reuse;
+								 * whoever clears this unpins it */
 } PgbgStatus;
 
 /* Fixed-size part of the DSM segment. */
@@ -162,6 +187,7 @@ typedef struct PgbgFixed
 	int64		cookie;
 	bool		submit_mode;	/* no output at all, never blocks */
 	int32		worker_timeout_ms;	/* 0 = none */
+	int32		idle_timeout_ms;	/* keep the worker this long; 0 = exit */
 	PgbgStatus	status;
 } PgbgFixed;
 
@@ -185,7 +211,9 @@ typedef struct PgbgSession
 	dsm_segment *seg;			/* NULL once detached */
 	PgbgFixed  *fixed;			/* inside seg */
 	const char *sql;			/* inside seg */
-	BackgroundWorkerHandle *handle;
+	BackgroundWorkerHandle *handle; /* allocated in worker_cxt */
+	MemoryContext worker_cxt;	/* child of cxt; handed on with the worker
+								 * when it is kept for another job */
 	shm_mq_handle *mqh;			/* NULL in submit mode */
 	Oid			user_id;		/* current user at launch */
 	TimestampTz launched_at;
@@ -195,6 +223,7 @@ typedef struct PgbgSession
 	bool		fetching;		/* fetch_v2 is the reader */
 	bool		counted;		/* outcome already added to stats */
 	bool		registered;		/* present in the registry hash */
+	bool		completed;		/* the job is known to have completed */
 	uint64		launch_seq;		/* launch order, for v1 lookups */
 	int32		stmt_no;		/* fetch_v2: statements completed */
 	char	   *preview;
@@ -225,6 +254,7 @@ extern int	pgbg_max_workers;
 extern int	pgbg_default_queue_size;
 extern int	pgbg_worker_timeout;
 extern int	pgbg_log_level;
+extern int	pgbg_worker_idle_timeout;
 
 /* pg_background.c */
 extern void pgbg_check_not_null(FunctionCallInfo fcinfo, int argno,

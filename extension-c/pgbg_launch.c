@@ -29,6 +29,22 @@
  * "tombstones", so that reading results twice or fetching after the end
  * gets a precise error instead of "not attached".
  *
+ * Idle workers
+ * ------------
+ * When a handle whose job completed is released, its worker is usually
+ * still alive and about to wait for another job (pg_background.
+ * worker_idle_timeout).  Instead of detaching the segment we keep it in a
+ * tiny per-session pool: its status block is the channel through which the
+ * next launch hands the worker a new segment, which saves the fork and the
+ * start-up of a new process.  Only this session can reach its idle workers,
+ * so a job never runs in a process that served another session or user,
+ * and the worker discards all session state (like DISCARD ALL) between
+ * jobs.  We do not stay mapped to a pooled segment (it may hold a large
+ * queue): it is pinned and handed to the worker, which unpins it when it
+ * leaves it, so it lives exactly as long as the idle worker.  An idle worker
+ * exits when its timeout expires, when it is told to retire (a launch that
+ * needs its slot, worker_idle_timeout set to 0) or when its session ends.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -67,6 +83,20 @@ typedef struct PgbgTombstone
 	bool		used;
 } PgbgTombstone;
 
+/* An idle worker of this session and the finished job's segment. */
+#define PGBG_MAX_IDLE 2
+
+typedef struct PgbgIdle
+{
+	bool		used;
+	dsm_handle	seg_handle;		/* the worker's last job segment (pinned) */
+	int64		cookie;			/* of that job: identifies the segment */
+	MemoryContext worker_cxt;	/* owns handle */
+	BackgroundWorkerHandle *handle;
+} PgbgIdle;
+
+static PgbgIdle pgbg_idle[PGBG_MAX_IDLE];
+
 static HTAB *pgbg_registry = NULL;
 static uint64 pgbg_launch_seq = 0;
 static PgbgStats pgbg_session_stats;
@@ -74,6 +104,12 @@ static PgbgTombstone pgbg_tombstones[PGBG_TOMBSTONES];
 static int	pgbg_tombstone_next = 0;
 
 static void pgbg_on_detach(dsm_segment *seg, Datum arg);
+static void pgbg_retire(PgbgFixed *fixed);
+static bool pgbg_keep_idle(PgbgSession *sess);
+static dsm_segment *pgbg_attach_pooled(PgbgIdle *slot, PgbgFixed **fixed);
+static void pgbg_forget_idle(PgbgIdle *slot);
+static bool pgbg_claim_idle(dsm_handle next_job, PgbgIdle *out);
+static void pgbg_drop_idle(void);
 
 /* Build a key with the padding zeroed: the hash covers the whole struct. */
 static PgbgKey
@@ -162,6 +198,8 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	PgbgSession *sess;
+	PgbgIdle	idle;
+	volatile bool reused = false;
 	int64		cookie = 0;
 	Oid			user_id;
 	int			sec_context;
@@ -265,6 +303,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 		fixed->cookie = cookie;
 		fixed->submit_mode = submit;
 		fixed->worker_timeout_ms = pgbg_worker_timeout;
+		fixed->idle_timeout_ms = submit ? 0 : pgbg_worker_idle_timeout;
 		SpinLockInit(&fixed->status.mutex);
 		fixed->status.progress_pct = -1;
 		fixed->status.outcome = PGBG_RUNNING;
@@ -309,6 +348,21 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 		worker.bgw_notify_pid = MyProcPid;
 
 		/*
+		 * An idle worker of ours takes the job if there is one: it only has
+		 * to map the new segment.
+		 */
+		if (pgbg_worker_idle_timeout > 0)
+			reused = pgbg_claim_idle(dsm_segment_handle(sess->seg), &idle);
+		else
+			pgbg_drop_idle();
+		if (reused)
+		{
+			sess->worker_cxt = idle.worker_cxt;
+			sess->handle = idle.handle;
+			MemoryContextSetParent(sess->worker_cxt, cxt);
+		}
+
+		/*
 		 * A finished worker's slot is freed only when the postmaster reaps
 		 * the process, which lags behind the end of the job (our caller has
 		 * long moved on) and can take seconds on a loaded machine.  So when
@@ -319,14 +373,20 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 			TimestampTz first_try = GetCurrentTimestamp();
 			bool		registered;
 
-			for (;;)
+			for (registered = reused; !registered;)
 			{
-				oldcxt = MemoryContextSwitchTo(cxt);
+				if (sess->worker_cxt == NULL)
+					sess->worker_cxt = AllocSetContextCreate(cxt,
+															 "pg_background worker handle",
+															 ALLOCSET_SMALL_SIZES);
+				oldcxt = MemoryContextSwitchTo(sess->worker_cxt);
 				registered = RegisterDynamicBackgroundWorker(&worker,
 															 &sess->handle);
 				MemoryContextSwitchTo(oldcxt);
 				if (registered)
 					break;
+				/* our own idle workers give their slots back first */
+				pgbg_drop_idle();
 				if (TimestampDifferenceExceeds(first_try, GetCurrentTimestamp(),
 											   PGBG_REGISTER_RETRY_MS))
 					ereport(ERROR,
@@ -346,7 +406,8 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 		if (sess->mqh != NULL)
 			shm_mq_set_handle(sess->mqh, sess->handle);
 
-		status = WaitForBackgroundWorkerStartup(sess->handle, &pid);
+		status = reused ? BGWH_STARTED :
+			WaitForBackgroundWorkerStartup(sess->handle, &pid);
 		if (status == BGWH_POSTMASTER_DIED)
 			ereport(ERROR,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
@@ -437,6 +498,9 @@ pgbg_on_detach(dsm_segment *seg, Datum arg)
 {
 	PgbgSession *sess = (PgbgSession *) DatumGetPointer(arg);
 
+	/* a worker that outlives its handle must not wait for another job */
+	if (sess->fixed != NULL)
+		pgbg_retire(sess->fixed);
 	sess->seg = NULL;
 	if (sess->registered && pgbg_registry != NULL)
 		(void) hash_search(pgbg_registry, &sess->key, HASH_REMOVE, NULL);
@@ -485,7 +549,7 @@ pgbg_release(PgbgSession *sess, PgbgReleaseReason reason)
 	if (!sess->counted)
 		(void) pgbg_observe(sess, &stopped);	/* count the outcome if final */
 	pgbg_add_tombstone(key, reason);
-	if (sess->seg != NULL)
+	if (sess->seg != NULL && !pgbg_keep_idle(sess))
 		dsm_detach(sess->seg);
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: released worker %d (%s)", key.pid,
@@ -627,6 +691,7 @@ pgbg_note_outcome(PgbgSession *sess, PgbgOutcome outcome, const char *errmsg)
 	if (sess->counted || outcome == PGBG_RUNNING)
 		return;
 	sess->counted = true;
+	sess->completed = (outcome == PGBG_COMPLETED);
 	if (outcome == PGBG_COMPLETED)
 		pgbg_session_stats.completed++;
 	else if (outcome == PGBG_CANCELED)
@@ -699,4 +764,209 @@ void
 pgbg_terminate(PgbgSession *sess)
 {
 	TerminateBackgroundWorker(sess->handle);
+}
+
+/*
+ * Tell the worker of a segment we are leaving that no further job will come
+ * through it.  Its PGPROC may belong to another process by now; a spurious
+ * latch wakeup is harmless.
+ */
+static void
+pgbg_retire(PgbgFixed *fixed)
+{
+	struct PGPROC *proc;
+
+	SpinLockAcquire(&fixed->status.mutex);
+	fixed->status.retire = true;
+	proc = fixed->status.worker_proc;
+	SpinLockRelease(&fixed->status.mutex);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+}
+
+/*
+ * Called instead of detaching a released handle's segment: if the job
+ * completed and its worker will wait for another one, hand the segment over
+ * to that worker and remember the worker in the pool.  The segment is pinned
+ * so that it outlives our mapping; the worker unpins it when it leaves it
+ * (next job, timeout, or exit), so it disappears with the worker and never
+ * with us.  Returns false if the caller should simply detach.
+ */
+static bool
+pgbg_keep_idle(PgbgSession *sess)
+{
+	PgbgIdle   *slot = NULL;
+	PgbgStatus *st = &sess->fixed->status;
+	bool		keep;
+	pid_t		pid;
+	int			i;
+
+	if (!sess->completed || sess->submit_mode || sess->worker_cxt == NULL ||
+		sess->fixed->idle_timeout_ms <= 0 || pgbg_worker_idle_timeout <= 0)
+		return false;
+	if (GetBackgroundWorkerPid(sess->handle, &pid) != BGWH_STARTED)
+		return false;
+	for (i = 0; i < PGBG_MAX_IDLE && slot == NULL; i++)
+	{
+		if (!pgbg_idle[i].used)
+			slot = &pgbg_idle[i];
+	}
+	if (slot == NULL)
+		return false;
+
+	/* pin first: once "pooled" is visible the worker may unpin at any time */
+	dsm_pin_segment(sess->seg);
+	SpinLockAcquire(&st->mutex);
+	keep = !st->retire && (st->worker_state == PGBG_WORKER_BUSY ||
+						   st->worker_state == PGBG_WORKER_IDLE);
+	if (keep)
+		st->pooled = true;
+	SpinLockRelease(&st->mutex);
+	if (!keep)
+	{
+		dsm_unpin_segment(dsm_segment_handle(sess->seg));
+		return false;
+	}
+
+	slot->used = true;
+	slot->seg_handle = dsm_segment_handle(sess->seg);
+	slot->cookie = sess->fixed->cookie;
+	slot->worker_cxt = sess->worker_cxt;
+	slot->handle = sess->handle;
+	MemoryContextSetParent(sess->worker_cxt, TopMemoryContext);
+
+	/* release the handle without telling the worker to retire */
+	cancel_on_dsm_detach(sess->seg, pgbg_on_detach, PointerGetDatum(sess));
+	if (sess->registered && pgbg_registry != NULL)
+		(void) hash_search(pgbg_registry, &sess->key, HASH_REMOVE, NULL);
+	dsm_detach(sess->seg);
+	MemoryContextDelete(sess->cxt);
+	return true;
+}
+
+/*
+ * Map a pooled worker's segment again, if it still exists and is the one we
+ * pooled (a destroyed segment's handle could in theory be reused).
+ */
+static dsm_segment *
+pgbg_attach_pooled(PgbgIdle *slot, PgbgFixed **fixed)
+{
+	dsm_segment *seg = dsm_attach(slot->seg_handle);
+	shm_toc    *toc;
+
+	if (seg == NULL)
+		return NULL;
+	toc = shm_toc_attach(PGBG_MAGIC, dsm_segment_address(seg));
+	*fixed = toc ? shm_toc_lookup(toc, PGBG_KEY_FIXED, true) : NULL;
+	if (*fixed == NULL || (*fixed)->cookie != slot->cookie ||
+		(*fixed)->launcher_pid != MyProcPid)
+	{
+		dsm_detach(seg);
+		return NULL;
+	}
+	return seg;
+}
+
+static void
+pgbg_forget_idle(PgbgIdle *slot)
+{
+	if (slot->worker_cxt != NULL)
+		MemoryContextDelete(slot->worker_cxt);
+	memset(slot, 0, sizeof(PgbgIdle));
+}
+
+/*
+ * Give an idle worker of ours the segment of the next job; on success *out
+ * receives the worker's handle (its memory context is the caller's now).
+ * A worker released a moment ago may not have reached its idle state yet
+ * (it records its outcome and cleans up after the final message); wait a
+ * little for it rather than pay for a new process.
+ */
+static bool
+pgbg_claim_idle(dsm_handle next_job, PgbgIdle *out)
+{
+	TimestampTz start = 0;
+
+	for (;;)
+	{
+		bool		pending = false;
+		int			i;
+
+		for (i = 0; i < PGBG_MAX_IDLE; i++)
+		{
+			PgbgIdle   *slot = &pgbg_idle[i];
+			dsm_segment *seg;
+			PgbgFixed  *fixed;
+			PgbgWorkerState state;
+			struct PGPROC *proc;
+			pid_t		pid;
+
+			if (!slot->used)
+				continue;
+			seg = pgbg_attach_pooled(slot, &fixed);
+			if (seg == NULL)
+			{
+				pgbg_forget_idle(slot);
+				continue;
+			}
+			SpinLockAcquire(&fixed->status.mutex);
+			state = fixed->status.worker_state;
+			proc = fixed->status.worker_proc;
+			if (state == PGBG_WORKER_IDLE)
+			{
+				fixed->status.worker_state = PGBG_WORKER_CLAIMED;
+				fixed->status.next_job = next_job;
+			}
+			SpinLockRelease(&fixed->status.mutex);
+			dsm_detach(seg);
+
+			if (state == PGBG_WORKER_IDLE)
+			{
+				SetLatch(&proc->procLatch);
+				*out = *slot;
+				memset(slot, 0, sizeof(PgbgIdle));
+				return true;
+			}
+			if (state == PGBG_WORKER_BUSY &&
+				GetBackgroundWorkerPid(slot->handle, &pid) == BGWH_STARTED)
+				pending = true;
+			else
+				pgbg_forget_idle(slot);
+		}
+		if (!pending)
+			return false;
+		if (start == 0)
+			start = GetCurrentTimestamp();
+		else if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 20))
+			return false;
+		/* the worker sets our latch when it becomes idle */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Let all idle workers of this session go, giving their slots back. */
+static void
+pgbg_drop_idle(void)
+{
+	int			i;
+
+	for (i = 0; i < PGBG_MAX_IDLE; i++)
+	{
+		PgbgIdle   *slot = &pgbg_idle[i];
+		dsm_segment *seg;
+		PgbgFixed  *fixed;
+
+		if (!slot->used)
+			continue;
+		seg = pgbg_attach_pooled(slot, &fixed);
+		if (seg != NULL)
+		{
+			pgbg_retire(fixed);
+			dsm_detach(seg);
+		}
+		pgbg_forget_idle(slot);
+	}
 }

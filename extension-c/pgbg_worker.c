@@ -37,6 +37,7 @@
 #include "access/printtup.h"
 #include "access/xact.h"
 #include "commands/async.h"
+#include "commands/discard.h"
 #include "libpq/libpq.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
@@ -73,6 +74,7 @@
 PgbgStatus *pgbg_my_status = NULL;
 
 static PgbgFixed *pgbg_my_fixed = NULL;
+static dsm_segment *pgbg_my_seg = NULL;
 
 /*
  * State of our single writer to the queue.
@@ -876,33 +878,24 @@ pgbg_handle_error(MemoryContext jobcxt)
 }
 
 /*
- * Entry point of the background worker.
+ * Map a job's segment and take over its queue.  Returns the segment, whose
+ * mapping lasts until we detach it.
  */
-void
-pg_background_worker_main(Datum main_arg)
+static dsm_segment *
+pgbg_attach_job(dsm_handle handle, char **sql, char **gucstate)
 {
 	dsm_segment *seg;
 	shm_toc    *toc;
 	PgbgFixed  *fixed;
-	char	   *sql;
-	char	   *gucstate;
-	MemoryContext jobcxt;
-	char		appname[NAMEDATALEN];
 
-	pqsignal(SIGTERM, pgbg_die);
-	pqsignal(SIGINT, StatementCancelHandler);
-	BackgroundWorkerUnblockSignals();
-
-	/*
-	 * No resource owner exists yet, so the mapping lasts until we exit,
-	 * which is what we want.
-	 */
-	seg = dsm_attach(DatumGetUInt32(main_arg));
+	seg = dsm_attach(handle);
 	if (seg == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not map dynamic shared memory segment"),
 				 errdetail("The launching session probably released the worker before it started.")));
+	/* not owned by a resource owner: it is ours until we detach it */
+	dsm_pin_mapping(seg);
 	toc = shm_toc_attach(PGBG_MAGIC, dsm_segment_address(seg));
 	if (toc == NULL)
 		ereport(ERROR,
@@ -911,18 +904,21 @@ pg_background_worker_main(Datum main_arg)
 				 errdetail("Expected magic number 0x%08X.", PGBG_MAGIC)));
 
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
-	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
-	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+	*sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
+	*gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+	pgbg_my_seg = seg;
 	pgbg_my_fixed = fixed;
 	pgbg_my_status = &fixed->status;
 
 	/* tells the launcher we hold a reference to the segment now */
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pgbg_my_status->worker_pid = MyProcPid;
+	pgbg_my_status->worker_proc = MyProc;
 	pgbg_my_status->started_at = GetCurrentTimestamp();
 	SpinLockRelease(&pgbg_my_status->mutex);
 	pgbg_wake_launcher();
 
+	memset(&pgbg_out, 0, sizeof(pgbg_out));
 	pgbg_out.abandoned = true;	/* until there is a queue to write to */
 	if (!fixed->submit_mode)
 	{
@@ -937,13 +933,18 @@ pg_background_worker_main(Datum main_arg)
 		PqCommMethods = &pgbg_comm_methods;
 		whereToSendOutput = DestRemote;
 	}
+	return seg;
+}
 
-	BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
-											  fixed->authenticated_user_id,
-											  0);
-
-	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
-								   ALLOCSET_DEFAULT_SIZES);
+/*
+ * Run the job of the current segment.  Returns true if it completed.
+ */
+static bool
+pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
+{
+	PgbgFixed  *fixed = pgbg_my_fixed;
+	char		appname[NAMEDATALEN];
+	volatile bool completed = false;
 
 	PG_TRY();
 	{
@@ -991,7 +992,7 @@ pg_background_worker_main(Datum main_arg)
 
 			(void) pgbg_send(&done, 1, true, true);
 		}
-		pgbg_record_outcome(PGBG_COMPLETED, NULL);
+		completed = true;
 	}
 	PG_CATCH();
 	{
@@ -999,8 +1000,209 @@ pg_background_worker_main(Datum main_arg)
 	}
 	PG_END_TRY();
 
+	/*
+	 * Nothing may follow the final message: a launcher that has read it may
+	 * have released the queue already.
+	 */
+	if (completed)
+	{
+		pgbg_abandon_output();
+		pgbg_record_outcome(PGBG_COMPLETED, NULL);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: worker for session %d finished",
 							 fixed->launcher_pid)));
+	return completed;
+}
+
+/*
+ * Keeping a worker for the next job
+ * ---------------------------------
+ * A worker whose job completed can serve the next job of the same launching
+ * session, which saves a process start (several milliseconds, most of the
+ * cost of a short job).  Before it waits, it discards every piece of session
+ * state a job can leave behind, exactly as DISCARD ALL does (settings, role
+ * and session authorization, temporary tables, prepared statements, cursors,
+ * session advisory locks, LISTEN registrations, sequence caches, cached
+ * plans), and the next job restores the launcher's settings as usual.  So a
+ * job cannot observe its predecessor except through the catalog caches.
+ * Any failure here, or a job that did not complete, and the process exits.
+ */
+static bool
+pgbg_reset_session(void)
+{
+	bool		ok = true;
+	char		appname[NAMEDATALEN];
+
+	whereToSendOutput = DestNone;
+	PG_TRY();
+	{
+		DiscardStmt *stmt = makeNode(DiscardStmt);
+
+		stmt->target = DISCARD_ALL;
+		SetUserIdAndSecContext(GetSessionUserId(), 0);
+		StartTransactionCommand();
+		DiscardCommand(stmt, true);
+		CommitTransactionCommand();
+		pfree(stmt);
+		/* still the launcher's worker in pg_stat_activity while it waits */
+		snprintf(appname, sizeof(appname), "pg_background:%d",
+				 pgbg_my_fixed->launcher_pid);
+		SetConfigOption("application_name", appname, PGC_USERSET,
+						PGC_S_SESSION);
+		pgstat_report_stat(true);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok && !IsTransactionOrTransactionBlock();
+}
+
+/*
+ * Leave the current segment for good as far as reuse goes: no claim can
+ * succeed afterwards, and if the launcher pinned the segment for us we unpin
+ * it, so that it goes away with our mapping.  Also runs at process exit.
+ */
+static void
+pgbg_leave_pool(void)
+{
+	bool		pooled;
+
+	if (pgbg_my_status == NULL)
+		return;
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	pooled = pgbg_my_status->pooled;
+	pgbg_my_status->pooled = false;
+	if (pgbg_my_status->worker_state != PGBG_WORKER_CLAIMED)
+		pgbg_my_status->worker_state = PGBG_WORKER_RETIRED;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	if (pooled)
+		dsm_unpin_segment(dsm_segment_handle(pgbg_my_seg));
+}
+
+static void
+pgbg_worker_exit(int code, Datum arg)
+{
+	pgbg_leave_pool();
+}
+
+/*
+ * Wait for the launcher to hand us the segment of its next job.  Returns 0
+ * when the idle timeout expires, the launcher lets us go or its session has
+ * ended.  Either way we have left the pool (pgbg_leave_pool) when we return.
+ */
+static dsm_handle
+pgbg_wait_for_next_job(int idle_timeout_ms)
+{
+	PgbgStatus *st = pgbg_my_status;
+	PgbgFixed  *fixed = pgbg_my_fixed;
+	TimestampTz deadline;
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   idle_timeout_ms);
+	SpinLockAcquire(&st->mutex);
+	if (!st->retire)
+		st->worker_state = PGBG_WORKER_IDLE;
+	SpinLockRelease(&st->mutex);
+	/* a launcher waiting in pgbg_claim_idle() wants to know */
+	pgbg_wake_launcher();
+	set_ps_display("idle");
+
+	for (;;)
+	{
+		PgbgWorkerState state;
+		dsm_handle	next = 0;
+		long		wait_ms;
+		bool		launcher_gone;
+
+		/* its PGPROC is cleared when the launching session exits */
+		launcher_gone = (fixed->launcher_proc->pid != fixed->launcher_pid);
+		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+												  deadline);
+		SpinLockAcquire(&st->mutex);
+		state = st->worker_state;
+		if (state == PGBG_WORKER_CLAIMED)
+			next = st->next_job;
+		else if (st->retire || wait_ms <= 0 || launcher_gone ||
+				 pgbg_terminating)
+			st->worker_state = state = PGBG_WORKER_RETIRED;
+		SpinLockRelease(&st->mutex);
+
+		if (state != PGBG_WORKER_IDLE)
+		{
+			pgbg_leave_pool();
+			return next;
+		}
+
+		/* poll for the launcher's exit a few times a second */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(wait_ms, 250), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		/* a cancel aimed at the finished job must not hit the next one */
+		QueryCancelPending = false;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Entry point of the background worker.
+ */
+void
+pg_background_worker_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	char	   *sql;
+	char	   *gucstate;
+	MemoryContext jobcxt;
+	Oid			database_id;
+	Oid			user_id;
+
+	pqsignal(SIGTERM, pgbg_die);
+	pqsignal(SIGINT, StatementCancelHandler);
+	BackgroundWorkerUnblockSignals();
+
+	seg = pgbg_attach_job(DatumGetUInt32(main_arg), &sql, &gucstate);
+	before_shmem_exit(pgbg_worker_exit, (Datum) 0);
+	database_id = pgbg_my_fixed->database_id;
+	user_id = pgbg_my_fixed->authenticated_user_id;
+
+	BackgroundWorkerInitializeConnectionByOid(database_id, user_id, 0);
+
+	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		dsm_handle	next;
+		int			idle_timeout_ms = pgbg_my_fixed->idle_timeout_ms;
+
+		if (!pgbg_run_job(sql, gucstate, jobcxt) || idle_timeout_ms <= 0)
+			break;
+		MemoryContextReset(jobcxt);
+		if (!pgbg_reset_session())
+			break;
+		next = pgbg_wait_for_next_job(idle_timeout_ms);
+		if (next == 0)
+			break;
+
+		/* leave the old segment first: its detach callback ends output */
+		pgbg_my_status = NULL;
+		pgbg_my_fixed = NULL;
+		dsm_detach(seg);
+		seg = pgbg_attach_job(next, &sql, &gucstate);
+
+		/* only the session that launched us can claim us; check anyway */
+		if (pgbg_my_fixed->database_id != database_id ||
+			pgbg_my_fixed->authenticated_user_id != user_id)
+			ereport(FATAL,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("pg_background worker was handed a job of another database or user")));
+		QueryCancelPending = false;
+	}
 }
