@@ -1,6 +1,8 @@
 // pg_background workers of the same user that this window did not launch: another window,
 // psql, or a session that ended while its worker went on. Read from pg_stat_activity, where
 // each worker is backend_type 'pg_background' with application_name 'pg_background:<launcher pid>'.
+// A worker in state 'idle' runs no job: it waits to be reused by its own session
+// (pg_background.worker_idle_timeout), so it is nothing a user could cancel or wait for.
 
 import type { ForeignWorker } from './engineTypes.js';
 import type { SessionCalls } from './launcherSession.js';
@@ -24,7 +26,7 @@ export async function listForeignWorkers(
   const res = await calls.query<ActivityRow>(
     `SELECT pid, usename::text AS usename, query, state, application_name, backend_start, query_start
        FROM pg_stat_activity
-      WHERE backend_type = 'pg_background' AND usename = current_user
+      WHERE backend_type = 'pg_background' AND usename = current_user AND state IS DISTINCT FROM 'idle'
       ORDER BY backend_start`,
   );
   const out: ForeignWorker[] = [];

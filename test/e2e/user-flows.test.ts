@@ -40,7 +40,8 @@ async function workerCount(marker: string): Promise<number> {
   await c.connect();
   try {
     const r = await c.query<{ n: string }>(
-      "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'pg_background' AND query LIKE '%' || $1 || '%'",
+      // an idle worker (kept for reuse) still shows its last job's text
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'pg_background' AND state <> 'idle' AND query LIKE '%' || $1 || '%'",
       [marker],
     );
     return Number(r.rows[0].n);
