@@ -14,18 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  buildExtension,
-  clusterEnv,
-  createCluster,
-  destroyCluster,
-  ensurePrereqs,
-  freePort,
-  installExtension,
-  psql,
-  repoRoot,
-  tempClusterDir,
-} from './harness/cluster.mjs';
+import { buildExtension, ensurePrereqs, installExtension, repoRoot, startThrowawayCluster } from './harness/cluster.mjs';
 
 const tsFiles = (dir) =>
   fs.existsSync(path.join(repoRoot, dir))
@@ -153,23 +142,7 @@ async function main() {
     if (res.status !== 0) throw new Error('esbuild failed');
   }
 
-  const dir = tempClusterDir();
-  let cleaned = false;
-  const cleanup = () => {
-    if (cleaned) return;
-    cleaned = true;
-    try {
-      destroyCluster(dir);
-    } catch (err) {
-      process.stderr.write(`cleanup: ${err.message}\n`);
-    }
-  };
-  process.on('exit', cleanup);
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-  const cluster = createCluster({ dir, port: await freePort() });
-  psql(cluster, 'CREATE EXTENSION IF NOT EXISTS pg_background');
-  const env = clusterEnv(cluster);
+  const { env, remove } = await startThrowawayCluster();
 
   const results = [];
   for (const suite of selected) {
@@ -198,7 +171,7 @@ async function main() {
     results.push({ name: suite.name, passed, failed, ms: Date.now() - started });
   }
 
-  cleanup();
+  remove();
   process.stdout.write('\n== summary\n');
   for (const r of results) {
     process.stdout.write(`${r.name.padEnd(10)} ${String(r.passed).padStart(5)} passed ${String(r.failed).padStart(4)} failed  ${(r.ms / 1000).toFixed(1)} s\n`);

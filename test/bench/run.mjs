@@ -11,18 +11,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  buildExtension,
-  clusterEnv,
-  createCluster,
-  destroyCluster,
-  ensurePrereqs,
-  freePort,
-  installExtension,
-  psql,
-  repoRoot,
-  tempClusterDir,
-} from '../harness/cluster.mjs';
+import { buildExtension, ensurePrereqs, installExtension, repoRoot, startThrowawayCluster } from '../harness/cluster.mjs';
 
 const args = process.argv.slice(2);
 const passThrough = args.filter((a) => a !== '--no-install');
@@ -48,28 +37,10 @@ async function main() {
     buildExtension();
     installExtension();
   }
-  const dir = tempClusterDir('pgbg-bench-');
-  const removeCluster = () => {
-    try {
-      destroyCluster(dir);
-    } catch (err) {
-      process.stderr.write(`bench: could not remove ${dir}: ${err.message}\n`);
-    }
-  };
-  // Ctrl-C skips the finally below: remove the cluster on the way out as well.
-  const interrupted = () => {
-    removeCluster();
-    process.exit(130);
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-
+  // A cluster configured like an ordinary small server, not tuned for the benchmark.
+  const { env, remove } = await startThrowawayCluster({ prefix: 'pgbg-bench-', extensions: ['pg_background', 'dblink'] });
   const summary = [];
   try {
-    // A cluster configured like an ordinary small server, not tuned for the benchmark.
-    const cluster = createCluster({ dir, port: await freePort() });
-    for (const ext of ['pg_background', 'dblink']) psql(cluster, `CREATE EXTENSION IF NOT EXISTS ${ext}`);
-    const env = clusterEnv(cluster);
     for (const name of ['server.mjs', 'client.mjs', 'webview.mjs']) {
       const script = path.join(repoRoot, 'test', 'bench', name);
       if (!fs.existsSync(script)) {
@@ -83,7 +54,7 @@ async function main() {
       summary.push(`${name}: ${code === 0 ? 'ran' : `exited with ${code}`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
-    removeCluster();
+    remove();
   }
   process.stdout.write(`\n== bench summary (${((Date.now() - started) / 1000).toFixed(0)} s)\n${summary.join('\n')}\n`);
   return 0;

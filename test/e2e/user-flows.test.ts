@@ -180,9 +180,9 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
     await wb.runCommand(paletteTitle('pgBackground.runSelection'));
     await wb.waitForJobState('e2e_wait_me', /running/i, 120_000);
     await wb.jobContextAction('e2e_wait_me', menuTitle('pgBackground.waitJobWithTimeout'));
-    // The prompt asks for the timeout; give it the smallest sensible one.
-    const prompt = await wb.page.locator('.quick-input-widget').innerText({ timeout: 30_000 });
-    await wb.answerInput(/second/i.test(prompt) && !/milli|ms\b/i.test(prompt) ? '1' : '1000');
+    // The prompt asks for the timeout in seconds; give it the smallest sensible one. Waiting for
+    // the prompt's text matters: read too early, the widget still shows what it showed before.
+    await wb.answerInput('1', /Timeout in seconds/i);
     await until('a message that the wait timed out', async () => wb.notification(/time|still running/i).isVisible(), 120_000);
     await wb.screenshot('wait-timeout');
     const text = await wb.jobRowText('e2e_wait_me');

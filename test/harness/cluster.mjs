@@ -232,6 +232,30 @@ export function tempClusterDir(prefix = 'pgbg-test-') {
   return dir;
 }
 
+/**
+ * A cluster in a fresh temporary directory on a free port, with the given extensions
+ * created, that removes itself when `remove()` is called or the process exits, including
+ * on Ctrl-C or SIGTERM (which end the process with 130).
+ */
+export async function startThrowawayCluster({ prefix = 'pgbg-test-', extensions = ['pg_background'] } = {}) {
+  const dir = tempClusterDir(prefix);
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    try {
+      destroyCluster(dir);
+    } catch (err) {
+      process.stderr.write(`could not remove the cluster in ${dir}: ${err.message}\n`);
+    }
+  };
+  process.on('exit', remove);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
+  const cluster = createCluster({ dir, port: await freePort() });
+  for (const ext of extensions) psql(cluster, `CREATE EXTENSION IF NOT EXISTS ${ext}`);
+  return { cluster, env: clusterEnv(cluster), remove };
+}
+
 async function main(argv) {
   const [cmd, ...rest] = argv;
   const opt = (name) => {

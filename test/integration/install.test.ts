@@ -2,34 +2,22 @@
 // and installExtension() creates it and re-detects the capabilities.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
-import { JobManager } from '../../src/core/jobManager.js';
 import { ExtensionMissingError } from '../../src/core/errors.js';
-import { clusterConfig } from './support.js';
+import type { JobManager } from '../../src/core/jobManager.js';
+import { clusterConfig, openScratchDatabase, type ScratchDatabase } from './support.js';
 
 const DB = 'pgbg_itest_install';
-let admin: pg.Client;
+let scratch: ScratchDatabase;
 let jm: JobManager;
-let storageDir: string;
 
 before(async () => {
-  admin = new pg.Client(clusterConfig());
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DB}`);
-  storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-install-'));
-  jm = new JobManager({ storageDir });
+  scratch = await openScratchDatabase(DB);
+  jm = scratch.jm;
 });
 
 after(async () => {
-  await jm?.dispose();
-  await admin?.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin?.end();
-  if (storageDir) fs.rmSync(storageDir, { recursive: true, force: true });
+  await scratch?.close();
 });
 
 describe('pg_background missing', { timeout: 600_000 }, () => {

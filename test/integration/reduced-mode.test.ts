@@ -3,39 +3,28 @@
 // launch, cancel and wait; results come from result_v2 with a described column list.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
-import { JobManager } from '../../src/core/jobManager.js';
-import { clusterConfig, untilQuery } from './support.js';
+import type pg from 'pg';
+import type { JobManager } from '../../src/core/jobManager.js';
+import { clusterConfig, openScratchDatabase, type ScratchDatabase, untilQuery } from './support.js';
 
 const DB = 'pgbg_itest_reduced';
-let admin: pg.Client;
+let scratch: ScratchDatabase;
 let jm: JobManager;
-let storageDir: string;
+let admin: pg.Client;
 
 before(async () => {
-  admin = new pg.Client(clusterConfig());
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DB}`);
-  const db = new pg.Client({ ...clusterConfig(), database: DB });
-  await db.connect();
-  await db.query('CREATE EXTENSION pg_background');
-  await db.query('ALTER EXTENSION pg_background DROP FUNCTION pg_background_fetch_v2(int4, int8, int4, int4)');
-  await db.query('DROP FUNCTION pg_background_fetch_v2(int4, int8, int4, int4)');
-  await db.end();
-  storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-reduced-'));
-  jm = new JobManager({ storageDir, settings: () => ({ queueSize: 0, fetchBatchSize: 1000, pollIntervalMs: 50, memoryRowBudget: 1000, defaultGraceMs: 1000 }) });
+  scratch = await openScratchDatabase(DB, { fetchBatchSize: 1000, pollIntervalMs: 50, memoryRowBudget: 1000 }, async (db) => {
+    await db.query('CREATE EXTENSION pg_background');
+    await db.query('ALTER EXTENSION pg_background DROP FUNCTION pg_background_fetch_v2(int4, int8, int4, int4)');
+    await db.query('DROP FUNCTION pg_background_fetch_v2(int4, int8, int4, int4)');
+  });
+  jm = scratch.jm;
+  admin = scratch.admin;
 });
 
 after(async () => {
-  await jm?.dispose();
-  await admin?.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin?.end();
-  if (storageDir) fs.rmSync(storageDir, { recursive: true, force: true });
+  await scratch?.close();
 });
 
 describe('reduced mode (server without fetch_v2)', { timeout: 600_000 }, () => {

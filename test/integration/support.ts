@@ -22,6 +22,55 @@ export function clusterConfig(): ClientConfig {
   };
 }
 
+/**
+ * A database of its own (dropped first if a crashed run left it) and a JobManager with its
+ * own storage, for tests that must not touch the shared database's extension.
+ * `prepare` runs in the new database before the engine sees it.
+ */
+export interface ScratchDatabase {
+  name: string;
+  jm: JobManager;
+  /** A plain client on the cluster's own database, playing "another session". */
+  admin: pg.Client;
+  close(): Promise<void>;
+}
+
+export async function openScratchDatabase(
+  name: string,
+  settings: Partial<import('../../src/core/jobManager.js').EngineSettings> = {},
+  prepare?: (db: pg.Client) => Promise<void>,
+): Promise<ScratchDatabase> {
+  const admin = new pg.Client(clusterConfig());
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  if (prepare) {
+    const db = new pg.Client({ ...clusterConfig(), database: name });
+    await db.connect();
+    try {
+      await prepare(db);
+    } finally {
+      await db.end();
+    }
+  }
+  const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  const jm = new JobManager({
+    storageDir,
+    settings: () => ({ queueSize: 0, fetchBatchSize: 5000, pollIntervalMs: 100, memoryRowBudget: 20000, defaultGraceMs: 1000, ...settings }),
+  });
+  return {
+    name,
+    jm,
+    admin,
+    async close() {
+      await jm.dispose();
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+      fs.rmSync(storageDir, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface Harness {
   jm: JobManager;
   other: pg.Client;

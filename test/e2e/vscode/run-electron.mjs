@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { clusterEnv, createCluster, destroyCluster, freePort, psql, repoRoot, tempClusterDir } from '../../harness/cluster.mjs';
+import { repoRoot, startThrowawayCluster } from '../../harness/cluster.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -40,10 +40,8 @@ if (spawnSync('node', ['esbuild.mjs'], { cwd: repoRoot, stdio: 'inherit' }).stat
 let ownCluster;
 let env = {};
 if (!process.env.PGPORT) {
-  ownCluster = tempClusterDir();
-  const cluster = createCluster({ dir: ownCluster, port: await freePort() });
-  psql(cluster, 'CREATE EXTENSION IF NOT EXISTS pg_background');
-  env = clusterEnv(cluster);
+  ownCluster = await startThrowawayCluster();
+  env = ownCluster.env;
 }
 const pgenv = { ...process.env, ...env };
 const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-vscode-'));
@@ -71,6 +69,6 @@ try {
   code = 1;
 } finally {
   fs.rmSync(workspace, { recursive: true, force: true });
-  if (ownCluster) destroyCluster(ownCluster);
+  ownCluster?.remove();
 }
 process.exit(code);
