@@ -37,6 +37,8 @@ SELECT pgbg_try(format('SELECT pg_background_cancel_v2_grace(%s, %s, -5)', :pid,
 SELECT pgbg_try(format('SELECT pg_background_cancel_v2_grace(%s, %s, 3600001)', :pid, :cookie));
 SELECT pgbg_try(format('SELECT pg_background_cancel_v2_grace(%s, %s, NULL)', :pid, :cookie));
 SELECT pgbg_try($$SET pg_background.worker_timeout = -1$$);
+SELECT pgbg_try($$SET pg_background.worker_idle_timeout = -1$$);
+SELECT pgbg_try($$SET pg_background.worker_idle_timeout = '61s'$$);
 
 -- column definition lists
 SELECT pgbg_try(format('SELECT * FROM pg_background_result_v2(%s, %s) AS (a int, b int)', :pid, :cookie));
