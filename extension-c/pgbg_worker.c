@@ -1009,7 +1009,6 @@ pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
 		pgbg_abandon_output();
 		pgbg_record_outcome(PGBG_COMPLETED, NULL);
 	}
-	pgstat_report_activity(STATE_IDLE, NULL);
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: worker for session %d finished",
 							 fixed->launcher_pid)));
@@ -1112,6 +1111,8 @@ pgbg_wait_for_next_job(int idle_timeout_ms)
 	SpinLockRelease(&st->mutex);
 	/* a launcher waiting in pgbg_claim_idle() wants to know */
 	pgbg_wake_launcher();
+	/* "idle" in pg_stat_activity means: ready for the next job */
+	pgstat_report_activity(STATE_IDLE, NULL);
 	set_ps_display("idle");
 
 	for (;;)

@@ -25,6 +25,16 @@ my $dsm_base = dsm_count($node);
 # generous, so that the reuse checks below never race the timeout
 sql_ok($s, q{SET pg_background.worker_idle_timeout = '30s'});
 
+# A released worker needs a moment to clean up before it waits for a job; a launch in that
+# moment waits for it only briefly (then starts a process), so wait for "idle" where the
+# test says a worker is reused, rather than depend on the machine's speed.
+sub idle
+{
+	my ($pid) = @_;
+	return wait_until($node,
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'idle'");
+}
+
 sub result
 {
 	my ($sess, $pid, $cookie, $cols) = @_;
@@ -71,6 +81,7 @@ sql_err($s, "SELECT * FROM pg_background_result_v2($p1, $c1) AS (r text)", '5500
 # --- the launcher's current settings and role apply to a reused worker -------------------
 sql_ok($s, q{SET work_mem = '5MB'});
 sql_ok($s, 'SET ROLE alice');
+ok(idle($p1), 'the worker is idle again');
 my ($p3, $c3) = launch($s, q{SELECT current_setting('work_mem') || ' ' || current_user});
 is($p3, $p1, 'reused again');
 is(result($s, $p3, $c3, 'r text'), '5MB alice', 'the job runs with the current settings and role');
@@ -78,12 +89,14 @@ sql_ok($s, 'RESET ROLE');
 sql_ok($s, 'RESET work_mem');
 
 # --- fetch_v2, writes and a failed job ----------------------------------------------------
+ok(idle($p1), 'the worker is idle again');
 my ($p4, $c4) = launch($s, 'INSERT INTO shared_t SELECT generate_series(1, 3)');
 is($p4, $p1, 'reused for a write');
 my @msgs = drain($s, $p4, $c4);
 is((kinds('done', @msgs))[0], '{"state":"completed"}', 'the write completes through fetch_v2');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM shared_t'), '3', 'and commits');
 
+ok(idle($p1), 'the worker is idle again');
 my ($p5, $c5) = launch($s, 'SELECT 1/0');
 is($p5, $p1, 'reused for a job that fails');
 sql_err($s, "SELECT * FROM pg_background_result_v2($p5, $c5) AS (r int)", '22012',
@@ -99,7 +112,9 @@ my ($p7, $c7) = launch($s, 'SELECT 7');
 sql_ok($s, "SELECT pg_background_wait_v2($p7, $c7)");
 sql_ok($s, "SELECT pg_background_cancel_v2($p7, $c7)");
 is(result($s, $p7, $c7, 'r int'), '7', 'a job that completed before the cancel keeps its result');
+ok(idle($p7), 'the worker of the canceled-after-completion job is idle');
 my ($p8, $c8) = launch($s, 'SELECT pg_sleep(0.2), 8');
+is($p8, $p7, 'and takes the next job');
 is(result($s, $p8, $c8, 's text, r int'), '|8', 'the next job on that worker is not canceled');
 
 # --- only the launching session can use its idle worker ----------------------------------
