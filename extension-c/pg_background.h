@@ -93,6 +93,15 @@
 #define PGBG_PREVIEW_LEN		120
 #define PGBG_REGISTER_RETRY_MS	2000	/* wait for a free worker slot */
 
+/*
+ * Receiving a stream (pgbg_receive): after this many messages in a row the
+ * launcher polls the queue every PGBG_POLL_US microseconds, at most
+ * PGBG_POLL_MAX times in a row, instead of sleeping on its latch.
+ */
+#define PGBG_POLL_STREAK		1000
+#define PGBG_POLL_US			250
+#define PGBG_POLL_MAX			40
+
 /* How long a worker may keep produced rows unpublished in the queue. */
 #define PGBG_FLUSH_INTERVAL_MS	20
 
@@ -226,6 +235,7 @@ typedef struct PgbgSession
 	bool		completed;		/* the job is known to have completed */
 	uint64		launch_seq;		/* launch order, for v1 lookups */
 	int32		stmt_no;		/* fetch_v2: statements completed */
+	int32		recv_streak;	/* messages received without waiting */
 	char	   *preview;
 	char	   *last_error;
 } PgbgSession;

@@ -104,6 +104,7 @@ typedef struct PgbgOutput
 	bool		abandoned;		/* no more output, ever */
 	bool		sending;		/* inside pgbg_send() */
 	bool		blocked;		/* mirror of status->blocked_on_queue */
+	bool		ring_full;		/* the last put found no room */
 	int64		last_flush_ms;
 	StringInfoData overflow;	/* FIFO; .cursor = start of the head entry */
 } PgbgOutput;
@@ -133,6 +134,7 @@ static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
 							  bool wait);
 static void pgbg_overflow_append(const char *data, Size len);
 static bool pgbg_drain(PgbgDrain mode, bool flush);
+static bool pgbg_ring_may_have_room(void);
 static bool pgbg_send(const char *data, Size len, bool flush, bool drain);
 static void pgbg_output_detached(dsm_segment *seg, Datum arg);
 static void pgbg_comm_reset(void);
@@ -248,6 +250,7 @@ pgbg_put(const char *data, Size len, bool flush, bool wait)
 		shm_mq_result res;
 
 		res = pgbg_shm_mq_send(pgbg_out.mqh, len, data, true, flush);
+		pgbg_out.ring_full = (res == SHM_MQ_WOULD_BLOCK);
 		if (res == SHM_MQ_SUCCESS)
 		{
 			pgbg_set_blocked(false);
@@ -354,6 +357,26 @@ pgbg_drain(PgbgDrain mode, bool flush)
 }
 
 /*
+ * Is it worth trying to move FIFO entries into the ring?  Not while the ring
+ * was full at our last attempt, until the reader has freed space: shm_mq
+ * sets our latch whenever the reader marks data as read.  Every attempt on a
+ * full ring costs a SetLatch() of the reader (a kill() when it sleeps), and
+ * a job producing rows faster than the reader takes them would make one
+ * attempt per row.  Resetting the latch here is safe: every wait on it
+ * rechecks its condition first.
+ */
+static bool
+pgbg_ring_may_have_room(void)
+{
+	if (!pgbg_out.ring_full)
+		return true;
+	if (!MyLatch->is_set)
+		return false;
+	ResetLatch(MyLatch);
+	return true;
+}
+
+/*
  * Send one message.  Returns false when output has been given up (launcher
  * gone, or interrupted while waiting).  Rows pass flush = false: they are
  * published when a quarter of the ring is pending or when
@@ -388,7 +411,7 @@ pgbg_send(const char *data, Size len, bool flush, bool drain)
 	pgbg_out.sending = true;
 
 	/* older messages first; if they all fit now, this one needs no copy */
-	if (fifo->data != NULL && fifo->cursor < fifo->len)
+	if (fifo->data != NULL && fifo->cursor < fifo->len && pgbg_ring_may_have_room())
 		ok = pgbg_drain(PGBG_DRAIN_TRY, false);
 
 	if (!ok)
@@ -407,7 +430,9 @@ pgbg_send(const char *data, Size len, bool flush, bool drain)
 	else
 	{
 		pgbg_overflow_append(data, len);
-		ok = pgbg_drain(drain ? PGBG_DRAIN_ALL : PGBG_DRAIN_BOUNDED, flush);
+		if (drain)
+			ok = pgbg_drain(PGBG_DRAIN_ALL, flush);
+		/* otherwise it waits for room, like the messages before it */
 	}
 	if (ok && !pgbg_out.abandoned && fifo->data != NULL &&
 		fifo->len - fifo->cursor > PGBG_OVERFLOW_MAX)
