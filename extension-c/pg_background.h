@@ -274,7 +274,9 @@ extern void pgbg_check_range(const char *what, int64 value, int64 min,
 extern void pgbg_copy_clipped(char *dst, const char *src, int dstlen);
 
 /* pgbg_launch.c */
-extern PgbgSession *pgbg_launch(text *sql, int32 queue_size, bool submit);
+extern PgbgSession *pgbg_launch(text *sql, int32 queue_size, bool submit,
+								bool v1);
+extern bool pgbg_forget_session_state(void);
 extern PgbgSession *pgbg_lookup(int32 pid, int64 cookie, bool v1);
 extern void pgbg_release(PgbgSession *sess, PgbgReleaseReason reason);
 extern PgbgOutcome pgbg_observe(PgbgSession *sess, bool *stopped);

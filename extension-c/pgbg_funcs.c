@@ -42,11 +42,11 @@ PG_FUNCTION_INFO_V1(pg_background_stats_v2);
 
 /* Launch from (sql text, queue_size int4) arguments. */
 static PgbgSession *
-launch_from_args(FunctionCallInfo fcinfo, bool submit)
+launch_from_args(FunctionCallInfo fcinfo, bool submit, bool v1)
 {
 	pgbg_check_not_null(fcinfo, 0, "sql");
 	pgbg_check_not_null(fcinfo, 1, "queue_size");
-	return pgbg_launch(PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(1), submit);
+	return pgbg_launch(PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(1), submit, v1);
 }
 
 /* Handle from (pid int4, cookie int8) arguments. */
@@ -130,7 +130,7 @@ wait_for_outcome(PgbgSession *sess, int64 timeout_ms, bool detect_deadlock)
 Datum
 pg_background_launch(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess = launch_from_args(fcinfo, false);
+	PgbgSession *sess = launch_from_args(fcinfo, false, true);
 
 	PG_RETURN_INT32(sess->key.pid);
 }
@@ -154,13 +154,13 @@ pg_background_detach(PG_FUNCTION_ARGS)
 Datum
 pg_background_launch_v2(PG_FUNCTION_ARGS)
 {
-	return handle_datum(fcinfo, launch_from_args(fcinfo, false));
+	return handle_datum(fcinfo, launch_from_args(fcinfo, false, false));
 }
 
 Datum
 pg_background_submit_v2(PG_FUNCTION_ARGS)
 {
-	return handle_datum(fcinfo, launch_from_args(fcinfo, true));
+	return handle_datum(fcinfo, launch_from_args(fcinfo, true, false));
 }
 
 Datum

@@ -91,6 +91,7 @@ typedef struct PgbgIdle
 	bool		used;
 	dsm_handle	seg_handle;		/* the worker's last job segment (pinned) */
 	int64		cookie;			/* of that job: identifies the segment */
+	Oid			user_id;		/* the role that job ran as */
 	MemoryContext worker_cxt;	/* owns handle */
 	BackgroundWorkerHandle *handle;
 } PgbgIdle;
@@ -108,7 +109,7 @@ static void pgbg_retire(PgbgFixed *fixed);
 static bool pgbg_keep_idle(PgbgSession *sess);
 static dsm_segment *pgbg_attach_pooled(PgbgIdle *slot, PgbgFixed **fixed);
 static void pgbg_forget_idle(PgbgIdle *slot);
-static bool pgbg_claim_idle(dsm_handle next_job, PgbgIdle *out);
+static bool pgbg_claim_idle(dsm_handle next_job, Oid user_id, PgbgIdle *out);
 static void pgbg_drop_idle(void);
 
 /* Build a key with the padding zeroed: the hash covers the whole struct. */
@@ -188,7 +189,7 @@ pgbg_check_sql(const char *sql)
  * current resource owner, so it survives the launching transaction).
  */
 PgbgSession *
-pgbg_launch(text *sql, int32 queue_size, bool submit)
+pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 {
 	char	   *sqlstr = text_to_cstring(sql);
 	Size		sql_len = strlen(sqlstr);
@@ -303,7 +304,11 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 		fixed->cookie = cookie;
 		fixed->submit_mode = submit;
 		fixed->worker_timeout_ms = pgbg_worker_timeout;
-		fixed->idle_timeout_ms = submit ? 0 : pgbg_worker_idle_timeout;
+		/*
+		 * v1 callers know a worker by its PID alone; a PID that comes back
+		 * for the next job would make their old PID reach the new job.
+		 */
+		fixed->idle_timeout_ms = (submit || v1) ? 0 : pgbg_worker_idle_timeout;
 		SpinLockInit(&fixed->status.mutex);
 		fixed->status.progress_pct = -1;
 		fixed->status.outcome = PGBG_RUNNING;
@@ -351,10 +356,11 @@ pgbg_launch(text *sql, int32 queue_size, bool submit)
 		 * An idle worker of ours takes the job if there is one: it only has
 		 * to map the new segment.
 		 */
-		if (pgbg_worker_idle_timeout > 0)
-			reused = pgbg_claim_idle(dsm_segment_handle(sess->seg), &idle);
-		else
+		if (pgbg_worker_idle_timeout <= 0)
 			pgbg_drop_idle();
+		else if (!v1)
+			reused = pgbg_claim_idle(dsm_segment_handle(sess->seg), user_id,
+									 &idle);
 		if (reused)
 		{
 			sess->worker_cxt = idle.worker_cxt;
@@ -831,6 +837,7 @@ pgbg_keep_idle(PgbgSession *sess)
 	slot->used = true;
 	slot->seg_handle = dsm_segment_handle(sess->seg);
 	slot->cookie = sess->fixed->cookie;
+	slot->user_id = sess->user_id;
 	slot->worker_cxt = sess->worker_cxt;
 	slot->handle = sess->handle;
 	MemoryContextSetParent(sess->worker_cxt, TopMemoryContext);
@@ -851,9 +858,13 @@ pgbg_keep_idle(PgbgSession *sess)
 static dsm_segment *
 pgbg_attach_pooled(PgbgIdle *slot, PgbgFixed **fixed)
 {
-	dsm_segment *seg = dsm_attach(slot->seg_handle);
+	dsm_segment *seg;
 	shm_toc    *toc;
 
+	/* a handle of a destroyed segment may now name one of ours */
+	if (dsm_find_mapping(slot->seg_handle) != NULL)
+		return NULL;
+	seg = dsm_attach(slot->seg_handle);
 	if (seg == NULL)
 		return NULL;
 	toc = shm_toc_attach(PGBG_MAGIC, dsm_segment_address(seg));
@@ -883,7 +894,7 @@ pgbg_forget_idle(PgbgIdle *slot)
  * little for it rather than pay for a new process.
  */
 static bool
-pgbg_claim_idle(dsm_handle next_job, PgbgIdle *out)
+pgbg_claim_idle(dsm_handle next_job, Oid user_id, PgbgIdle *out)
 {
 	TimestampTz start = 0;
 
@@ -901,7 +912,12 @@ pgbg_claim_idle(dsm_handle next_job, PgbgIdle *out)
 			struct PGPROC *proc;
 			pid_t		pid;
 
-			if (!slot->used)
+			/*
+			 * Only for a job of the same role: what DISCARD ALL leaves (loaded
+			 * libraries, global state of untrusted procedural languages) must
+			 * not pass from one role's job to another's.
+			 */
+			if (!slot->used || slot->user_id != user_id)
 				continue;
 			seg = pgbg_attach_pooled(slot, &fixed);
 			if (seg == NULL)
@@ -969,4 +985,24 @@ pgbg_drop_idle(void)
 		}
 		pgbg_forget_idle(slot);
 	}
+}
+
+/*
+ * A worker about to serve another job calls this: the jobs it launched
+ * itself (pg_background inside pg_background) belong to the job that
+ * launched them, not to the next one.  Returns false, and the worker exits
+ * as before, if the finished job left handles behind; otherwise the
+ * statistics, tombstones and idle workers of that job are dropped.
+ */
+bool
+pgbg_forget_session_state(void)
+{
+	if (pgbg_registry_count() > 0)
+		return false;
+	pgbg_drop_idle();
+	memset(&pgbg_session_stats, 0, sizeof(pgbg_session_stats));
+	memset(pgbg_tombstones, 0, sizeof(pgbg_tombstones));
+	pgbg_tombstone_next = 0;
+	pgbg_launch_seq = 0;
+	return true;
 }

@@ -105,6 +105,7 @@ typedef struct PgbgOutput
 	bool		sending;		/* inside pgbg_send() */
 	bool		blocked;		/* mirror of status->blocked_on_queue */
 	bool		ring_full;		/* the last put found no room */
+	int64		full_since_ms;	/* when it did */
 	int64		last_flush_ms;
 	StringInfoData overflow;	/* FIFO; .cursor = start of the head entry */
 } PgbgOutput;
@@ -134,7 +135,7 @@ static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
 							  bool wait);
 static void pgbg_overflow_append(const char *data, Size len);
 static bool pgbg_drain(PgbgDrain mode, bool flush);
-static bool pgbg_ring_may_have_room(void);
+static bool pgbg_ring_may_have_room(int64 now);
 static bool pgbg_send(const char *data, Size len, bool flush, bool drain);
 static void pgbg_output_detached(dsm_segment *seg, Datum arg);
 static void pgbg_comm_reset(void);
@@ -250,7 +251,13 @@ pgbg_put(const char *data, Size len, bool flush, bool wait)
 		shm_mq_result res;
 
 		res = pgbg_shm_mq_send(pgbg_out.mqh, len, data, true, flush);
-		pgbg_out.ring_full = (res == SHM_MQ_WOULD_BLOCK);
+		if (res == SHM_MQ_WOULD_BLOCK)
+		{
+			pgbg_out.ring_full = true;
+			pgbg_out.full_since_ms = pgbg_now_ms();
+		}
+		else
+			pgbg_out.ring_full = false;
 		if (res == SHM_MQ_SUCCESS)
 		{
 			pgbg_set_blocked(false);
@@ -366,14 +373,21 @@ pgbg_drain(PgbgDrain mode, bool flush)
  * rechecks its condition first.
  */
 static bool
-pgbg_ring_may_have_room(void)
+pgbg_ring_may_have_room(int64 now)
 {
 	if (!pgbg_out.ring_full)
 		return true;
-	if (!MyLatch->is_set)
-		return false;
-	ResetLatch(MyLatch);
-	return true;
+	if (MyLatch->is_set)
+	{
+		ResetLatch(MyLatch);
+		return true;
+	}
+
+	/*
+	 * The executor may have consumed the wakeup: a wait of its own (a lock,
+	 * pg_sleep, Gather) resets the same latch.  Retry now and then anyway.
+	 */
+	return now - pgbg_out.full_since_ms >= PGBG_FLUSH_INTERVAL_MS;
 }
 
 /*
@@ -411,7 +425,8 @@ pgbg_send(const char *data, Size len, bool flush, bool drain)
 	pgbg_out.sending = true;
 
 	/* older messages first; if they all fit now, this one needs no copy */
-	if (fifo->data != NULL && fifo->cursor < fifo->len && pgbg_ring_may_have_room())
+	if (fifo->data != NULL && fifo->cursor < fifo->len &&
+		pgbg_ring_may_have_room(now))
 		ok = pgbg_drain(PGBG_DRAIN_TRY, false);
 
 	if (!ok)
@@ -943,6 +958,9 @@ pgbg_attach_job(dsm_handle handle, char **sql, char **gucstate)
 	SpinLockRelease(&pgbg_my_status->mutex);
 	pgbg_wake_launcher();
 
+	/* a previous job's FIFO buffer may be large: do not keep it */
+	if (pgbg_out.overflow.data != NULL)
+		pfree(pgbg_out.overflow.data);
 	memset(&pgbg_out, 0, sizeof(pgbg_out));
 	pgbg_out.abandoned = true;	/* until there is a queue to write to */
 	if (!fixed->submit_mode)
@@ -1049,15 +1067,21 @@ pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
  * state a job can leave behind, exactly as DISCARD ALL does (settings, role
  * and session authorization, temporary tables, prepared statements, cursors,
  * session advisory locks, LISTEN registrations, sequence caches, cached
- * plans), and the next job restores the launcher's settings as usual.  So a
- * job cannot observe its predecessor except through the catalog caches.
- * Any failure here, or a job that did not complete, and the process exits.
+ * plans), and the next job restores the launcher's settings as usual.  What
+ * DISCARD ALL keeps (caches, loaded libraries, the global state of untrusted
+ * procedural languages) is why a worker only serves further jobs of the
+ * same session and role (pgbg_claim_idle).  Jobs the finished job launched
+ * itself, any failure here, or a job that did not complete: the process
+ * exits.
  */
 static bool
 pgbg_reset_session(void)
 {
 	bool		ok = true;
 	char		appname[NAMEDATALEN];
+
+	if (!pgbg_forget_session_state())
+		return false;
 
 	whereToSendOutput = DestNone;
 	PG_TRY();
@@ -1220,6 +1244,9 @@ pg_background_worker_main(Datum main_arg)
 		/* leave the old segment first: its detach callback ends output */
 		pgbg_my_status = NULL;
 		pgbg_my_fixed = NULL;
+		if (pgbg_out.mqh != NULL)
+			shm_mq_detach(pgbg_out.mqh);	/* frees the handle */
+		pgbg_out.mqh = NULL;
 		dsm_detach(seg);
 		seg = pgbg_attach_job(next, &sql, &gucstate);
 

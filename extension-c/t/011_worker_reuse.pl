@@ -78,13 +78,17 @@ reject_all($s, 'handle of the previous job', $p1, $c1, [ '42704', '55000' ]);
 sql_err($s, "SELECT * FROM pg_background_result_v2($p1, $c1) AS (r text)", '55000',
 	'reading the first job again says it was consumed');
 
-# --- the launcher's current settings and role apply to a reused worker -------------------
+# --- the launcher's current settings apply to a reused worker; another role gets its own --
 sql_ok($s, q{SET work_mem = '5MB'});
-sql_ok($s, 'SET ROLE alice');
 ok(idle($p1), 'the worker is idle again');
 my ($p3, $c3) = launch($s, q{SELECT current_setting('work_mem') || ' ' || current_user});
 is($p3, $p1, 'reused again');
-is(result($s, $p3, $c3, 'r text'), '5MB alice', 'the job runs with the current settings and role');
+is(result($s, $p3, $c3, 'r text'), "5MB $user", 'the job runs with the current settings');
+sql_ok($s, 'SET ROLE alice');
+ok(idle($p1), 'the worker is idle again');
+my ($pa, $ca) = launch($s, q{SELECT current_setting('work_mem') || ' ' || current_user});
+isnt($pa, $p1, 'a job of another role (SET ROLE) never runs in a worker that served this one');
+is(result($s, $pa, $ca, 'r text'), '5MB alice', 'it runs with the current settings and role');
 sql_ok($s, 'RESET ROLE');
 sql_ok($s, 'RESET work_mem');
 
@@ -116,6 +120,27 @@ ok(idle($p7), 'the worker of the canceled-after-completion job is idle');
 my ($p8, $c8) = launch($s, 'SELECT pg_sleep(0.2), 8');
 is($p8, $p7, 'and takes the next job');
 is(result($s, $p8, $c8, 's text, r int'), '|8', 'the next job on that worker is not canceled');
+
+# --- a job that leaves jobs of its own behind is not followed by another --------------------
+ok(idle($p8), 'the worker is idle');
+my ($p9n, $c9n) = launch($s, q{SELECT (pg_background_launch_v2('SELECT pg_sleep(0.5)')).pid});
+is($p9n, $p8, 'a job that launches a job of its own runs on the idle worker');
+my $inner = result($s, $p9n, $c9n, 'r int');
+ok(wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $p9n"),
+	'its worker exits instead of waiting: the handle it holds belongs to that job');
+ok(wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $inner"),
+	'and the job it launched still ends');
+
+# --- v1 jobs never share a process: their handle is the PID alone --------------------------
+my $v1a = sql_ok($s, q{SELECT pg_background_launch('SELECT 1')});
+sql_ok($s, "SELECT * FROM pg_background_result($v1a) AS (r int)");
+ok(wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $v1a"),
+	'a v1 job\'s worker exits after its job');
+my $v1b = sql_ok($s, q{SELECT pg_background_launch('SELECT 2')});
+isnt($v1b, $v1a, 'and a v1 launch never takes an idle worker');
+sql_err($s, "SELECT * FROM pg_background_result($v1a) AS (r int)", [ '42704', '55000' ],
+	'so the first PID still means the first, consumed job');
+is(sql_ok($s, "SELECT * FROM pg_background_result($v1b) AS (r int)"), '2', 'the second job reads fine');
 
 # --- only the launching session can use its idle worker ----------------------------------
 my ($q1, $d1) = launch($other, 'SELECT 1');
