@@ -120,7 +120,9 @@ pgbg_receive(PgbgSession *sess, long timeout_ms, StringInfo msg)
 		if (sess->recv_streak >= PGBG_POLL_STREAK && polls < PGBG_POLL_MAX)
 		{
 			polls++;
+			pgstat_report_wait_start(PGBG_WAIT_EVENT_RECEIVE);
 			pg_usleep(PGBG_POLL_US);
+			pgstat_report_wait_end();
 			if (!PostmasterIsAlive())
 				proc_exit(1);
 			CHECK_FOR_INTERRUPTS();
