@@ -96,11 +96,14 @@
 /*
  * Receiving a stream (pgbg_receive): after this many messages in a row the
  * launcher polls the queue every PGBG_POLL_US microseconds, at most
- * PGBG_POLL_MAX times in a row, instead of sleeping on its latch.
+ * PGBG_POLL_MAX times in a row, instead of sleeping on its latch; a message
+ * that took more than PGBG_POLL_DENSE polls ends the streak.
  */
 #define PGBG_POLL_STREAK		1000
 #define PGBG_POLL_US			250
 #define PGBG_POLL_MAX			40
+#define PGBG_POLL_DENSE			4	/* polls for one message that still count
+									 * as a stream */
 
 /* How long a worker may keep produced rows unpublished in the queue. */
 #define PGBG_FLUSH_INTERVAL_MS	20

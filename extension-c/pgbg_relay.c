@@ -83,7 +83,10 @@ pgbg_receive(PgbgSession *sess, long timeout_ms, StringInfo msg)
 		{
 			if (nbytes == 0)
 				continue;
-			if (sess->recv_streak < PGBG_POLL_STREAK)
+			/* a trickle is no stream: do not keep polling for it */
+			if (polls > PGBG_POLL_DENSE)
+				sess->recv_streak = 0;
+			else if (sess->recv_streak < PGBG_POLL_STREAK)
 				sess->recv_streak++;
 			msg->data = (char *) data;
 			msg->len = (int) nbytes;
