@@ -189,6 +189,18 @@ test('hostile values render as text: no script runs, nothing is injected', async
     assert.ok(wideCells / rows < 40, `${wideCells / rows} cells per row`);
     await p.page.click('#view-stmt-2 .grid-row[aria-rowindex="1"] .grid-cell[data-col="0"]');
     await p.page.keyboard.press('End');
+    // End scrolls to the last column, which the grid renders on a later frame: wait for it
+    // rather than read the row at once (under load the first read saw the columns before).
+    await p.page.waitForFunction(
+      () => {
+        const row = [...document.querySelectorAll('#view-stmt-2 .grid-row:not([hidden])')].find((r) => r.getAttribute('aria-rowindex') === '1');
+        const cells = row ? [...row.querySelectorAll<HTMLElement>('.grid-cell:not([hidden])')] : [];
+        const last = cells.sort((a, b) => Number(a.dataset.col) - Number(b.dataset.col)).at(-1);
+        return last?.textContent === '1000';
+      },
+      undefined,
+      { timeout: 45000 },
+    );
     assert.equal((await p.waitForRow(1)).at(-1), '1000');
     const nodes = await gridNodeCount(p);
     assert.ok(nodes < 2000, `grid has ${nodes} DOM nodes`);
