@@ -52,7 +52,6 @@ typedef struct PgbgErrorContextArg
 static void pgbg_error_context(void *arg);
 static void pgbg_parse_notice(StringInfo msg, ErrorData *edata);
 static void pgbg_raise_from_status(PgbgSession *sess);
-static void pgbg_escape_json_len(StringInfo buf, const char *str, int len);
 static void pgbg_unexpected_message(char msgtype) pg_attribute_noreturn();
 static void pgbg_json_string_or_null(StringInfo buf, const char *key,
 									 const char *value, bool first);
@@ -557,60 +556,6 @@ pgbg_unexpected_message(char msgtype)
 					(unsigned char) msgtype)));
 }
 
-/*
- * escape_json() for a value that is not NUL-terminated (a row value straight
- * from the message), producing the same output: this runs for every value of
- * every row fetch_v2 returns, so it copies runs of plain bytes at once.
- */
-static void
-pgbg_escape_json_len(StringInfo buf, const char *str, int len)
-{
-	int			start = 0;
-	int			i;
-
-	appendStringInfoCharMacro(buf, '"');
-	for (i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) str[i];
-		const char *esc;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		appendBinaryStringInfo(buf, str + start, i - start);
-		start = i + 1;
-		switch (c)
-		{
-			case '\b':
-				esc = "\\b";
-				break;
-			case '\f':
-				esc = "\\f";
-				break;
-			case '\n':
-				esc = "\\n";
-				break;
-			case '\r':
-				esc = "\\r";
-				break;
-			case '\t':
-				esc = "\\t";
-				break;
-			case '"':
-				esc = "\\\"";
-				break;
-			case '\\':
-				esc = "\\\\";
-				break;
-			default:
-				appendStringInfo(buf, "\\u%04x", (int) c);
-				continue;
-		}
-		appendStringInfoString(buf, esc);
-	}
-	appendBinaryStringInfo(buf, str + start, len - start);
-	appendStringInfoCharMacro(buf, '"');
-}
-
 /* Append  "key": "value"  (or null), with a leading comma unless first. */
 static void
 pgbg_json_string_or_null(StringInfo buf, const char *key, const char *value,
@@ -652,22 +597,7 @@ pgbg_fetch_put(Tuplestorestate *tupstore, TupleDesc tupdesc,
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	/* one row message per value row: keep its kind instead of a copy each */
-	if (strcmp(kind, "row") == 0)
-	{
-		static text *row_kind = NULL;
-
-		if (row_kind == NULL)
-		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-			row_kind = cstring_to_text(kind);
-			MemoryContextSwitchTo(oldcxt);
-		}
-		values[0] = PointerGetDatum(row_kind);
-	}
-	else
-		values[0] = CStringGetTextDatum(kind);
+	values[0] = CStringGetTextDatum(kind);
 	values[1] = Int32GetDatum(stmt);
 	nulls[1] = (stmt <= 0);
 	/* json's internal form is its text */
@@ -852,8 +782,9 @@ pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
 						if (len < 0)
 							appendStringInfoString(&json, "null");
 						else
-							pgbg_escape_json_len(&json, pq_getmsgbytes(&msg, len),
-												 len);
+							/* in msgcxt, which is reset for every message */
+							escape_json(&json, pnstrdup(pq_getmsgbytes(&msg, len),
+														len));
 					}
 					appendStringInfoChar(&json, ']');
 					pgbg_fetch_put(tupstore, tupdesc, "row",

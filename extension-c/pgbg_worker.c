@@ -136,6 +136,7 @@ static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
 static void pgbg_overflow_append(const char *data, Size len);
 static bool pgbg_drain(PgbgDrain mode, bool flush);
 static bool pgbg_ring_may_have_room(int64 now);
+static void pgbg_name_after_launcher(void);
 static bool pgbg_send(const char *data, Size len, bool flush, bool drain);
 static void pgbg_output_detached(dsm_segment *seg, Datum arg);
 static void pgbg_comm_reset(void);
@@ -979,6 +980,17 @@ pgbg_attach_job(dsm_handle handle, char **sql, char **gucstate)
 	return seg;
 }
 
+/* pg_stat_activity shows which session a worker belongs to. */
+static void
+pgbg_name_after_launcher(void)
+{
+	char		appname[NAMEDATALEN];
+
+	snprintf(appname, sizeof(appname), "pg_background:%d",
+			 pgbg_my_fixed->launcher_pid);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+}
+
 /*
  * Run the job of the current segment.  Returns true if it completed.
  */
@@ -986,7 +998,6 @@ static bool
 pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
 {
 	PgbgFixed  *fixed = pgbg_my_fixed;
-	char		appname[NAMEDATALEN];
 	volatile bool completed = false;
 
 	PG_TRY();
@@ -1007,10 +1018,7 @@ pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
 		/* become the launching user in the launcher's security context */
 		SetUserIdAndSecContext(fixed->current_user_id, fixed->sec_context);
 
-		snprintf(appname, sizeof(appname), "pg_background:%d",
-				 fixed->launcher_pid);
-		SetConfigOption("application_name", appname, PGC_USERSET,
-						PGC_S_SESSION);
+		pgbg_name_after_launcher();
 
 		ereport(pgbg_log_level,
 				(errmsg_internal("pg_background: worker for session %d started",
@@ -1078,7 +1086,6 @@ static bool
 pgbg_reset_session(void)
 {
 	bool		ok = true;
-	char		appname[NAMEDATALEN];
 
 	if (!pgbg_forget_session_state())
 		return false;
@@ -1095,10 +1102,7 @@ pgbg_reset_session(void)
 		CommitTransactionCommand();
 		pfree(stmt);
 		/* still the launcher's worker in pg_stat_activity while it waits */
-		snprintf(appname, sizeof(appname), "pg_background:%d",
-				 pgbg_my_fixed->launcher_pid);
-		SetConfigOption("application_name", appname, PGC_USERSET,
-						PGC_S_SESSION);
+		pgbg_name_after_launcher();
 		pgstat_report_stat(true);
 	}
 	PG_CATCH();
