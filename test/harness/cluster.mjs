@@ -84,9 +84,11 @@ function dpkgInstalled(pkg) {
  * Chromium and the build dependencies of code-server.
  */
 export function ensurePrereqs({ browser = false, codeServer = false } = {}) {
-  const wanted = ['postgresql-15', `postgresql-server-dev-${pgVersion}`, 'postgresql-contrib', 'libipc-run-perl', 'make', 'gcc', 'cppcheck'];
+  // libkrb5-dev: the server headers include <gssapi/gssapi.h> (Debian builds PostgreSQL with GSSAPI)
+  // but postgresql-server-dev-15 does not depend on it; code-server needs it too.
+  const wanted = ['postgresql-15', `postgresql-server-dev-${pgVersion}`, 'postgresql-contrib', 'libipc-run-perl', 'libkrb5-dev', 'make', 'gcc', 'cppcheck'];
   if (browser) wanted.push('chromium');
-  if (codeServer) wanted.push('libkrb5-dev', 'libxkbfile-dev', 'libsecret-1-dev', 'libx11-dev', 'pkg-config');
+  if (codeServer) wanted.push('libxkbfile-dev', 'libsecret-1-dev', 'libx11-dev', 'pkg-config');
   const missing = wanted.filter((p) => !dpkgInstalled(p));
   aptInstall(missing);
 }

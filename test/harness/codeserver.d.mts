@@ -5,6 +5,8 @@ export declare const codeServerVersion: string;
 export declare function cacheRoot(): string;
 export declare function codeServerDir(): string;
 export declare function isInstalled(): boolean;
+export declare function cleanNpmEnv(base?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+export declare function npmInstall(cwd: string, spec: string, env: NodeJS.ProcessEnv, extraArgs?: string[]): void;
 export declare function ensureCodeServer(): { dir: string; node: string; entry: string };
 export declare function installExtension(vsix: string, dirs: { extensionsDir: string; userDataDir: string }): string;
 export interface CodeServer {

@@ -63,12 +63,27 @@ export function isInstalled() {
   return fs.existsSync(p.marker) && fs.existsSync(p.entry) && fs.existsSync(p.node);
 }
 
-function npmInstall(cwd, spec, env, extraArgs = []) {
+/**
+ * The environment for an npm started from here: ours without what an enclosing npm (`npm test`,
+ * `npm run demo`) exported. npm reads every `npm_config_*` variable as configuration, so the
+ * inner npm would take over the outer one's settings, its user agent ("node/v20…") among them,
+ * and code-server's postinstall.sh judges the Node version by that user agent.
+ */
+export function cleanNpmEnv(base = process.env) {
+  const env = {};
+  for (const [k, v] of Object.entries(base)) {
+    if (/^npm_/i.test(k) || k === 'INIT_CWD' || k === 'NODE') continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+export function npmInstall(cwd, spec, env, extraArgs = []) {
   // The system npm is a JS file; running it with whatever `node` is first on PATH (Node 24 for
   // code-server) makes lifecycle scripts and node-gyp use that Node.
   const res = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--loglevel=warn', ...extraArgs, spec], {
     cwd,
-    env: { ...process.env, ...env },
+    env: { ...cleanNpmEnv(), ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (res.error) throw res.error;
@@ -167,7 +182,7 @@ function codeServerEnv() {
   // A clean environment for the server: no inherited VSCODE_* from a surrounding VS Code
   // terminal (they confuse its CLI), and Node 24 first on PATH for the extension host.
   const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
+  for (const [k, v] of Object.entries(cleanNpmEnv())) {
     if (!k.startsWith('VSCODE_') && !k.startsWith('ELECTRON_')) env[k] = v;
   }
   env.PATH = `${path.dirname(p.node)}:${process.env.PATH}`;
