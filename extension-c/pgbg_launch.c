@@ -55,6 +55,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
@@ -64,6 +65,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
@@ -97,6 +99,7 @@ typedef struct PgbgIdle
 } PgbgIdle;
 
 static PgbgIdle pgbg_idle[PGBG_MAX_IDLE];
+static bool pgbg_idle_exit_hook = false;
 
 static HTAB *pgbg_registry = NULL;
 static uint64 pgbg_launch_seq = 0;
@@ -111,6 +114,7 @@ static dsm_segment *pgbg_attach_pooled(PgbgIdle *slot, PgbgFixed **fixed);
 static void pgbg_forget_idle(PgbgIdle *slot);
 static bool pgbg_claim_idle(dsm_handle next_job, Oid user_id, PgbgIdle *out);
 static void pgbg_drop_idle(void);
+static void pgbg_idle_at_exit(int code, Datum arg);
 
 /* Build a key with the padding zeroed: the hash covers the whole struct. */
 static PgbgKey
@@ -834,6 +838,11 @@ pgbg_keep_idle(PgbgSession *sess)
 		return false;
 	}
 
+	if (!pgbg_idle_exit_hook)
+	{
+		before_shmem_exit(pgbg_idle_at_exit, (Datum) 0);
+		pgbg_idle_exit_hook = true;
+	}
 	slot->used = true;
 	slot->seg_handle = dsm_segment_handle(sess->seg);
 	slot->cookie = sess->fixed->cookie;
@@ -985,6 +994,25 @@ pgbg_drop_idle(void)
 		}
 		pgbg_forget_idle(slot);
 	}
+}
+
+/*
+ * The session ends, however it ends (disconnect, pg_terminate_backend, a
+ * FATAL error): its idle workers can never get another job, so tell them to
+ * exit now instead of letting them hold their max_worker_processes slots
+ * until their idle timeout.  They also notice the launcher's exit by
+ * themselves (pgbg_launcher_alive), within a quarter of a second; this makes
+ * it immediate.  The pooled segments are mapped without a resource owner:
+ * the transaction of an exiting session may not have been cleaned up yet.
+ */
+static void
+pgbg_idle_at_exit(int code, Datum arg)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	CurrentResourceOwner = NULL;
+	pgbg_drop_idle();
+	CurrentResourceOwner = save;
 }
 
 /*

@@ -1145,6 +1145,27 @@ pgbg_worker_exit(int code, Datum arg)
 }
 
 /*
+ * Is the session that launched our job still there?  A backend keeps its
+ * PID in its PGPROC after it exits (the slot just goes back on the free
+ * list), so comparing that PID only notices the end of the session once
+ * another backend happens to take the same slot.  The latch tells more:
+ * ProcKill() disowns it (owner_pid = 0) as the session ends, and a new owner
+ * of the slot has its own PID there.  Only a new backend in the same slot
+ * with the very same PID could fool this check; the launcher's exit callback
+ * (pgbg_launch.c) retires its idle workers directly, so that case would need
+ * the exit callbacks to be skipped, which happens only when a backend
+ * crashes, and then the postmaster restarts every process anyway.
+ */
+static bool
+pgbg_launcher_alive(PgbgFixed *fixed)
+{
+	PGPROC	   *proc = fixed->launcher_proc;
+
+	return proc->procLatch.owner_pid == fixed->launcher_pid &&
+		proc->pid == fixed->launcher_pid;
+}
+
+/*
  * Wait for the launcher to hand us the segment of its next job.  Returns 0
  * when the idle timeout expires, the launcher lets us go or its session has
  * ended.  Either way we have left the pool (pgbg_leave_pool) when we return.
@@ -1175,8 +1196,7 @@ pgbg_wait_for_next_job(int idle_timeout_ms)
 		long		wait_ms;
 		bool		launcher_gone;
 
-		/* its PGPROC is cleared when the launching session exits */
-		launcher_gone = (fixed->launcher_proc->pid != fixed->launcher_pid);
+		launcher_gone = !pgbg_launcher_alive(fixed);
 		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 												  deadline);
 		SpinLockAcquire(&st->mutex);
