@@ -11,10 +11,11 @@ export const JOB_STATES = [
   'canceled',
   'detached', // we let go of the handle; the worker goes on without us
   'lost', // the worker or our launcher session vanished without a report
+  'finished', // the worker ended, but the server (original pg_background) did not say how
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'error', 'canceled', 'detached', 'lost']);
+export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'error', 'canceled', 'detached', 'lost', 'finished']);
 
 /** One column of a statement's result, as fetch_v2's `columns` message describes it. */
 export interface ColumnInfo {
