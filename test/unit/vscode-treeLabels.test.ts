@@ -145,3 +145,20 @@ test('a finished job says its outcome is unknown, and why', () => {
   assert.match(jobContextValue(finished), /\bstate-finished\b/);
   assert.ok(jobTooltipMarkdown(finished, 9_000).includes('outcome not reported by this server version'));
 });
+
+test('the manifest offers Re-run and Remove for a job in every final state', async () => {
+  const { FINAL_STATES } = await import('../../src/core/model.js');
+  const fs = await import('node:fs');
+  const manifest = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    contributes: { menus: Record<string, { command: string; when?: string }[]> };
+  };
+  const items = manifest.contributes.menus['view/item/context'];
+  for (const command of ['pgBackground.rerunJob', 'pgBackground.clearJob']) {
+    const when = items.find((i) => i.command === command)?.when ?? '';
+    const stateRegex = /viewItem =~ \/(\\bstate-[^/]*)\//.exec(when)?.[1];
+    assert.ok(stateRegex, `${command} has a state condition`);
+    for (const state of FINAL_STATES) {
+      assert.match(jobContextValue(job({ state })), new RegExp(stateRegex), `${command} for a ${state} job`);
+    }
+  }
+});
