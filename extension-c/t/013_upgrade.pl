@@ -348,6 +348,27 @@ for my $from ('1.6', '1.7', '1.8')
 	like($e, qr/22004/, "$from: a NULL argument is an error (22004), not a silent NULL as in STRICT $from");
 }
 
+# ---- an extension in its own schema (1.8 can be created WITH SCHEMA) ----
+
+$node->safe_psql('postgres', 'CREATE DATABASE fresh_schema');
+$node->safe_psql('postgres', 'CREATE DATABASE from_1_8_schema');
+for my $db ('fresh_schema', 'from_1_8_schema')
+{
+	my $version = $db eq 'fresh_schema' ? '1.9' : '1.8';
+	$node->safe_psql($db, qq{CREATE SCHEMA "pgbg ext";
+		CREATE EXTENSION pg_background WITH SCHEMA "pgbg ext" VERSION '$version'});
+}
+$node->safe_psql('from_1_8_schema', 'ALTER EXTENSION pg_background UPDATE');
+is( $node->safe_psql('from_1_8_schema', $describe),
+	$node->safe_psql('fresh_schema', $describe),
+	'1.8 in a schema of its own: the update equals a fresh 1.9 in that schema');
+is( $node->safe_psql('from_1_8_schema', q{
+		SELECT "pgbg ext".grant_pg_background_privileges('carol'),
+		       has_function_privilege('carol', '"pgbg ext".pg_background_fetch_v2(int4, int8, int4, int4)', 'EXECUTE'),
+		       has_type_privilege('carol', '"pgbg ext".pg_background_stats', 'USAGE')}),
+	't|t|t', '1.8 in a schema of its own: the helpers find the objects there');
+$node->safe_psql('postgres', "DROP DATABASE $_") for ('fresh_schema', 'from_1_8_schema');
+
 # ---- pg_background_drop_executor_role() ----
 
 # while another database still grants pgbackground_role something, nothing is dropped
