@@ -33,16 +33,18 @@ export interface SortOptions extends OpOptions {
 }
 
 const RUN = 32768;
-const DEFAULT_IN_MEMORY_ROWS = 2_000_000;
-const DEFAULT_RUN_ROWS = 400_000;
+const DEFAULT_IN_MEMORY_ROWS = 1_000_000;
+const DEFAULT_RUN_ROWS = 250_000;
+/** Class-byte flag in run files: the record carries the value's text. */
+const WITH_TEXT = 0x80;
 /** Records decoded per block while merging run files. */
 const MERGE_BLOCK = 4096;
 
 interface KeyCol {
   cls: Uint8Array;
   num: Float64Array;
-  /** Raw text where the order may need it (text kinds, unparsed values, exact ties). */
-  str: (string | null)[] | undefined;
+  /** Raw text where the order may need it (text kinds, unparsed values, inexact numbers). */
+  str: (string | undefined)[] | undefined;
 }
 
 /** Keys of a set of rows: `idx` is each row's base index. */
@@ -70,11 +72,18 @@ function colSpecs(keys: SortKey[], typeOids: number[]): ColSpec[] {
   });
 }
 
+/** `new Array(n)` of a large n gets slow dictionary elements in V8; this stays a packed array. */
+function packedArray(n: number): (string | undefined)[] {
+  const a: (string | undefined)[] = [];
+  for (let i = 0; i < n; i++) a.push(undefined);
+  return a;
+}
+
 function newBlock(specs: ColSpec[], cap: number): KeyBlock {
   return {
     n: 0,
     idx: new Uint32Array(cap),
-    cols: specs.map(() => ({ cls: new Uint8Array(cap), num: new Float64Array(cap), str: new Array<string | null>(cap) })),
+    cols: specs.map(() => ({ cls: new Uint8Array(cap), num: new Float64Array(cap), str: packedArray(cap) })),
   };
 }
 
@@ -87,6 +96,7 @@ function addKey(block: KeyBlock, specs: ColSpec[], row: Row, index: number): voi
     const v = row[s.col] ?? null;
     if (v === null) {
       kc.cls[p] = CLS_NULL;
+      kc.str![p] = undefined;
       continue;
     }
     if (s.keyer.kind === 'text') {
@@ -101,7 +111,8 @@ function addKey(block: KeyBlock, specs: ColSpec[], row: Row, index: number): voi
     } else {
       kc.cls[p] = CLS_VALUE;
       kc.num[p] = n;
-      if (s.keepText) kc.str![p] = v;
+      // The text only where a tie between equal doubles might need it.
+      kc.str![p] = s.keepText && !(s.keyer.exact?.(v, n) ?? false) ? v : undefined;
     }
   }
 }
@@ -109,28 +120,6 @@ function addKey(block: KeyBlock, specs: ColSpec[], row: Row, index: number): voi
 /** Row order for the given keys; ties keep the rows' original order (a stable sort). */
 export function makeComparator(specs: ColSpec[]): KeyComparator {
   const ncol = specs.length;
-  // The common case, one number-like column, gets a comparator without the loop.
-  if (ncol === 1 && specs[0].keyer.kind !== 'text' && !specs[0].keyer.tie) {
-    const { dir, nullsFirst } = specs[0];
-    return (a, i, b, j) => {
-      const ca = a.cols[0].cls[i];
-      const cb = b.cols[0].cls[j];
-      if (ca === CLS_VALUE && cb === CLS_VALUE) {
-        const x = a.cols[0].num[i];
-        const y = b.cols[0].num[j];
-        if (x < y) return -dir;
-        if (x > y) return dir;
-        const r = compareNum(x, y);
-        if (r !== 0) return r * dir;
-      } else if (ca !== cb) {
-        return classOrder(ca, cb, dir, nullsFirst);
-      } else if (ca === CLS_UNPARSED) {
-        const r = compareText(a.cols[0].str![i]!, b.cols[0].str![j]!);
-        if (r !== 0) return r * dir;
-      }
-      return a.idx[i] - b.idx[j];
-    };
-  }
   return (a, i, b, j) => {
     for (let c = 0; c < ncol; c++) {
       const s = specs[c];
@@ -145,11 +134,69 @@ export function makeComparator(specs: ColSpec[]): KeyComparator {
         r = compareText(ka.str![i]!, kb.str![j]!);
       } else {
         r = compareNum(ka.num[i], kb.num[j]);
-        if (r === 0 && s.keyer.tie) r = s.keyer.tie(ka.str![i]!, kb.str![j]!);
+        if (r === 0 && s.keyer.tie) r = tieOf(s.keyer, ka, i, kb, j);
       }
       if (r !== 0) return r * s.dir;
     }
     return a.idx[i] - b.idx[j];
+  };
+}
+
+/** Exact order of equal doubles; only values that were not exact carry their text. */
+function tieOf(keyer: ColumnKeyer, ka: KeyCol, i: number, kb: KeyCol, j: number): number {
+  const x = ka.str![i];
+  const y = kb.str![j];
+  if (x === undefined && y === undefined) return 0;
+  return keyer.tie!(x ?? keyer.canon!(ka.num[i]), y ?? keyer.canon!(kb.num[j]));
+}
+
+/**
+ * The comparator for sorting inside one block: key arrays captured directly and the block's
+ * positions standing for base order (keys are added in base order). The one-column cases,
+ * which are most sorts, avoid the generic loop.
+ */
+export function makeLocalComparator(block: KeyBlock, specs: ColSpec[], generic: KeyComparator): (x: number, y: number) => number {
+  if (specs.length !== 1) return (x, y) => generic(block, x, block, y);
+  const { dir, nullsFirst, keyer } = specs[0];
+  const cls = block.cols[0].cls;
+  const str = block.cols[0].str!;
+  const num = block.cols[0].num;
+  const kc = block.cols[0];
+  if (keyer.kind === 'text') {
+    return (x, y) => {
+      const cx = cls[x];
+      const cy = cls[y];
+      if (cx === cy) {
+        if (cx === CLS_VALUE) {
+          const a = str[x]!;
+          const b = str[y]!;
+          if (a < b) return -dir;
+          if (a > b) return dir;
+        }
+        return x - y;
+      }
+      return classOrder(cx, cy, dir, nullsFirst);
+    };
+  }
+  const tie = keyer.tie !== undefined;
+  return (x, y) => {
+    const cx = cls[x];
+    const cy = cls[y];
+    if (cx === CLS_VALUE && cy === CLS_VALUE) {
+      const a = num[x];
+      const b = num[y];
+      if (a < b) return -dir;
+      if (a > b) return dir;
+      let r = a === b ? 0 : compareNum(a, b);
+      if (r === 0 && tie) r = tieOf(keyer, kc, x, kc, y);
+      return r !== 0 ? r * dir : x - y;
+    }
+    if (cx !== cy) return classOrder(cx, cy, dir, nullsFirst);
+    if (cx === CLS_UNPARSED) {
+      const r = compareText(str[x]!, str[y]!);
+      if (r !== 0) return r * dir;
+    }
+    return x - y;
   };
 }
 
@@ -183,7 +230,7 @@ export async function sortRows(
   if (n <= inMemory) {
     const block = newBlock(specs, n);
     await collectKeys(store, stmt, specs, rowCount, subset, (row, index) => addKey(block, specs, row, index), opts, progress);
-    const order = await sortBlock(block, cmp, opts.signal, (d) => progress(n + d));
+    const order = await sortBlock(block, specs, cmp, opts.signal, (d) => progress(n + d));
     for (let i = 0; i < n; i++) order[i] = block.idx[order[i]];
     return order;
   }
@@ -228,12 +275,18 @@ async function collectKeys(
 }
 
 /** Sorts a block's positions; returns them in order. Runs, then pairwise merges, in slices. */
-export async function sortBlock(block: KeyBlock, cmp: KeyComparator, signal: AbortSignal | undefined, progress?: (done: number) => void): Promise<Uint32Array> {
+export async function sortBlock(
+  block: KeyBlock,
+  specs: ColSpec[],
+  cmp: KeyComparator,
+  signal: AbortSignal | undefined,
+  progress?: (done: number) => void,
+): Promise<Uint32Array> {
   const n = block.n;
   const slicer = new Slicer(signal);
   let a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
-  const byPos = (x: number, y: number): number => cmp(block, x, block, y);
+  const byPos = makeLocalComparator(block, specs, cmp);
   for (let s = 0; s < n; s += RUN) {
     a.subarray(s, Math.min(n, s + RUN)).sort(byPos);
     await slicer.maybeYield();
@@ -250,7 +303,7 @@ export async function sortBlock(block: KeyBlock, cmp: KeyComparator, signal: Abo
       let j = mid;
       let o = lo;
       while (i < mid && j < hi) {
-        b[o++] = cmp(block, a[i], block, a[j]) <= 0 ? a[i++] : a[j++];
+        b[o++] = byPos(a[i], a[j]) <= 0 ? a[i++] : a[j++];
         if ((o & 0x7fff) === 0) {
           await slicer.maybeYield();
         }
@@ -286,7 +339,7 @@ async function externalSort(
     let block = newBlock(specs, Math.min(runRows, n));
     const flush = async (): Promise<void> => {
       if (block.n === 0) return;
-      const order = await sortBlock(block, cmp, opts.signal);
+      const order = await sortBlock(block, specs, cmp, opts.signal);
       const file = path.join(dir, `run-${runs.length}`);
       await writeRun(file, block, order, specs);
       runs.push(file);
@@ -336,13 +389,14 @@ async function writeRun(file: string, block: KeyBlock, order: Uint32Array, specs
       for (let c = 0; c < specs.length; c++) {
         const kc = block.cols[c];
         const cls = kc.cls[p];
-        buf[used++] = cls;
+        const text = kc.str![p];
+        buf[used++] = cls | (text !== undefined ? WITH_TEXT : 0);
         if (cls === CLS_NULL) continue;
         if (cls === CLS_VALUE && specs[c].keyer.kind !== 'text') {
           buf.writeDoubleLE(kc.num[p], used);
           used += 8;
         }
-        if (cls === CLS_UNPARSED || specs[c].keepText) {
+        if (text !== undefined) {
           const s = kc.str![p]!;
           await ensure(4 + s.length * 3);
           const len = buf.write(s, used + 4, 'utf8');
@@ -413,16 +467,18 @@ class RunReader {
     p += 4;
     for (let c = 0; c < this.specs.length; c++) {
       if (p + 1 > buf.length) return -1;
-      const cls = buf[p++];
+      const flags = buf[p++];
+      const cls = flags & ~WITH_TEXT;
       const kc = b.cols[c];
       kc.cls[at] = cls;
+      kc.str![at] = undefined;
       if (cls === CLS_NULL) continue;
       if (cls === CLS_VALUE && this.specs[c].keyer.kind !== 'text') {
         if (p + 8 > buf.length) return -1;
         kc.num[at] = buf.readDoubleLE(p);
         p += 8;
       }
-      if (cls === CLS_UNPARSED || this.specs[c].keepText) {
+      if (flags & WITH_TEXT) {
         if (p + 4 > buf.length) return -1;
         const len = buf.readUInt32LE(p);
         if (p + 4 + len > buf.length) return -1;

@@ -16,6 +16,10 @@ export interface ColumnKeyer {
   num(v: string): number | undefined;
   /** Exact comparison of two values whose numbers are equal (doubles round int8/numeric). */
   tie?: (a: string, b: string) => number;
+  /** True when the number says everything `tie` would look at, so the text need not be kept. */
+  exact?: (v: string, n: number) => boolean;
+  /** Text standing in for an exact value in a tie with an inexact one. */
+  canon?: (n: number) => string;
 }
 
 const INT_OIDS = new Set([20, 21, 23, 26, 28, 29]); // int8 int2 int4 oid xid cid
@@ -198,15 +202,27 @@ const KEYERS = new Map<string, ColumnKeyer>();
 
 /** The keyer for a column type. */
 export function keyerFor(typeOid: number): ColumnKeyer {
-  if (INT_OIDS.has(typeOid)) return cached('int', () => ({ kind: 'number', num: parseDecimal, tie: compareDecimalText }));
-  if (typeOid === NUMERIC_OID) return cached('numeric', () => ({ kind: 'number', num: parseDecimal, tie: compareDecimalText }));
+  if (INT_OIDS.has(typeOid))
+    return cached('int', () => ({ kind: 'number', num: parseDecimal, tie: compareDecimalText, exact: (_v, n) => Number.isSafeInteger(n), canon: String }));
+  if (typeOid === NUMERIC_OID)
+    return cached('numeric', () => ({
+      kind: 'number',
+      num: parseDecimal,
+      tie: compareDecimalText,
+      // Up to 15 significant digits survive a double exactly.
+      exact: (v, n) => !Number.isFinite(n) || v.length <= 15,
+      canon: String,
+    }));
   if (FLOAT_OIDS.has(typeOid)) return cached('float', () => ({ kind: 'number', num: parseDecimal }));
   if (typeOid === MONEY_OID) return cached('money', () => ({ kind: 'number', num: parseMoney }));
   if (typeOid === BOOL_OID)
     return cached('bool', () => ({ kind: 'bool', num: (v) => (v === 't' || v === 'true' ? 1 : v === 'f' || v === 'false' ? 0 : undefined) }));
   if (typeOid === DATE_OID) return cached('date', () => ({ kind: 'temporal', num: parseDate }));
-  if (typeOid === TIMESTAMP_OID || typeOid === TIMESTAMPTZ_OID) return cached('ts', () => ({ kind: 'temporal', num: parseTimestamp, tie: fractionTie }));
-  if (typeOid === TIME_OID || typeOid === TIMETZ_OID) return cached('time', () => ({ kind: 'temporal', num: parseTime, tie: fractionTie }));
+  const noFraction = (v: string): boolean => !v.includes('.');
+  if (typeOid === TIMESTAMP_OID || typeOid === TIMESTAMPTZ_OID)
+    return cached('ts', () => ({ kind: 'temporal', num: parseTimestamp, tie: fractionTie, exact: noFraction, canon: () => '' }));
+  if (typeOid === TIME_OID || typeOid === TIMETZ_OID)
+    return cached('time', () => ({ kind: 'temporal', num: parseTime, tie: fractionTie, exact: noFraction, canon: () => '' }));
   if (typeOid === INTERVAL_OID) return cached('interval', () => ({ kind: 'temporal', num: parseInterval }));
   return cached('text', () => ({ kind: 'text', num: () => undefined }));
 }
