@@ -14,7 +14,7 @@ import { type Browser, type Frame, type Locator, type Page } from 'playwright-co
 // The harness modules are plain ESM JavaScript shared with `npm run demo` (typed by .d.mts);
 // these test files are CommonJS, so they reach them through import().
 const codeServer = () => import('../harness/codeserver.mjs');
-const packager = () => import('../harness/package.mjs');
+const packager = () => import('../../scripts/package.mjs');
 const browsers = () => import('../harness/chromium.mjs');
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
