@@ -146,10 +146,11 @@ test('a finished job says its outcome is unknown, and why', () => {
   assert.ok(jobTooltipMarkdown(finished, 9_000).includes('outcome not reported by this server version'));
 });
 
+// run-all and npx tsx --test run from the repository root, where package.json is.
 test('the manifest offers Re-run and Remove for a job in every final state', async () => {
   const { FINAL_STATES } = await import('../../src/core/model.js');
   const fs = await import('node:fs');
-  const manifest = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  const manifest = JSON.parse(fs.readFileSync('package.json', 'utf8')) as {
     contributes: { menus: Record<string, { command: string; when?: string }[]> };
   };
   const items = manifest.contributes.menus['view/item/context'];
