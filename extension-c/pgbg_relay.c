@@ -296,6 +296,27 @@ pgbg_raise_from_status(PgbgSession *sess)
 }
 
 /*
+ * Values reach result_v2 as text and go through the declared type's input
+ * function.  Most pseudo-types have one that always fails ("cannot accept a
+ * value of type internal", an anonymous record): refuse them before any
+ * message is read, so that the handle and all its results stay there for a
+ * corrected call or for fetch_v2.
+ */
+static void
+pgbg_check_result_type(Oid typid, int attno)
+{
+	if (get_typtype(typid) != TYPTYPE_PSEUDO || typid == VOIDOID ||
+		typid == CSTRINGOID || typid == UNKNOWNOID)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column %d of the column definition list has type %s, which cannot hold a pg_background result",
+					attno, format_type_be(typid)),
+			 errdetail("Results are converted from their text form with the input function of the declared type."),
+			 errhint("Declare the column as text or as the type the job returns; nothing has been read yet.")));
+}
+
+/*
  * pg_background_result / pg_background_result_v2: all rows of all
  * statements, converted to the caller's column types with their input
  * functions.  A statement without a result set contributes its command tag
@@ -347,10 +368,11 @@ pgbg_materialize_result(PgbgSession *sess, FunctionCallInfo fcinfo)
 	nulls = palloc0(sizeof(bool) * Max(natts, 1));
 	for (i = 0; i < natts; i++)
 	{
+		Oid			typid = TupleDescAttr(tupdesc, i)->atttypid;
 		Oid			infunc;
 
-		getTypeInputInfo(TupleDescAttr(tupdesc, i)->atttypid, &infunc,
-						 &typioparams[i]);
+		pgbg_check_result_type(typid, i + 1);
+		getTypeInputInfo(typid, &infunc, &typioparams[i]);
 		fmgr_info(infunc, &finfo[i]);
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -589,20 +611,179 @@ pgbg_json_error(StringInfo buf, ErrorData *edata)
 	appendStringInfoChar(buf, '}');
 }
 
-/* One output row of fetch_v2; stmt 0 means NULL. */
-static void
-pgbg_fetch_put(Tuplestorestate *tupstore, TupleDesc tupdesc,
-			   const char *kind, int32 stmt, StringInfo json)
+/*
+ * fetch_v2 batches
+ * ----------------
+ * A message taken off the queue cannot be put back, and the rows of a
+ * materialized result go away with the call when it fails.  So a batch is
+ * first built in the handle's own memory ("pending", which outlives a failed
+ * call) and copied into the result only once it is complete; entries leave
+ * pending only after every one of them is in the result.  Whatever fails
+ * meanwhile (an interrupt, temp_file_limit while the result spills to disk,
+ * a message that cannot be converted), every message already taken off the
+ * queue is still there for the next call: as pending rows, or, for the
+ * message being converted, as a raw copy ("carry") that the next call
+ * converts first.
+ *
+ * A pending entry is a PgbgFetchEntry followed by the data column as a
+ * ready text datum, both MAXALIGNed.  The entries of one message are
+ * committed together: a failed conversion truncates pending to where the
+ * message began.
+ */
+typedef enum PgbgFetchKind
 {
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	PGBG_FK_COLUMNS,
+	PGBG_FK_ROW,
+	PGBG_FK_COMMAND,
+	PGBG_FK_NOTICE,
+	PGBG_FK_ERROR,
+	PGBG_FK_DONE
+} PgbgFetchKind;
 
-	values[0] = CStringGetTextDatum(kind);
-	values[1] = Int32GetDatum(stmt);
-	nulls[1] = (stmt <= 0);
+#define PGBG_FK_COUNT	(PGBG_FK_DONE + 1)
+
+static const char *const pgbg_fetch_kinds[PGBG_FK_COUNT] = {
+	"columns", "row", "command", "notice", "error", "done"
+};
+
+typedef struct PgbgFetchEntry
+{
+	int32		size;			/* of the whole entry, MAXALIGNed */
+	int32		stmt;			/* 0 = NULL */
+	int32		kind;			/* PgbgFetchKind */
+} PgbgFetchEntry;
+
+#define PGBG_FETCH_HDR	MAXALIGN(sizeof(PgbgFetchEntry))
+
+/*
+ * A batch stops taking messages once this much is pending, whatever
+ * max_rows says: pending is in memory, unlike the tuplestore, which spills.
+ */
+#define PGBG_FETCH_BUDGET	(32 * 1024 * 1024)
+
+/* Pending buffers up to this size are kept for the handle's next batch. */
+#define PGBG_FETCH_KEEP		(8 * 1024 * 1024)
+
+/* What the current call has collected so far (pending entries included). */
+typedef struct PgbgFetchBatch
+{
+	PgbgSession *sess;
+	int32		rows;
+	int32		others;
+	bool		finished;		/* "done" is pending */
+} PgbgFetchBatch;
+
+/* Add one output row to pending; stmt 0 means NULL. */
+static void
+pgbg_fetch_put(PgbgFetchBatch *b, PgbgFetchKind kind, int32 stmt,
+			   StringInfo json)
+{
+	StringInfo	p = &b->sess->fetch_pending;
+	int			size = MAXALIGN(PGBG_FETCH_HDR + VARHDRSZ + json->len);
+	PgbgFetchEntry *e;
+
+	if (p->data == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(b->sess->cxt);
+
+		initStringInfo(p);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	/* entries start MAXALIGNed: the buffer is, and every size is */
+	enlargeStringInfo(p, size);
+	e = (PgbgFetchEntry *) (p->data + p->len);
+	e->size = size;
+	e->stmt = stmt;
+	e->kind = kind;
 	/* json's internal form is its text */
-	values[2] = PointerGetDatum(cstring_to_text_with_len(json->data, json->len));
-	tuplestore_putvalues(tupstore, tupdesc, values, nulls);
+	SET_VARSIZE(p->data + p->len + PGBG_FETCH_HDR, VARHDRSZ + json->len);
+	memcpy(p->data + p->len + PGBG_FETCH_HDR + VARHDRSZ, json->data, json->len);
+	p->len += size;
+	if (kind == PGBG_FK_ROW)
+		b->rows++;
+	else
+		b->others++;
+	if (kind == PGBG_FK_DONE)
+		b->finished = true;
+}
+
+/* Count what an earlier, failed call left pending. */
+static void
+pgbg_fetch_count_pending(PgbgFetchBatch *b)
+{
+	StringInfo	p = &b->sess->fetch_pending;
+	int			at;
+
+	for (at = b->sess->fetch_pending_at; p->data != NULL && at < p->len;)
+	{
+		PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
+
+		if (e->kind == PGBG_FK_ROW)
+			b->rows++;
+		else
+			b->others++;
+		if (e->kind == PGBG_FK_DONE)
+			b->finished = true;
+		at += e->size;
+	}
+}
+
+/*
+ * Copy pending entries into the result, at most max_rows rows and max_rows
+ * others, and only then drop them from pending.  Returns true if "done" was
+ * among them.
+ */
+static bool
+pgbg_fetch_emit(PgbgSession *sess, Tuplestorestate *tupstore,
+				TupleDesc tupdesc, int32 max_rows)
+{
+	StringInfo	p = &sess->fetch_pending;
+	Datum		kinds[PGBG_FK_COUNT];
+	int			at = sess->fetch_pending_at;
+	int32		rows = 0;
+	int32		others = 0;
+	bool		done = false;
+	int			i;
+
+	if (p->data == NULL)
+		return false;
+	for (i = 0; i < PGBG_FK_COUNT; i++)
+		kinds[i] = CStringGetTextDatum(pgbg_fetch_kinds[i]);
+	while (at < p->len && rows < max_rows && others < max_rows)
+	{
+		PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = kinds[e->kind];
+		values[1] = Int32GetDatum(e->stmt);
+		nulls[1] = (e->stmt <= 0);
+		values[2] = PointerGetDatum(p->data + at + PGBG_FETCH_HDR);
+		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
+		if (e->kind == PGBG_FK_ROW)
+			rows++;
+		else
+			others++;
+		if (e->kind == PGBG_FK_DONE)
+			done = true;
+		at += e->size;
+	}
+
+	/* all of these are in the result now */
+	if (at < p->len)
+		sess->fetch_pending_at = at;
+	else
+	{
+		sess->fetch_pending_at = 0;
+		if (p->maxlen > PGBG_FETCH_KEEP)
+		{
+			pfree(p->data);
+			memset(p, 0, sizeof(StringInfoData));
+		}
+		else
+			resetStringInfo(p);
+	}
+	return done;
 }
 
 /*
@@ -610,9 +791,9 @@ pgbg_fetch_put(Tuplestorestate *tupstore, TupleDesc tupdesc,
  * queue: an error from the status block, then "done".
  */
 static void
-pgbg_fetch_finish_from_status(PgbgSession *sess, Tuplestorestate *tupstore,
-							  TupleDesc tupdesc, StringInfo json)
+pgbg_fetch_finish_from_status(PgbgFetchBatch *b, StringInfo json)
 {
+	PgbgSession *sess = b->sess;
 	PgbgStatus	st;
 	bool		stopped;
 	PgbgOutcome outcome = pgbg_observe(sess, &stopped);
@@ -637,14 +818,146 @@ pgbg_fetch_finish_from_status(PgbgSession *sess, Tuplestorestate *tupstore,
 		edata.message = st.errmsg;
 		resetStringInfo(json);
 		pgbg_json_error(json, &edata);
-		pgbg_fetch_put(tupstore, tupdesc, "error", sess->stmt_no + 1, json);
+		pgbg_fetch_put(b, PGBG_FK_ERROR, sess->stmt_no + 1, json);
 	}
 	state = outcome == PGBG_COMPLETED ? "completed" :
 		outcome == PGBG_CANCELED ? "canceled" :
 		outcome == PGBG_FAILED ? "error" : "lost";
 	resetStringInfo(json);
 	appendStringInfo(json, "{\"state\":\"%s\"}", state);
-	pgbg_fetch_put(tupstore, tupdesc, "done", 0, json);
+	pgbg_fetch_put(b, PGBG_FK_DONE, 0, json);
+}
+
+/*
+ * The name of a column's type.  The launcher's catalog may not know the
+ * type (the job created it and has not committed, or created and dropped
+ * it); then the name the worker sent is used.
+ */
+static const char *
+pgbg_column_type_name(Oid typid, int32 typmod, const char *worker_name)
+{
+	char	   *name;
+
+	name = format_type_extended(typid, typmod,
+								FORMAT_TYPE_TYPEMOD_GIVEN |
+								FORMAT_TYPE_ALLOW_INVALID);
+	/* "???" (or "???[]") is how format_type says it does not know it */
+	if (strncmp(name, "???", 3) == 0 || strcmp(name, "-") == 0)
+		return worker_name;
+	return name;
+}
+
+/* Turn one message into pending rows (in json's memory context). */
+static void
+pgbg_fetch_convert(PgbgFetchBatch *b, StringInfo msg, StringInfo json)
+{
+	PgbgSession *sess = b->sess;
+	char		msgtype = pq_getmsgbyte(msg);
+	int			n;
+	int			i;
+
+	switch (msgtype)
+	{
+		case PGBG_MSG_COLUMNS:
+			n = pq_getmsgint(msg, 2);
+			appendStringInfoChar(json, '[');
+			for (i = 0; i < n; i++)
+			{
+				const char *name = pq_getmsgrawstring(msg);
+				Oid			typid = (Oid) pq_getmsgint(msg, 4);
+				int32		typmod = (int32) pq_getmsgint(msg, 4);
+				const char *typname = pq_getmsgrawstring(msg);
+
+				if (i > 0)
+					appendStringInfoChar(json, ',');
+				appendStringInfoChar(json, '{');
+				pgbg_json_string_or_null(json, "name", name, true);
+				pgbg_json_string_or_null(json, "type",
+										 pgbg_column_type_name(typid, typmod,
+															   typname),
+										 false);
+				appendStringInfo(json, ",\"type_oid\":%u,\"typmod\":%d}",
+								 typid, typmod);
+			}
+			appendStringInfoChar(json, ']');
+			pgbg_fetch_put(b, PGBG_FK_COLUMNS, sess->stmt_no + 1, json);
+			break;
+
+		case PGBG_MSG_ROW:
+			n = pq_getmsgint(msg, 2);
+			appendStringInfoChar(json, '[');
+			for (i = 0; i < n; i++)
+			{
+				int			len = (int) pq_getmsgint(msg, 4);
+
+				if (i > 0)
+					appendStringInfoChar(json, ',');
+				if (len < 0)
+					appendStringInfoString(json, "null");
+				else
+					/* in json's context, which is reset for every message */
+					escape_json(json, pnstrdup(pq_getmsgbytes(msg, len), len));
+			}
+			appendStringInfoChar(json, ']');
+			pgbg_fetch_put(b, PGBG_FK_ROW, sess->stmt_no + 1, json);
+			break;
+
+		case PGBG_MSG_COMMAND:
+			{
+				int64		nrows = pq_getmsgint64(msg);
+				const char *tag = pq_getmsgrawstring(msg);
+
+				appendStringInfoChar(json, '{');
+				pgbg_json_string_or_null(json, "tag", tag, true);
+				if (nrows >= 0)
+					appendStringInfo(json, ",\"rows\":" INT64_FORMAT "}", nrows);
+				else
+					appendStringInfoString(json, ",\"rows\":null}");
+				pgbg_fetch_put(b, PGBG_FK_COMMAND, sess->stmt_no + 1, json);
+				/* last: a failed conversion is converted again */
+				sess->stmt_no++;
+			}
+			break;
+
+		case PGBG_MSG_NOTICE:
+		case PGBG_MSG_ERROR:
+			{
+				ErrorData	edata;
+				bool		is_error;
+
+				pgbg_parse_notice(msg, &edata);
+				is_error = (edata.elevel >= ERROR);
+				pgbg_json_error(json, &edata);
+				pgbg_fetch_put(b, is_error ? PGBG_FK_ERROR : PGBG_FK_NOTICE,
+							   sess->stmt_no + 1, json);
+				if (is_error)
+				{
+					PgbgStatus	st;
+					bool		canceled;
+
+					pgbg_status_snapshot(sess, &st);
+					canceled = st.cancel_requested ||
+						edata.sqlerrcode == ERRCODE_QUERY_CANCELED;
+					pgbg_note_outcome(sess,
+									  canceled ? PGBG_CANCELED : PGBG_FAILED,
+									  edata.message);
+					resetStringInfo(json);
+					appendStringInfo(json, "{\"state\":\"%s\"}",
+									 canceled ? "canceled" : "error");
+					pgbg_fetch_put(b, PGBG_FK_DONE, 0, json);
+				}
+			}
+			break;
+
+		case PGBG_MSG_DONE:
+			pgbg_note_outcome(sess, PGBG_COMPLETED, NULL);
+			appendStringInfoString(json, "{\"state\":\"completed\"}");
+			pgbg_fetch_put(b, PGBG_FK_DONE, 0, json);
+			break;
+
+		default:
+			pgbg_unexpected_message(msgtype);
+	}
 }
 
 /*
@@ -661,10 +974,10 @@ pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
 	Tuplestorestate *tupstore;
 	MemoryContext msgcxt;
 	MemoryContext oldcxt;
-	StringInfoData json;
-	int32		rows = 0;
-	int32		others = 0;
-	bool		finished = false;
+	PgbgFetchBatch b;
+	volatile int committed;
+	char	   *volatile inflight = NULL;
+	volatile int inflight_len = 0;
 
 	pgbg_check_srf_context(fcinfo, false);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -682,184 +995,118 @@ pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
 	msgcxt = AllocSetContextCreate(CurrentMemoryContext,
 								   "pg_background fetch message",
 								   ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(msgcxt);
-	initStringInfo(&json);
-	MemoryContextSwitchTo(oldcxt);
 
-	if (sess->submit_mode)
+	memset(&b, 0, sizeof(b));
+	b.sess = sess;
+	pgbg_fetch_count_pending(&b);
+	committed = sess->fetch_pending.len;
+
+	PG_TRY();
 	{
-		/* no queue: report the outcome once the job has one */
-		TimestampTz deadline = GetCurrentTimestamp() +
-			(TimestampTz) wait_ms * 1000;
+		StringInfoData json;
+		/* rows left by a failed call are ready: do not wait for more */
+		long		timeout = (b.rows + b.others > 0) ? 0 : wait_ms;
 
-		for (;;)
-		{
-			bool		stopped;
-			long		left;
-
-			if (pgbg_observe(sess, &stopped) != PGBG_RUNNING)
-			{
-				pgbg_fetch_finish_from_status(sess, tupstore, tupdesc, &json);
-				finished = true;
-				break;
-			}
-			left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
-			if (left <= 0)
-				break;
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min(left, 1000), PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	else
-	{
-		long		timeout = wait_ms;
-
-		while (rows < max_rows && others < max_rows)
+		if (sess->fetch_carry != NULL && !b.finished)
 		{
 			StringInfoData msg;
-			PgbgRecv	r;
-			char		msgtype;
-			int			n;
-			int			i;
 
-			r = pgbg_receive(sess, timeout, &msg);
-			timeout = 0;		/* wait only for the first message */
-			if (r == PGBG_RECV_EMPTY)
-				break;
-
-			MemoryContextReset(msgcxt);
+			msg.data = sess->fetch_carry;
+			msg.len = msg.maxlen = sess->fetch_carry_len;
+			msg.cursor = 0;
+			inflight = sess->fetch_carry;
 			oldcxt = MemoryContextSwitchTo(msgcxt);
 			initStringInfo(&json);
-
-			if (r == PGBG_RECV_DETACHED)
-			{
-				pgbg_fetch_finish_from_status(sess, tupstore, tupdesc, &json);
-				MemoryContextSwitchTo(oldcxt);
-				finished = true;
-				break;
-			}
-
-			msgtype = pq_getmsgbyte(&msg);
-			switch (msgtype)
-			{
-				case PGBG_MSG_COLUMNS:
-					n = pq_getmsgint(&msg, 2);
-					appendStringInfoChar(&json, '[');
-					for (i = 0; i < n; i++)
-					{
-						const char *name = pq_getmsgrawstring(&msg);
-						Oid			typid = (Oid) pq_getmsgint(&msg, 4);
-						int32		typmod = (int32) pq_getmsgint(&msg, 4);
-
-						if (i > 0)
-							appendStringInfoChar(&json, ',');
-						appendStringInfoChar(&json, '{');
-						pgbg_json_string_or_null(&json, "name", name, true);
-						pgbg_json_string_or_null(&json, "type",
-												 format_type_with_typemod(typid, typmod),
-												 false);
-						appendStringInfo(&json, ",\"type_oid\":%u,\"typmod\":%d}",
-										 typid, typmod);
-					}
-					appendStringInfoChar(&json, ']');
-					pgbg_fetch_put(tupstore, tupdesc, "columns",
-								   sess->stmt_no + 1, &json);
-					others++;
-					break;
-
-				case PGBG_MSG_ROW:
-					n = pq_getmsgint(&msg, 2);
-					appendStringInfoChar(&json, '[');
-					for (i = 0; i < n; i++)
-					{
-						int			len = (int) pq_getmsgint(&msg, 4);
-
-						if (i > 0)
-							appendStringInfoChar(&json, ',');
-						if (len < 0)
-							appendStringInfoString(&json, "null");
-						else
-							/* in msgcxt, which is reset for every message */
-							escape_json(&json, pnstrdup(pq_getmsgbytes(&msg, len),
-														len));
-					}
-					appendStringInfoChar(&json, ']');
-					pgbg_fetch_put(tupstore, tupdesc, "row",
-								   sess->stmt_no + 1, &json);
-					rows++;
-					break;
-
-				case PGBG_MSG_COMMAND:
-					{
-						int64		nrows = pq_getmsgint64(&msg);
-						const char *tag = pq_getmsgrawstring(&msg);
-
-						appendStringInfoChar(&json, '{');
-						pgbg_json_string_or_null(&json, "tag", tag, true);
-						if (nrows >= 0)
-							appendStringInfo(&json, ",\"rows\":" INT64_FORMAT "}", nrows);
-						else
-							appendStringInfoString(&json, ",\"rows\":null}");
-						sess->stmt_no++;
-						pgbg_fetch_put(tupstore, tupdesc, "command",
-									   sess->stmt_no, &json);
-						others++;
-					}
-					break;
-
-				case PGBG_MSG_NOTICE:
-				case PGBG_MSG_ERROR:
-					{
-						ErrorData	edata;
-						bool		is_error;
-
-						pgbg_parse_notice(&msg, &edata);
-						is_error = (edata.elevel >= ERROR);
-						pgbg_json_error(&json, &edata);
-						pgbg_fetch_put(tupstore, tupdesc,
-									   is_error ? "error" : "notice",
-									   sess->stmt_no + 1, &json);
-						others++;
-						if (is_error)
-						{
-							PgbgStatus	st;
-							bool		canceled;
-
-							pgbg_status_snapshot(sess, &st);
-							canceled = st.cancel_requested ||
-								edata.sqlerrcode == ERRCODE_QUERY_CANCELED;
-							pgbg_note_outcome(sess,
-											  canceled ? PGBG_CANCELED : PGBG_FAILED,
-											  edata.message);
-							resetStringInfo(&json);
-							appendStringInfo(&json, "{\"state\":\"%s\"}",
-											 canceled ? "canceled" : "error");
-							pgbg_fetch_put(tupstore, tupdesc, "done", 0, &json);
-							finished = true;
-						}
-					}
-					break;
-
-				case PGBG_MSG_DONE:
-					pgbg_note_outcome(sess, PGBG_COMPLETED, NULL);
-					appendStringInfoString(&json, "{\"state\":\"completed\"}");
-					pgbg_fetch_put(tupstore, tupdesc, "done", 0, &json);
-					finished = true;
-					break;
-
-				default:
-					pgbg_unexpected_message(msgtype);
-			}
+			pgbg_fetch_convert(&b, &msg, &json);
 			MemoryContextSwitchTo(oldcxt);
-			if (finished)
-				break;
+			committed = sess->fetch_pending.len;
+			inflight = NULL;
+			pfree(sess->fetch_carry);
+			sess->fetch_carry = NULL;
+			timeout = 0;
+		}
+
+		if (b.finished)
+		{
+			/* "done" is pending already */
+		}
+		else if (sess->submit_mode)
+		{
+			/* no queue: report the outcome once the job has one */
+			TimestampTz deadline = GetCurrentTimestamp() +
+				(TimestampTz) timeout * 1000;
+
+			for (;;)
+			{
+				bool		stopped;
+				long		left;
+
+				if (pgbg_observe(sess, &stopped) != PGBG_RUNNING)
+				{
+					oldcxt = MemoryContextSwitchTo(msgcxt);
+					initStringInfo(&json);
+					pgbg_fetch_finish_from_status(&b, &json);
+					MemoryContextSwitchTo(oldcxt);
+					committed = sess->fetch_pending.len;
+					break;
+				}
+				left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+				if (left <= 0)
+					break;
+				(void) WaitLatch(MyLatch,
+								 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Min(left, 1000), PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+		else
+		{
+			while (!b.finished && b.rows < max_rows && b.others < max_rows &&
+				   sess->fetch_pending.len - sess->fetch_pending_at < PGBG_FETCH_BUDGET)
+			{
+				StringInfoData msg;
+				PgbgRecv	r;
+
+				r = pgbg_receive(sess, timeout, &msg);
+				timeout = 0;	/* wait only for the first message */
+				if (r == PGBG_RECV_EMPTY)
+					break;
+
+				MemoryContextReset(msgcxt);
+				oldcxt = MemoryContextSwitchTo(msgcxt);
+				initStringInfo(&json);
+				if (r == PGBG_RECV_DETACHED)
+					pgbg_fetch_finish_from_status(&b, &json);
+				else
+				{
+					/* valid until the next receive: the queue keeps it */
+					inflight = msg.data;
+					inflight_len = msg.len;
+					pgbg_fetch_convert(&b, &msg, &json);
+				}
+				MemoryContextSwitchTo(oldcxt);
+				committed = sess->fetch_pending.len;
+				inflight = NULL;
+			}
 		}
 	}
+	PG_CATCH();
+	{
+		/* keep what was taken off the queue for the next call */
+		if (sess->fetch_pending.data != NULL)
+			sess->fetch_pending.len = committed;
+		if (inflight != NULL && inflight != sess->fetch_carry)
+		{
+			sess->fetch_carry = MemoryContextAlloc(sess->cxt, inflight_len);
+			memcpy(sess->fetch_carry, inflight, inflight_len);
+			sess->fetch_carry_len = inflight_len;
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	MemoryContextDelete(msgcxt);
-	if (finished)
+	if (pgbg_fetch_emit(sess, tupstore, tupdesc, max_rows))
 		pgbg_release(sess, PGBG_RELEASED_FINISHED);
 }

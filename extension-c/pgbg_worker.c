@@ -565,6 +565,7 @@ pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	{
 		Form_pg_attribute att = TupleDescAttr(typeinfo, i);
 		const char *name = NameStr(att->attname);
+		const char *typname;
 		Oid			outfunc;
 		bool		isvarlena;
 
@@ -574,6 +575,9 @@ pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		appendBinaryStringInfo(&r->buf, name, strlen(name) + 1);
 		pq_sendint32(&r->buf, (uint32) att->atttypid);
 		pq_sendint32(&r->buf, (uint32) att->atttypmod);
+		/* the job may have made the type; only we can name it for sure */
+		typname = format_type_with_typemod(att->atttypid, att->atttypmod);
+		appendBinaryStringInfo(&r->buf, typname, strlen(typname) + 1);
 	}
 	MemoryContextSwitchTo(oldcxt);
 
