@@ -4,6 +4,10 @@
 //
 // Nothing here sleeps to assert: every wait polls a condition on screen with a generous
 // timeout, so a slow machine is slower, not red.
+//
+// Longer than ~450 lines on purpose: this is the one place that knows code-server's DOM (quick
+// input, tree rows, context menus, notifications, webview frames); the tests speak only its
+// methods, so a workbench update is fixed here and nowhere else.
 
 import fs from 'node:fs';
 import net from 'node:net';

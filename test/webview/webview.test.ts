@@ -1,6 +1,9 @@
 // The result webview in real headless Chromium: the built dist/webview.js on the real page and
 // CSP, talking the real protocol to a real PanelController (in this process) over generated
 // result stores. Screenshots of the main states go to test-artifacts/webview/.
+// Longer than ~450 lines on purpose: every test shares the one Chromium and page server that
+// before() starts, and node:test runs each file in a process of its own, so a second file would
+// launch a second browser.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
