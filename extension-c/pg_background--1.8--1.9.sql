@@ -24,7 +24,7 @@ ALTER FUNCTION pg_background_cancel_v2_grace(pg_catalog.int4, pg_catalog.int8, p
 ALTER FUNCTION pg_background_wait_v2(pg_catalog.int4, pg_catalog.int8) CALLED ON NULL INPUT;
 ALTER FUNCTION pg_background_wait_v2_timeout(pg_catalog.int4, pg_catalog.int8, pg_catalog.int4) CALLED ON NULL INPUT;
 
--- The launch functions also get 1.9's default queue size: 0, meaning
+-- The launch functions (STRICT too) also get 1.9's default queue size: 0, meaning
 -- pg_background.default_queue_size.  A fresh 1.8 had that already; one
 -- updated from 1.6 or 1.7 still said 65536.
 
