@@ -300,6 +300,7 @@ extern bool pgbg_worker_blocked(PgbgSession *sess);
 extern void pgbg_request_cancel(PgbgSession *sess);
 extern void pgbg_terminate(PgbgSession *sess);
 extern int	pgbg_registry_count(void);
+extern int	pgbg_sweep_lingering(void);
 extern void pgbg_registry_foreach(void (*fn) (PgbgSession *sess, void *arg),
 								  void *arg);
 extern PgbgStats *pgbg_stats(void);

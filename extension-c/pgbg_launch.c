@@ -99,6 +99,16 @@ typedef struct PgbgIdle
 } PgbgIdle;
 
 static PgbgIdle pgbg_idle[PGBG_MAX_IDLE];
+
+/*
+ * Handles released before their job's outcome was known (detached while
+ * running, or canceled and released before the worker stopped).  They are
+ * gone for the user, but we keep our mapping of the segment, whose status
+ * block will tell the outcome, so that pg_background_stats_v2 counts every
+ * job once.  The worker keeps the segment alive anyway while it runs; only
+ * the queue is given up, at once, so the job's output is discarded.
+ */
+static List *pgbg_lingering = NIL;
 static bool pgbg_idle_exit_hook = false;
 
 static HTAB *pgbg_registry = NULL;
@@ -108,6 +118,7 @@ static PgbgTombstone pgbg_tombstones[PGBG_TOMBSTONES];
 static int	pgbg_tombstone_next = 0;
 
 static void pgbg_on_detach(dsm_segment *seg, Datum arg);
+static void pgbg_linger(PgbgSession *sess);
 static void pgbg_retire(PgbgFixed *fixed);
 static bool pgbg_keep_idle(PgbgSession *sess);
 static dsm_segment *pgbg_attach_pooled(PgbgIdle *slot, PgbgFixed **fixed);
@@ -210,6 +221,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 	int			sec_context;
 
 	pgbg_check_sql(sqlstr);
+	(void) pgbg_sweep_lingering();
 
 	if (queue_size == 0)
 		queue_size = pgbg_default_queue_size;
@@ -559,13 +571,70 @@ pgbg_release(PgbgSession *sess, PgbgReleaseReason reason)
 	if (!sess->counted)
 		(void) pgbg_observe(sess, &stopped);	/* count the outcome if final */
 	pgbg_add_tombstone(key, reason);
-	if (sess->seg != NULL && !pgbg_keep_idle(sess))
+	if (sess->seg != NULL && !sess->counted)
+		pgbg_linger(sess);
+	else if (sess->seg != NULL && !pgbg_keep_idle(sess))
 		dsm_detach(sess->seg);
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: released worker %d (%s)", key.pid,
 							 reason == PGBG_RELEASED_DETACHED ? "detached" :
 							 reason == PGBG_RELEASED_CONSUMED ? "results consumed" :
 							 "finished")));
+}
+
+/*
+ * A released handle whose outcome is not known yet: out of the registry (it
+ * no longer counts against the quota, and no function can reach it), its
+ * queue let go and its worker told not to wait for another job, but the
+ * segment stays mapped until pgbg_sweep_lingering() sees the outcome.  Our
+ * mapping keeps the segment alive after the worker is gone, so every entry
+ * point sweeps (launch, every handle function, list_v2, stats_v2): a
+ * finished job's segment lasts at most until the session's next call.
+ */
+static void
+pgbg_linger(PgbgSession *sess)
+{
+	MemoryContext oldcxt;
+
+	if (sess->registered && pgbg_registry != NULL)
+		(void) hash_search(pgbg_registry, &sess->key, HASH_REMOVE, NULL);
+	sess->registered = false;
+	pgbg_retire(sess->fixed);
+	if (sess->mqh != NULL)
+	{
+		shm_mq_detach(sess->mqh);	/* the worker stops sending */
+		sess->mqh = NULL;
+	}
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	pgbg_lingering = lappend(pgbg_lingering, sess);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Count the outcomes of released jobs that have one now, and let their
+ * segments go.  Returns how many are still running.
+ */
+int
+pgbg_sweep_lingering(void)
+{
+	ListCell   *lc;
+	int			running = 0;
+
+	foreach(lc, pgbg_lingering)
+	{
+		PgbgSession *sess = (PgbgSession *) lfirst(lc);
+		bool		stopped;
+
+		(void) pgbg_observe(sess, &stopped);
+		if (!sess->counted)
+		{
+			running++;
+			continue;
+		}
+		pgbg_lingering = foreach_delete_current(pgbg_lingering, lc);
+		dsm_detach(sess->seg);	/* frees sess */
+	}
+	return running;
 }
 
 /*
@@ -578,6 +647,7 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 	PgbgSession *sess = NULL;
 	bool		pid_known = false;
 
+	(void) pgbg_sweep_lingering();
 	if (pgbg_registry != NULL)
 	{
 		HASH_SEQ_STATUS status;
@@ -1025,7 +1095,7 @@ pgbg_idle_at_exit(int code, Datum arg)
 bool
 pgbg_forget_session_state(void)
 {
-	if (pgbg_registry_count() > 0)
+	if (pgbg_registry_count() > 0 || pgbg_sweep_lingering() > 0)
 		return false;
 	pgbg_drop_idle();
 	memset(&pgbg_session_stats, 0, sizeof(pgbg_session_stats));
