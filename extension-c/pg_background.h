@@ -301,6 +301,7 @@ extern void pgbg_request_cancel(PgbgSession *sess);
 extern void pgbg_terminate(PgbgSession *sess);
 extern int	pgbg_registry_count(void);
 extern int	pgbg_sweep_lingering(void);
+extern int	pgbg_count_manageable(Oid user_id);
 extern void pgbg_registry_foreach(void (*fn) (PgbgSession *sess, void *arg),
 								  void *arg);
 extern PgbgStats *pgbg_stats(void);

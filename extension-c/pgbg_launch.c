@@ -176,6 +176,35 @@ pgbg_registry_foreach(void (*fn) (PgbgSession *sess, void *arg), void *arg)
 		fn(entry->sess, arg);
 }
 
+/*
+ * Whose handles are these?  A job runs with the privileges of the role that
+ * launched it (inside a SECURITY DEFINER function: the function's owner),
+ * and its results are that role's data, so only a role having its
+ * privileges may see the handle in list_v2, read, cancel or release it
+ * (pgbg_lookup).  The quota follows the same rule: a launch counts the
+ * handles its role can see and release, so that the hint of the quota error
+ * can always be followed, and a SECURITY DEFINER function's jobs, which the
+ * caller can neither see nor free, count against its owner, not against the
+ * caller.
+ */
+int
+pgbg_count_manageable(Oid user_id)
+{
+	HASH_SEQ_STATUS status;
+	PgbgEntry  *entry;
+	int			n = 0;
+
+	if (pgbg_registry == NULL)
+		return 0;
+	hash_seq_init(&status, pgbg_registry);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (has_privs_of_role(user_id, entry->sess->user_id))
+			n++;
+	}
+	return n;
+}
+
 PgbgStats *
 pgbg_stats(void)
 {
@@ -219,6 +248,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 	int64		cookie = 0;
 	Oid			user_id;
 	int			sec_context;
+	int			held;
 
 	pgbg_check_sql(sqlstr);
 	(void) pgbg_sweep_lingering();
@@ -247,12 +277,14 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot start a pg_background worker during a security-restricted operation")));
 
-	if (pgbg_registry_count() >= pgbg_max_workers)
+	held = pgbg_count_manageable(user_id);
+	if (held >= pgbg_max_workers)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("this session already holds %d pg_background workers",
-						pgbg_registry_count()),
-				 errdetail("pg_background.max_workers is %d.", pgbg_max_workers),
+				 errmsg("role \"%s\" already holds %d pg_background workers in this session",
+						GetUserNameFromId(user_id, false), held),
+				 errdetail("pg_background.max_workers is %d; it counts the handles of this session that pg_background_list_v2 shows to the role.",
+						   pgbg_max_workers),
 				 errhint("Read, wait for or detach finished workers, or raise pg_background.max_workers.")));
 
 	while (cookie == 0)
