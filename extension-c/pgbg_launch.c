@@ -109,6 +109,8 @@ static PgbgIdle pgbg_idle[PGBG_MAX_IDLE];
  * the queue is given up, at once, so the job's output is discarded.
  */
 static List *pgbg_lingering = NIL;
+
+/* pgbg_idle_at_exit() is registered (once, with the first idle worker) */
 static bool pgbg_idle_exit_hook = false;
 
 static HTAB *pgbg_registry = NULL;
