@@ -333,6 +333,7 @@ async function externalSort(
 ): Promise<Uint32Array> {
   const n = subset ? subset.length : rowCount;
   const runRows = Math.max(1024, opts.runRows ?? DEFAULT_RUN_ROWS);
+  if (opts.tempDir) fs.mkdirSync(opts.tempDir, { recursive: true });
   const dir = fs.mkdtempSync(path.join(opts.tempDir ?? os.tmpdir(), `pgbg-sort-${randomBytes(3).toString('hex')}-`));
   const runs: string[] = [];
   try {
