@@ -52,14 +52,15 @@ export class ResultPanels implements vscode.Disposable {
   }
 
   /** Opens the job's panel, or reveals it when it is already open. */
-  show(jobId: string): void {
+  /** `background`: a job that just started; open beside the editor without taking focus. */
+  show(jobId: string, background = false): void {
     const open = this.panels.get(jobId);
     if (open) {
-      open.panel.reveal(open.panel.viewColumn, false);
+      if (!background) open.panel.reveal(open.panel.viewColumn, false);
       return;
     }
     const job = this.host.job(jobId);
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, job ? jobTitle(job) : 'Result', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, this.webviewOptions());
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, job ? jobTitle(job) : 'Result', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: background }, this.webviewOptions());
     this.attach(panel, jobId);
   }
 

@@ -21,6 +21,8 @@ export class RunCommands {
     private readonly store: ConnectionStore,
     private readonly installer: ServerExtensionInstaller,
     private readonly log: Log,
+    /** A job was launched (not refused, not failed at launch): e.g. open its result panel. */
+    private readonly onStarted?: (job: JobInfo) => void,
   ) {}
 
   register(): vscode.Disposable[] {
@@ -146,6 +148,7 @@ export class RunCommands {
         void this.reportLaunchError(job);
       } else {
         vscode.window.setStatusBarMessage(`$(sync~spin) PG Background: ${mode === 'submit' ? 'submitted' : 'running'} ${jobLabel(sql, 40)}`, 3000);
+        if (mode === 'launch') this.onStarted?.(job);
       }
       return job;
     } catch (err) {
