@@ -32,7 +32,9 @@ export interface SortOptions extends OpOptions {
   tempDir?: string;
 }
 
-const RUN = 32768;
+/** Rows sorted per native call: large enough that few merge passes remain (JS merges cost more per
+ *  step than the native sort), small enough that one call keeps the host busy only briefly. */
+const RUN = 1 << 18;
 const DEFAULT_IN_MEMORY_ROWS = 1_000_000;
 const DEFAULT_RUN_ROWS = 250_000;
 /** Class-byte flag in run files: the record carries the value's text. */
@@ -299,23 +301,24 @@ export async function sortBlock(
     for (let lo = 0; lo < n; lo += 2 * width) {
       const mid = Math.min(n, lo + width);
       const hi = Math.min(n, lo + 2 * width);
-      let i = lo;
-      let j = mid;
-      let o = lo;
-      while (i < mid && j < hi) {
-        b[o++] = byPos(a[i], a[j]) <= 0 ? a[i++] : a[j++];
-        if ((o & 0x7fff) === 0) {
-          await slicer.maybeYield();
-        }
-      }
-      while (i < mid) b[o++] = a[i++];
-      while (j < hi) b[o++] = a[j++];
+      mergePair(a, b, lo, mid, hi, byPos);
+      await slicer.maybeYield();
       done += hi - lo;
       progress?.(done / passes);
     }
     [a, b] = [b, a];
   }
   return a;
+}
+
+/** Merges the sorted ranges a[lo, mid) and a[mid, hi) into b[lo, hi); synchronous, so it stays one tight loop. */
+function mergePair(a: Uint32Array, b: Uint32Array, lo: number, mid: number, hi: number, cmp: (x: number, y: number) => number): void {
+  let i = lo;
+  let j = mid;
+  let o = lo;
+  while (i < mid && j < hi) b[o++] = cmp(a[i], a[j]) <= 0 ? a[i++] : a[j++];
+  while (i < mid) b[o++] = a[i++];
+  while (j < hi) b[o++] = a[j++];
 }
 
 // ---------------------------------------------------------------------------------------------
