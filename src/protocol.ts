@@ -8,7 +8,11 @@
 // Row data never travels in bulk: the webview asks for ranges of rows as the user scrolls
 // (`getRows`), the controller answers each request from the ResultStore (`rows`), and both sides
 // keep only what they are currently showing (bounded caches). Copy and export name a range and
-// the host reads it from the store itself.
+// the host reads it from the store itself. Sort, filter, find, statistics and chart are computed
+// by the host too; the grid then reads rows of a *view*, named by its version.
+//
+// One file on purpose, though long: every message shape and its validator sit side by side, so
+// a shape cannot change without its check.
 
 import { JOB_STATES, type ColumnInfo, type JobState, type Row, type ServerMessage } from './core/model';
 

@@ -69,9 +69,16 @@ describe('Result tools in VS Code (code-server)', { timeout: 20 * 60_000 }, () =
   step('filters with the quick filter: "N of M rows"', async () => {
     await frame.locator('.quick-filter').fill('ab1');
     await until('the filtered status', async () => / of 5,000 rows/.test((await frame.locator('.statusbar').textContent()) ?? ''), 60_000);
-    const rows = await wb.gridRows(frame);
-    assert.ok(rows.length > 0);
-    for (const r of rows) assert.ok(r.cells.some((c) => c.toLowerCase().includes('ab1')), JSON.stringify(r.cells));
+    // The grid repaints on its next frame: poll until it shows the filtered rows.
+    const matches = (cells: string[]): boolean => cells.some((c) => c.toLowerCase().includes('ab1'));
+    const rows = await until(
+      'the filtered rows',
+      async () => {
+        const r = await wb.gridRows(frame);
+        return r.length > 0 && r.every((x) => matches(x.cells)) ? r : undefined;
+      },
+      60_000,
+    );
     // Still sorted by v descending.
     const vs = rows.map((r) => Number(r.cells[1]));
     assert.deepEqual(vs, [...vs].sort((a, b) => b - a));
