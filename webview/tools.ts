@@ -26,8 +26,10 @@ interface StmtTools {
   /** What the user asked for, as last sent to the host. */
   spec: ViewSpec;
   sent: string;
-  /** Rows the grid shows when a filter is active; undefined = all rows. */
+  /** Rows the grid shows when sorted or filtered; undefined = all rows in arrival order. */
   viewRows: number | undefined;
+  /** A filter is part of the view (the status then says "N of M rows"). */
+  filtered: boolean;
   baseRows: number;
   busy: string;
   error: string;
@@ -119,7 +121,7 @@ export class Tools {
   private state(stmt: number): StmtTools {
     let s = this.byStmt.get(stmt);
     if (!s) {
-      s = { spec: {}, sent: '{}', viewRows: undefined, baseRows: 0, busy: '', error: '' };
+      s = { spec: {}, sent: '{}', viewRows: undefined, filtered: false, baseRows: 0, busy: '', error: '' };
       this.byStmt.set(stmt, s);
     }
     return s;
@@ -258,7 +260,7 @@ export class Tools {
       case 'stats':
         if (t && msg.stmt === t.stmt && t.columns[msg.stats.col]) {
           const s = this.state(t.stmt);
-          const scope = s.viewRows !== undefined ? `${formatCount(msg.stats.count)} filtered rows` : `all ${formatCount(msg.stats.count)} rows`;
+          const scope = s.filtered ? `${formatCount(msg.stats.count)} filtered rows` : `all ${formatCount(msg.stats.count)} rows`;
           this.stats.show(t.columns[msg.stats.col], msg.stats, scope);
           this.doneOp('stats');
         }
@@ -322,6 +324,7 @@ export class Tools {
     }
     const ident = isIdentitySpec(msg.spec);
     s.viewRows = ident ? undefined : msg.rows;
+    s.filtered = (msg.spec.quick ?? '') !== '' || (msg.spec.conditions?.length ?? 0) > 0;
     s.baseRows = msg.baseRows;
     s.error = msg.error ? `Filter: ${msg.error}` : s.error.startsWith('Canceled') ? s.error : '';
     s.busy = msg.busy ? `Filtering… ${formatCount(msg.rows)} matches so far (${Math.floor((msg.busy.done / Math.max(1, msg.busy.total)) * 100)}%)` : '';
@@ -345,7 +348,7 @@ export class Tools {
   /** "12 of 1,000 rows" while a filter is active. */
   describe(stmt: number): string | undefined {
     const s = this.byStmt.get(stmt);
-    if (!s || s.viewRows === undefined) return undefined;
+    if (!s || s.viewRows === undefined || !s.filtered) return undefined;
     return `${formatCount(s.viewRows)} of ${formatCount(s.baseRows)} rows`;
   }
 
