@@ -439,7 +439,11 @@ export class App {
   /** The host reads the rows from its store (the grid holds shortened display copies) and answers `copied`. */
   private copy(v: StmtView, range: CellRange): void {
     this.status.textContent = `Copying ${formatCount(Math.min(range.r1 - range.r0 + 1, MAX_COPY_ROWS))} rows…`;
-    this.send({ type: 'copyRange', stmt: v.stmt, r0: range.r0, r1: range.r1, c0: range.c0, c1: range.c1, format: this.tools.viewBar.format, scope: this.tools.viewBar.rowScope });
+    const msg: WebviewMessage = { type: 'copyRange', stmt: v.stmt, r0: range.r0, r1: range.r1, c0: range.c0, c1: range.c1 };
+    // TSV of the rows as shown is the default; say only what differs.
+    if (this.tools.viewBar.format !== 'tsv') msg.format = this.tools.viewBar.format;
+    if (this.tools.viewBar.rowScope !== 'shown') msg.scope = this.tools.viewBar.rowScope;
+    this.send(msg);
   }
 
   /** Counters for the benchmark and tests (read-only; no data). */

@@ -171,10 +171,11 @@ test('find: Ctrl+F, match count, next and previous scroll to and highlight the c
     await p.page.waitForFunction(() => /^\d+ of 7$/.test(document.querySelector('.find-count')?.textContent ?? ''));
     const hit = async (): Promise<{ row: string | null; text: string | null; count: string | null }> =>
       p.page.evaluate(() => {
-        const c = document.querySelector<HTMLElement>('.grid-row:not([hidden]) .grid-cell.found:not([hidden])');
+        const c = document.querySelector<HTMLElement>('.grid-row:not([hidden]) .grid-cell.found:not([hidden]):not(.loading)');
         return { row: c?.parentElement?.getAttribute('aria-rowindex') ?? null, text: c?.textContent ?? null, count: document.querySelector('.find-count')?.textContent ?? null };
       });
-    await p.page.waitForFunction(() => document.querySelector('.grid-row:not([hidden]) .grid-cell.found:not([hidden])') !== null);
+    // Scrolled to a row whose data arrives a moment later.
+    await p.page.waitForFunction(() => document.querySelector('.grid-row:not([hidden]) .grid-cell.found:not([hidden]):not(.loading)') !== null);
     const first = await hit();
     // Descending: item 7779 is the first match after the top row.
     assert.deepEqual(first, { row: String(20000 - 7779 + 1), text: 'item 7779', count: '1 of 7' });
