@@ -130,12 +130,13 @@ export class ViewOps {
       this.publish(stmt, s, rowCount);
       return;
     }
+    // Columns past the statement's are refused before anything changes.
+    for (const k of spec.sort ?? []) if (k.col >= columns.length) throw new Error('No such column to sort by.');
     const ac = this.begin(s, 'view');
     s.spec = spec;
     s.find = undefined;
     const version = this.nextVersion++;
     const oids = columns.map((c) => c.typeOid);
-    for (const k of spec.sort ?? []) if (k.col >= columns.length) throw new Error('No such column to sort by.');
     if (!store || isIdentity(spec)) {
       s.version = version;
       s.view = undefined;
