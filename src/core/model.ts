@@ -73,8 +73,12 @@ export interface ResultStore extends Disposable {
   statements(): StatementInfo[];
   /** Notices and errors in arrival order. */
   messages(): ServerMessage[];
-  /** Rows [start, start+count) of statement `stmt`, clipped to what has arrived. */
-  getRows(stmt: number, start: number, count: number): Promise<Row[]>;
+  /**
+   * Rows [start, start+count) of statement `stmt`, clipped to what has arrived. `cache: false`
+   * (a scan over the whole result: sort, filter, statistics) keeps the rows it reads out of the
+   * store's page cache, so a scan neither evicts what the grid shows nor keeps rows alive.
+   */
+  getRows(stmt: number, start: number, count: number, opts?: { cache?: boolean }): Promise<Row[]>;
   /** Streams every row of `stmt` from `from`, for export; never loads them all into memory. */
   iterateRows(stmt: number, from?: number): AsyncIterable<Row>;
   /** Fired (coalesced) whenever statements, rows or messages were added. */

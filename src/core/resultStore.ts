@@ -141,7 +141,7 @@ export class SpooledResultStore implements ResultStore {
     return [...this.msgs];
   }
 
-  async getRows(stmt: number, start: number, count: number): Promise<Row[]> {
+  async getRows(stmt: number, start: number, count: number, opts?: { cache?: boolean }): Promise<Row[]> {
     const s = this.stmts.get(stmt);
     if (!s || this.disposed) return [];
     const from = Math.max(0, start);
@@ -150,7 +150,7 @@ export class SpooledResultStore implements ResultStore {
     if (to <= s.head.length) return s.head.slice(from, to);
     const out: Row[] = [];
     for (let page = Math.floor(from / PAGE); page * PAGE < to; page++) {
-      const rows = await this.page(stmt, s, page, true);
+      const rows = await this.page(stmt, s, page, opts?.cache ?? true);
       const pageStart = page * PAGE;
       const a = Math.max(from, pageStart) - pageStart;
       const b = Math.min(to, pageStart + rows.length) - pageStart;

@@ -192,9 +192,12 @@ async function spoolBench(dir) {
   const head = await new ResultView(store, 1, SPOOL_ROWS, perm).rows(0, 1000);
   for (let i = 1; i < head.length; i++) if (Number(head[i - 1][0]) > Number(head[i][0])) throw new Error('spooled sort out of order');
   const growth = peakRss - before.rss;
+  gc();
+  const retained = process.memoryUsage().rss - before.rss;
   out(`read the spool once (${seen.toLocaleString('en-US')} rows)              ${s(tRead)}`);
   out(`external sort by int4                          ${s(tSort)}  (${(tSort / tRead).toFixed(2)}× one read of the spool)`);
-  out(`memory growth during the sort                  RSS +${mb(growth)}, JS heap+buffers +${mb(peakHeap - before.heapUsed - before.external - before.arrayBuffers)}  target < 200 MB  ${verdict(growth < 200 * 1048576)}`);
+  out(`memory growth during the sort                  RSS +${mb(growth)} peak, JS heap+buffers +${mb(peakHeap - before.heapUsed - before.external - before.arrayBuffers)} peak  target < 200 MB  ${verdict(growth < 200 * 1048576)}`);
+  out(`  held once the sort is done (the permutation, 4 bytes a row), after a GC: RSS +${mb(retained)}`);
   store.dispose();
 }
 
@@ -209,12 +212,12 @@ async function scrollWhileSorting() {
     host.add(makeJob('sw', 'SELECT …', { rowsReceived: MEM_ROWS }), new GeneratedStore('sw', [bigStatement(MEM_ROWS)]));
     const p = await h.open(host, 'sw');
     await p.waitForRows();
-    const measure = (frames) =>
+    const measure = (frames, at) =>
       p.page.evaluate(
-        (frames) =>
+        ({ frames, at }) =>
           new Promise((resolve) => {
             const s = document.querySelector('vscode-panel-view:not([hidden]) .grid-scroller');
-            s.scrollTop = (s.scrollHeight - s.clientHeight) / 3;
+            s.scrollTop = (s.scrollHeight - s.clientHeight) * at;
             const costs = [];
             const starts = [];
             let pending = 0;
@@ -233,16 +236,17 @@ async function scrollWhileSorting() {
             };
             requestAnimationFrame(tick);
           }),
-        frames,
+        { frames, at },
       );
     const p95 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.95)];
-    const idle = await measure(300);
+    const idle = await measure(300, 1 / 3);
     const rowAnswers = () => p.toWebview.filter((m) => m.type === 'rows').length;
     const t0 = now();
     const answers0 = rowAnswers();
     let answersDuring = 0;
     await p.page.click('.grid-hcell[data-col="1"] .grid-hname');
-    const during = await measure(300);
+    // Somewhere else, so the grid needs rows it has not cached yet.
+    const during = await measure(300, 2 / 3);
     const tMeasured = now() - t0;
     const sorted = await new Promise((resolve) => {
       const check = () => {

@@ -44,9 +44,9 @@ export async function externalSort(
       specs,
       rowCount,
       subset,
-      async (row, index) => {
+      (row, index) => {
         addKey(block, specs, row, index);
-        if (block.n === block.idx.length) await flush();
+        return block.n === block.idx.length ? flush() : undefined;
       },
       opts,
       progress,

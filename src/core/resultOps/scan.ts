@@ -54,14 +54,17 @@ export async function scanRows(
   const slicer = new Slicer(opts.signal);
   throwIfCanceled(opts.signal);
   let at = from;
-  let next = at < to ? store.getRows(stmt, at, Math.min(SCAN_CHUNK, to - at)) : undefined;
+  // Uncached: a scan reads every page once, and caching them would evict the grid's pages and
+  // keep millions of rows alive long enough for the garbage collector to promote them.
+  const read = (from: number): Promise<Row[]> => store.getRows(stmt, from, Math.min(SCAN_CHUNK, to - from), { cache: false });
+  let next = at < to ? read(at) : undefined;
   while (next) {
     const rows = await next;
     throwIfCanceled(opts.signal);
     if (rows.length === 0) break;
     const first = at;
     at += rows.length;
-    next = at < to ? store.getRows(stmt, at, Math.min(SCAN_CHUNK, to - at)) : undefined;
+    next = at < to ? read(at) : undefined;
     await onChunk(rows, first);
     opts.onProgress?.(at - from, to - from);
     await slicer.maybeYield();

@@ -287,7 +287,9 @@ export async function collectKeys(
           if (k >= subset.length || subset[k] !== index) continue;
           k++;
         }
-        await add(rows[r], index);
+        // Only an add that has to write (a full run) returns a promise; the rest stay synchronous.
+        const pending = add(rows[r], index);
+        if (pending) await pending;
         done++;
       }
       progress(done);
