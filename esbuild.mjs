@@ -1,38 +1,15 @@
 // Builds the two bundles the product ships: the extension host code (Node, CommonJS,
-// `vscode` left external) and the webview script (browser IIFE). `--watch` rebuilds on
-// change; `--production` minifies and drops source maps for the .vsix.
+// `vscode` left external) and the webview script (browser IIFE); their options live in
+// scripts/bundles.mjs. `--watch` rebuilds on change; `--production` minifies and drops source
+// maps for the .vsix.
 import * as esbuild from 'esbuild';
+import { extensionBundle, webviewBundle } from './scripts/bundles.mjs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
-const common = {
-  bundle: true,
-  sourcemap: production ? false : 'linked',
-  minify: production,
-  logLevel: 'info',
-  legalComments: 'none',
-};
-
-const builds = [
-  {
-    ...common,
-    entryPoints: ['src/extension.ts'],
-    outfile: 'dist/extension.js',
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['vscode', 'pg-native'],
-  },
-  {
-    ...common,
-    entryPoints: ['webview/main.ts'],
-    outfile: 'dist/webview.js',
-    platform: 'browser',
-    format: 'iife',
-    target: 'chrome120',
-  },
-];
+const mode = { sourcemap: production ? false : 'linked', minify: production, logLevel: 'info' };
+const builds = [extensionBundle(mode), webviewBundle(mode)];
 
 if (watch) {
   for (const options of builds) {

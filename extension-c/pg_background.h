@@ -131,7 +131,9 @@
  * queue is in the server encoding).
  *
  *	'T'  columns:	int16 natts, then per column: name\0, uint32 type oid,
- *					int32 typmod
+ *					int32 typmod, type name\0 (format_type in the worker,
+ *					for a type the launcher cannot look up, e.g. one the
+ *					job created and has not committed)
  *	'D'  row:		int16 natts, then per column: int32 length (-1 = NULL),
  *					bytes of the text output
  *	'C'  command:	int64 rows (-1 = tag carries no row count), tag\0
@@ -272,6 +274,15 @@ typedef struct PgbgJobHandle
 	bool		completed;		/* the job is known to have completed */
 	uint64		launch_seq;		/* launch order, for v1 lookups */
 	int32		stmt_no;		/* fetch_v2: statements completed */
+
+	/*
+	 * fetch_v2 rows built from messages already taken off the queue but not
+	 * yet returned (see "Batches" in pgbg_fetch.c); allocated in cxt.
+	 */
+	StringInfoData fetch_pending;
+	int			fetch_pending_at;	/* first entry not yet returned */
+	char	   *fetch_carry;	/* a message whose conversion failed */
+	int			fetch_carry_len;
 	int32		recv_streak;	/* messages received without waiting */
 	char	   *preview;
 	char	   *last_error;
@@ -358,6 +369,7 @@ typedef struct PgbgColumnDesc
 	const char *name;
 	Oid			typid;
 	int32		typmod;
+	const char *type_name;		/* the worker's format_type */
 } PgbgColumnDesc;
 
 /*

@@ -46,6 +46,19 @@ typedef struct PgbgReceiver
 	StringInfoData buf;			/* reused message buffer */
 } PgbgReceiver;
 
+/*
+ * Timing of a job's statements.  One timer, core's STATEMENT_TIMEOUT, does
+ * both jobs: statement_timeout as exec_simple_query() applies it (armed when
+ * a statement starts, disarmed when it ends, so a SET inside the job counts
+ * from the next statement), and pg_background.worker_timeout, the job's
+ * deadline.  The timer is armed for whichever comes first.  Using core's
+ * timeout keeps core's handling: the handler sends us SIGINT, and
+ * ProcessInterrupts() reports "canceling statement due to statement timeout"
+ * (57014), or a lock timeout when that fired first.
+ */
+static TimestampTz pgbg_job_deadline = 0;	/* 0 = no worker_timeout */
+static bool pgbg_timing_statement = false;
+
 static void pgbg_rstartup(DestReceiver *self, int operation,
 						  TupleDesc typeinfo);
 static bool pgbg_receive_slot(TupleTableSlot *slot, DestReceiver *self);
@@ -60,6 +73,10 @@ static bool pgbg_end_statement(RawStmt *parsetree, bool is_last,
 							   bool use_implicit_block);
 static void pgbg_execute(const char *sql, MemoryContext jobcxt,
 						 PgbgReceiver *receiver);
+static void pgbg_arm_timer(bool statement);
+static void pgbg_statement_starts(void);
+static void pgbg_statement_ends(void);
+static void pgbg_stop_timers(void);
 static void pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata);
 static void pgbg_handle_error(MemoryContext jobcxt);
 
@@ -86,6 +103,7 @@ pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	{
 		Form_pg_attribute att = TupleDescAttr(typeinfo, i);
 		const char *name = NameStr(att->attname);
+		const char *typname;
 		Oid			outfunc;
 		bool		isvarlena;
 
@@ -95,6 +113,9 @@ pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		appendBinaryStringInfo(&r->buf, name, strlen(name) + 1);
 		pq_sendint32(&r->buf, (uint32) att->atttypid);
 		pq_sendint32(&r->buf, (uint32) att->atttypmod);
+		/* the job may have made the type; only we can name it for sure */
+		typname = format_type_with_typemod(att->atttypid, att->atttypmod);
+		appendBinaryStringInfo(&r->buf, typname, strlen(typname) + 1);
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -265,6 +286,60 @@ pgbg_check_cancel_request(void)
 }
 
 /*
+ * Arm STATEMENT_TIMEOUT for the job's deadline and, when a statement is
+ * being timed, for statement_timeout from now, whichever is earlier.
+ */
+static void
+pgbg_arm_timer(bool statement)
+{
+	TimestampTz fin = pgbg_job_deadline;
+
+	if (statement && StatementTimeout > 0)
+	{
+		TimestampTz stmt_fin;
+
+		stmt_fin = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   StatementTimeout);
+		if (fin == 0 || stmt_fin < fin)
+			fin = stmt_fin;
+	}
+	if (fin != 0)
+		enable_timeout_at(STATEMENT_TIMEOUT, fin);
+	else if (get_timeout_active(STATEMENT_TIMEOUT))
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	pgbg_timing_statement = statement;
+}
+
+/*
+ * Like start_xact_command(): the clock of a statement that is already being
+ * timed keeps running, so the first statement's time includes parsing the
+ * string, as in exec_simple_query().
+ */
+static void
+pgbg_statement_starts(void)
+{
+	if (!pgbg_timing_statement)
+		pgbg_arm_timer(true);
+}
+
+/* Like disable_statement_timeout(): only the job's deadline remains. */
+static void
+pgbg_statement_ends(void)
+{
+	if (pgbg_timing_statement)
+		pgbg_arm_timer(false);
+}
+
+/* The job is over: nothing may fire while we report or wait for the next. */
+static void
+pgbg_stop_timers(void)
+{
+	disable_all_timeouts(false);
+	pgbg_job_deadline = 0;
+	pgbg_timing_statement = false;
+}
+
+/*
  * After a statement, as exec_simple_query() does: the last one ends the
  * implicit block and commits, a transaction control statement commits, any
  * other makes its effects visible to the next.  Returns true if the
@@ -324,6 +399,7 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 
 	StartTransactionCommand();
 	xact_started = true;
+	pgbg_statement_starts();
 
 	/* parse trees must survive commits between statements */
 	oldcxt = MemoryContextSwitchTo(jobcxt);
@@ -355,6 +431,7 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 			StartTransactionCommand();
 			xact_started = true;
 		}
+		pgbg_statement_starts();
 		if (use_implicit_block)
 			BeginImplicitTransactionBlock();
 
@@ -393,6 +470,8 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 		(void) pgbg_portal_run(portal, &receiver->pub, &qc);
 		PortalDrop(portal, false);
 
+		/* as in exec_simple_query(), the commit is not timed */
+		pgbg_statement_ends();
 		if (pgbg_end_statement(parsetree, is_last, use_implicit_block))
 			xact_started = false;
 
@@ -401,6 +480,7 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 	}
 
 	/* only when the string held no statement at all (e.g. a comment) */
+	pgbg_statement_ends();
 	if (xact_started)
 		CommitTransactionCommand();
 	debug_query_string = NULL;
@@ -440,7 +520,21 @@ pgbg_handle_error(MemoryContext jobcxt)
 	edata = CopyErrorData();
 	FlushErrorState();
 
-	disable_all_timeouts(false);
+	/*
+	 * Core says "statement timeout" for both uses of the timer; say which
+	 * limit it was when it was the job's.
+	 */
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	canceled = pgbg_my_status->cancel_requested;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !canceled &&
+		pgbg_job_deadline != 0 &&
+		GetCurrentTimestamp() >= pgbg_job_deadline &&
+		edata->detail == NULL)
+		edata->detail = psprintf("The job ran longer than pg_background.worker_timeout (%d ms).",
+								 pgbg_my_fixed->worker_timeout_ms);
+
+	pgbg_stop_timers();
 	QueryCancelPending = false;
 	AbortOutOfAnyTransaction();
 
@@ -503,12 +597,17 @@ pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
 								 fixed->launcher_pid)));
 
 		if (fixed->worker_timeout_ms > 0)
-			enable_timeout_after(STATEMENT_TIMEOUT, fixed->worker_timeout_ms);
+		{
+			pgbg_job_deadline =
+				TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											fixed->worker_timeout_ms);
+			pgbg_arm_timer(false);
+		}
 
 		receiver = pgbg_create_receiver(jobcxt);
 		pgbg_execute(sql, jobcxt, receiver);
 
-		disable_timeout(STATEMENT_TIMEOUT, false);
+		pgbg_stop_timers();
 
 		/*
 		 * The final message goes out before the outcome is recorded, so that

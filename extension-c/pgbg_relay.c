@@ -271,7 +271,7 @@ pgbg_decoder_reserve(PgbgDecoder *d, int natts)
 	d->capacity = capacity;
 }
 
-/* 'T': int16 natts, then per column name\0, uint32 type oid, int32 typmod */
+/* 'T': int16 natts, then per column name\0, type oid, typmod, type name\0 */
 static void
 pgbg_decode_columns(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
 {
@@ -285,6 +285,7 @@ pgbg_decode_columns(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
 		m->columns[i].name = pq_getmsgrawstring(raw);
 		m->columns[i].typid = (Oid) pq_getmsgint(raw, 4);
 		m->columns[i].typmod = (int32) pq_getmsgint(raw, 4);
+		m->columns[i].type_name = pq_getmsgrawstring(raw);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "parser/parse_coerce.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
@@ -73,6 +74,27 @@ pgbg_raise_from_status(PgbgJobHandle *job)
 }
 
 /*
+ * Values reach result_v2 as text and go through the declared type's input
+ * function.  Most pseudo-types have one that always fails ("cannot accept a
+ * value of type internal", an anonymous record): refuse them before any
+ * message is read, so that the handle and all its results stay there for a
+ * corrected call or for fetch_v2.
+ */
+static void
+pgbg_check_result_type(Oid typid, int attno)
+{
+	if (get_typtype(typid) != TYPTYPE_PSEUDO || typid == VOIDOID ||
+		typid == CSTRINGOID || typid == UNKNOWNOID)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column %d of the column definition list has type %s, which cannot hold a pg_background result",
+					attno, format_type_be(typid)),
+			 errdetail("Results are converted from their text form with the input function of the declared type."),
+			 errhint("Declare the column as text or as the type the job returns; nothing has been read yet.")));
+}
+
+/*
  * Look up the input functions of the caller's columns, in per-query memory.
  *
  * A statement without a result set (INSERT, CREATE, VACUUM, ...) yields its
@@ -103,10 +125,11 @@ pgbg_result_reader_init(PgbgResultReader *rr, PgbgJobHandle *job,
 	rr->nulls = palloc0(sizeof(bool) * Max(natts, 1));
 	for (i = 0; i < natts; i++)
 	{
+		Oid			typid = TupleDescAttr(tupdesc, i)->atttypid;
 		Oid			infunc;
 
-		getTypeInputInfo(TupleDescAttr(tupdesc, i)->atttypid, &infunc,
-						 &rr->typioparams[i]);
+		pgbg_check_result_type(typid, i + 1);
+		getTypeInputInfo(typid, &infunc, &rr->typioparams[i]);
 		fmgr_info(infunc, &rr->finfo[i]);
 	}
 	MemoryContextSwitchTo(oldcxt);

@@ -24,7 +24,9 @@
  *						new job (pgbg_claim_idle); the worker maps it
  *		-> RETIRED		the worker, when it will not take another job: its
  *						idle timeout expired, the launcher set "retire"
- *						(pgbg_retire), or the launcher's session ended
+ *						(pgbg_retire; also for every idle worker when the
+ *						launcher's session ends, pgbg_idle_at_exit), or the
+ *						worker saw that session end (pgbg_launcher_alive)
  *
  * Launcher side: when a handle whose job completed is released, instead of
  * detaching the segment we keep it in a tiny per-session pool
@@ -56,12 +58,14 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
 #include "tcop/dest.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/ps_status.h"
 #include "utils/timestamp.h"
 
@@ -83,6 +87,9 @@ typedef struct PgbgIdle
 } PgbgIdle;
 
 static PgbgIdle pgbg_idle[PGBG_MAX_IDLE];
+static bool pgbg_idle_exit_hook = false;
+
+static void pgbg_idle_at_exit(int code, Datum arg);
 
 /*
  * Tell the worker of a segment we are leaving that no further job will come
@@ -147,6 +154,11 @@ pgbg_keep_idle(PgbgJobHandle *job)
 		return false;
 	}
 
+	if (!pgbg_idle_exit_hook)
+	{
+		before_shmem_exit(pgbg_idle_at_exit, (Datum) 0);
+		pgbg_idle_exit_hook = true;
+	}
 	slot->used = true;
 	slot->seg_handle = dsm_segment_handle(job->seg);
 	slot->cookie = job->fixed->cookie;
@@ -318,6 +330,25 @@ pgbg_drop_idle(void)
 	}
 }
 
+/*
+ * The session ends, however it ends (disconnect, pg_terminate_backend, a
+ * FATAL error): its idle workers can never get another job, so tell them to
+ * exit now instead of letting them hold their max_worker_processes slots
+ * until their idle timeout.  They also notice the launcher's exit by
+ * themselves (pgbg_launcher_alive), within a quarter of a second; this makes
+ * it immediate.  The pooled segments are mapped without a resource owner:
+ * the transaction of an exiting session may not have been cleaned up yet.
+ */
+static void
+pgbg_idle_at_exit(int code, Datum arg)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	CurrentResourceOwner = NULL;
+	pgbg_drop_idle();
+	CurrentResourceOwner = save;
+}
+
 /* ---- worker side ---- */
 
 /*
@@ -381,6 +412,27 @@ pgbg_leave_pool(void)
 }
 
 /*
+ * Is the session that launched our job still there?  A backend keeps its
+ * PID in its PGPROC after it exits (the slot just goes back on the free
+ * list), so comparing that PID only notices the end of the session once
+ * another backend happens to take the same slot.  The latch tells more:
+ * ProcKill() disowns it (owner_pid = 0) as the session ends, and a new owner
+ * of the slot has its own PID there.  Only a new backend in the same slot
+ * with the very same PID could fool this check; the launcher's exit callback
+ * (pgbg_idle_at_exit) retires its idle workers directly, so that case would
+ * need the exit callbacks to be skipped, which happens only when a backend
+ * crashes, and then the postmaster restarts every process anyway.
+ */
+static bool
+pgbg_launcher_alive(PgbgFixed *fixed)
+{
+	PGPROC	   *proc = fixed->launcher_proc;
+
+	return proc->procLatch.owner_pid == fixed->launcher_pid &&
+		proc->pid == fixed->launcher_pid;
+}
+
+/*
  * Wait for the launcher to hand us the segment of its next job.  Returns 0
  * when the idle timeout expires, the launcher lets us go or its session has
  * ended.  Either way we have left the pool (pgbg_leave_pool) when we return.
@@ -411,8 +463,7 @@ pgbg_wait_for_next_job(int idle_timeout_ms)
 		long		wait_ms;
 		bool		launcher_gone;
 
-		/* its PGPROC is cleared when the launching session exits */
-		launcher_gone = (fixed->launcher_proc->pid != fixed->launcher_pid);
+		launcher_gone = !pgbg_launcher_alive(fixed);
 		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 												  deadline);
 		SpinLockAcquire(&st->mutex);

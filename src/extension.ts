@@ -9,7 +9,7 @@ import { JobManager } from './core/jobManager.js';
 import type { JobInfo } from './core/model.js';
 import { ResultPanels, type PanelHost } from './panel/index.js';
 import { ConnectionCommands } from './vscode/connectionCommands.js';
-import { ConnectionSessions, toDisposable } from './vscode/connectionSessions.js';
+import { ConnectionSessions } from './vscode/connectionSessions.js';
 import { ConnectionStore } from './vscode/connectionStore.js';
 import { JobCommands } from './vscode/jobCommands.js';
 import { JobEvents } from './vscode/jobEvents.js';
@@ -84,7 +84,7 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
     await events.save();
     await engine.dispose();
   };
-  context.subscriptions.push(toDisposable({ dispose: () => void shutdown?.() }));
+  context.subscriptions.push({ dispose: () => void shutdown?.() });
   return { jobs: () => engine.jobs() };
 }
 

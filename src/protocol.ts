@@ -7,9 +7,10 @@
 //
 // Row data never travels in bulk: the webview asks for ranges of rows as the user scrolls
 // (`getRows`), the controller answers each request from the ResultStore (`rows`), and both sides
-// keep only what they are currently showing (bounded caches).
+// keep only what they are currently showing (bounded caches). Copy and export name a range and
+// the host reads it from the store itself.
 
-import type { ColumnInfo, JobState, Row, ServerMessage } from './core/model';
+import { JOB_STATES, type ColumnInfo, type JobState, type Row, type ServerMessage } from './core/model';
 
 export const VIEW_TYPE = 'pgBackground.result';
 
@@ -51,9 +52,6 @@ export interface PersistedState {
 
 export type ExportFormat = 'csv' | 'json';
 
-/** Why rows are wanted; the controller uses it only to pick value truncation and for logging. */
-export type RowPurpose = 'view' | 'copy' | 'detail';
-
 // ---------------------------------------------------------------------------------------------
 // Extension -> webview
 
@@ -81,7 +79,9 @@ export type HostMessage =
   | { type: 'rows'; reqId: number; stmt: number; start: number; rows: Row[]; cut?: [number, number, number][] }
   | { type: 'rowsError'; reqId: number; message: string }
   /** The store vanished while the panel was open (job cleared). */
-  | { type: 'unavailable'; reason: string };
+  | { type: 'unavailable'; reason: string }
+  /** Answer to copyRange: what went to the clipboard. */
+  | { type: 'copied'; rows: number; cols: number };
 
 // ---------------------------------------------------------------------------------------------
 // Webview -> extension
@@ -89,12 +89,15 @@ export type HostMessage =
 export type WebviewMessage =
   /** The webview script is up; the controller replies with `init`. */
   | { type: 'ready'; state?: PersistedState }
-  | { type: 'getRows'; reqId: number; stmt: number; start: number; count: number; purpose: RowPurpose; maxValueLength?: number }
+  /** `maxValueLength` asks for long values shortened (display rows); without it values come whole. */
+  | { type: 'getRows'; reqId: number; stmt: number; start: number; count: number; maxValueLength?: number }
   | { type: 'cancel' }
   | { type: 'goToError'; position: number }
   | { type: 'export'; stmt: number; format: ExportFormat }
-  /** TSV of a selected range, built by the webview from rows it requested; the host puts it on the clipboard. */
-  | { type: 'copyText'; text: string; stmt: number; rows: [number, number]; cols: [number, number] }
+  /** Copy the selected rectangle (inclusive) as TSV: the host reads it from the store and answers `copied`. */
+  | { type: 'copyRange'; stmt: number; r0: number; r1: number; c0: number; c1: number }
+  /** Text the webview already holds (the detail pane's whole value) for the clipboard. */
+  | { type: 'copyText'; text: string }
   /** Persisted view state changed (also kept by vscode.setState; the host uses it for the serializer). */
   | { type: 'state'; state: PersistedState }
   /** A notice for the user the webview cannot show itself (e.g. a copy that was capped). */
@@ -110,11 +113,11 @@ export const VIEW_BLOCK_ROWS = 100;
 /** Values longer than this are shortened by the host for display rows. */
 export const VIEW_MAX_VALUE_LENGTH = 4000;
 
-/** Most rows one getRows may ask for; copy asks in chunks of this size. */
+/** Most rows one getRows may ask for. */
 export const MAX_ROWS_PER_REQUEST = 5000;
 /** Most rows a single copy gathers; beyond this the user is pointed at Export. */
 export const MAX_COPY_ROWS = 100_000;
-/** Longest copied text accepted by the host (chars). */
+/** Longest text a copy puts on the clipboard (chars). */
 export const MAX_COPY_CHARS = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
 const optNum = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v));
 
-const JOB_STATES: ReadonlySet<string> = new Set(['launching', 'running', 'completed', 'error', 'canceled', 'detached', 'lost']);
+const isJobState = (v: unknown): v is JobState => (JOB_STATES as readonly unknown[]).includes(v);
 
 export function isPersistedState(v: unknown): v is PersistedState {
   if (!isObj(v) || v.v !== 1 || !isStr(v.jobId) || !optStr(v.activeTab)) return false;
@@ -181,8 +184,7 @@ export function isJobSnapshot(v: unknown): v is JobSnapshot {
     isStr(v.id) &&
     isStr(v.title) &&
     isStr(v.connectionName) &&
-    isStr(v.state) &&
-    JOB_STATES.has(v.state) &&
+    isJobState(v.state) &&
     typeof v.launchedAt === 'number' &&
     optNum(v.endedAt) &&
     isInt(v.rowsReceived) &&
@@ -227,6 +229,8 @@ export function isHostMessage(v: unknown): v is HostMessage {
       return isInt(v.reqId) && isStr(v.message);
     case 'unavailable':
       return isStr(v.reason);
+    case 'copied':
+      return isInt(v.rows) && isInt(v.cols);
     default:
       return false;
   }
@@ -244,7 +248,6 @@ export function isWebviewMessage(v: unknown): v is WebviewMessage {
         isInt(v.start) &&
         isInt(v.count, 1) &&
         v.count <= MAX_ROWS_PER_REQUEST &&
-        (v.purpose === 'view' || v.purpose === 'copy' || v.purpose === 'detail') &&
         (v.maxValueLength === undefined || isInt(v.maxValueLength, 1))
       );
     case 'cancel':
@@ -253,18 +256,10 @@ export function isWebviewMessage(v: unknown): v is WebviewMessage {
       return isInt(v.position, 1);
     case 'export':
       return isInt(v.stmt, 1) && (v.format === 'csv' || v.format === 'json');
+    case 'copyRange':
+      return isInt(v.stmt, 1) && isInt(v.r0) && isInt(v.r1) && v.r1 >= v.r0 && isInt(v.c0) && isInt(v.c1) && v.c1 >= v.c0;
     case 'copyText':
-      return (
-        isStr(v.text) &&
-        v.text.length <= MAX_COPY_CHARS &&
-        isInt(v.stmt, 1) &&
-        Array.isArray(v.rows) &&
-        v.rows.length === 2 &&
-        v.rows.every((n) => isInt(n)) &&
-        Array.isArray(v.cols) &&
-        v.cols.length === 2 &&
-        v.cols.every((n) => isInt(n))
-      );
+      return isStr(v.text) && v.text.length <= MAX_COPY_CHARS;
     case 'state':
       return isPersistedState(v.state);
     case 'info':

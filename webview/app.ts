@@ -1,12 +1,13 @@
 // The result panel's page: header (state, live counts, progress, Cancel, Export), one tab per
-// statement plus Messages, the grid, a detail pane for whole values and a status line.
+// statement plus Messages (tabs.ts, messages.ts), the grid, a detail pane for whole values
+// (detail.ts) and a status line. This class routes the host's messages to those parts and keeps
+// the view state the webview persists.
 // Everything that came from the database is placed with textContent or `.value`, never parsed
 // as HTML, and no handler is inline (the CSP would refuse it anyway).
 
-import type { ServerMessage } from '../src/core/model';
+import { formatElapsed } from '../src/core/elapsed';
 import {
   MAX_COPY_ROWS,
-  cutValue,
   isHostMessage,
   isPersistedState,
   type ExportFormat,
@@ -16,12 +17,13 @@ import {
   type StatementSnapshot,
   type WebviewMessage,
 } from '../src/protocol';
-import { formatCount, formatElapsed, tsvField } from './format';
-
-/** Characters the detail pane lays out; see showDetail. */
-const DETAIL_MAX = 256 * 1024;
+import { DetailPane } from './detail';
+import { el } from './dom';
+import { formatCount } from './format';
 import { Grid, type CellRange } from './grid';
-import { RowCache, Requester, fetchRange } from './rows';
+import { MessagesView } from './messages';
+import { RowCache, Requester } from './rows';
+import { TabStrip } from './tabs';
 
 export interface VsCodeApi {
   postMessage(msg: unknown): void;
@@ -32,7 +34,6 @@ export interface VsCodeApi {
 interface StmtView {
   stmt: number;
   snapshot: StatementSnapshot;
-  tab: HTMLElement;
   tabLabel: HTMLSpanElement;
   tabBadge: HTMLElement;
   view: HTMLElement;
@@ -43,60 +44,35 @@ interface StmtView {
 
 const RUNNING: ReadonlySet<string> = new Set(['launching', 'running']);
 
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function custom(tag: string, cls?: string, text?: string): HTMLElement {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+const stmtKey = (stmt: number): string => `stmt:${stmt}`;
 
 export class App {
   private readonly requester: Requester;
   private jobId = '';
   private job: JobSnapshot | null = null;
   private readonly stmts = new Map<number, StmtView>();
-  private messages: ServerMessage[] = [];
+  /** 'messages', 'stmt:<n>', or '' before the first selection. */
   private activeTab = '';
   private state: PersistedState | undefined;
   private elapsedTimer = 0;
   private saveTimer = 0;
-  private detailOpen = false;
-  /** Tab id being selected programmatically (see selectTab). */
-  private pendingTab: string | undefined;
-  private detailSeq = 0;
 
   // Fixed parts of the page.
-  private readonly stateTag = custom('vscode-tag', 'state');
-  private readonly title = h('span', 'title');
-  private readonly rowsEl = h('span', 'metric rows');
-  private readonly elapsedEl = h('span', 'metric elapsed');
-  private readonly ring = custom('vscode-progress-ring', 'ring');
-  private readonly progressEl = h('span', 'metric progress');
-  private readonly cancelBtn = custom('vscode-button', 'cancel', 'Cancel');
-  private readonly csvBtn = custom('vscode-button', 'export-csv', 'Export CSV');
-  private readonly jsonBtn = custom('vscode-button', 'export-json', 'Export JSON');
-  private readonly detailBtn = custom('vscode-button', 'toggle-detail', 'Value');
-  private readonly banner = h('div', 'banner');
-  private readonly panels = custom('vscode-panels', 'tabs');
-  private readonly msgTab = custom('vscode-panel-tab', 'tab-messages');
-  private readonly msgBadge = custom('vscode-badge', 'msg-badge', '0');
-  private readonly msgView = custom('vscode-panel-view', 'view-messages');
-  private readonly msgList = h('div', 'messages');
-  private readonly detail = h('div', 'detail');
-  private readonly detailHead = h('div', 'detail-head');
-  private readonly detailLabel = h('span', 'detail-label');
-  private readonly copyValueBtn = custom('vscode-button', 'copy-value', 'Copy value');
-  /** The whole value of the focused cell, once known (for "Copy value"). */
-  private detailFull: string | undefined;
-  private readonly detailValue = custom('vscode-text-area', 'detail-value') as HTMLElement & { value: string };
-  private readonly status = h('div', 'statusbar');
+  private readonly stateTag = el('vscode-tag', 'state');
+  private readonly title = el('span', 'title');
+  private readonly rowsEl = el('span', 'metric rows');
+  private readonly elapsedEl = el('span', 'metric elapsed');
+  private readonly ring = el('vscode-progress-ring', 'ring');
+  private readonly progressEl = el('span', 'metric progress');
+  private readonly cancelBtn = el('vscode-button', 'cancel', 'Cancel');
+  private readonly csvBtn = el('vscode-button', 'export-csv', 'Export CSV');
+  private readonly jsonBtn = el('vscode-button', 'export-json', 'Export JSON');
+  private readonly detailBtn = el('vscode-button', 'toggle-detail', 'Value');
+  private readonly banner = el('div', 'banner');
+  private readonly tabs: TabStrip;
+  private readonly messages: MessagesView;
+  private readonly detail: DetailPane;
+  private readonly status = el('div', 'statusbar');
 
   constructor(
     private readonly root: HTMLElement,
@@ -106,6 +82,16 @@ export class App {
     this.requester.onPushed = (stmt, reply) => this.stmts.get(stmt)?.cache?.accept(reply);
     const saved = vscode.getState();
     if (isPersistedState(saved)) this.state = saved;
+    this.tabs = new TabStrip(
+      (key) => this.onTabChanged(key),
+      () => this.activeStmt()?.grid?.activate(),
+    );
+    const msg = this.tabs.add('messages', 'messages', Infinity, 'messages');
+    this.messages = new MessagesView(msg.tab, msg.view, (position) => this.send({ type: 'goToError', position }));
+    this.detail = new DetailPane(this.requester, (text) => {
+      this.send({ type: 'copyText', text });
+      this.status.textContent = `Copied ${formatCount(text.length)} characters`;
+    });
     this.build();
     window.addEventListener('message', (e: MessageEvent<unknown>) => this.onMessage(e.data));
     document.addEventListener('copy', this.onCopyEvent);
@@ -120,50 +106,24 @@ export class App {
   // Layout
 
   private build(): void {
-    const bar = h('div', 'topbar');
+    const bar = el('div', 'topbar');
     this.ring.hidden = true;
     this.cancelBtn.hidden = true;
     this.cancelBtn.setAttribute('appearance', 'secondary');
     this.cancelBtn.title = 'Cancel the job';
     for (const b of [this.csvBtn, this.jsonBtn, this.detailBtn]) b.setAttribute('appearance', 'secondary');
     this.detailBtn.title = 'Show the whole value of the focused cell (Enter)';
-    const spacer = h('span', 'spacer');
+    const spacer = el('span', 'spacer');
     bar.append(this.stateTag, this.title, this.rowsEl, this.elapsedEl, this.ring, this.progressEl, spacer, this.cancelBtn, this.csvBtn, this.jsonBtn, this.detailBtn);
     this.cancelBtn.addEventListener('click', () => this.send({ type: 'cancel' }));
     this.csvBtn.addEventListener('click', () => this.exportActive('csv'));
     this.jsonBtn.addEventListener('click', () => this.exportActive('json'));
-    this.detailBtn.addEventListener('click', () => this.toggleDetail(!this.detailOpen));
+    this.detailBtn.addEventListener('click', () => this.toggleDetail(!this.detail.isOpen));
 
     this.banner.hidden = true;
     this.banner.setAttribute('role', 'status');
 
-    this.msgTab.id = 'tab-messages';
-    this.msgTab.append(h('span', 'tab-label', 'Messages'), this.msgBadge);
-    this.msgView.id = 'view-messages';
-    this.msgView.appendChild(this.msgList);
-    this.panels.append(this.msgTab, this.msgView);
-    this.panels.addEventListener('change', (e: Event) => {
-      if (e.target !== this.panels) return; // change events bubble from nested controls
-      // While we are selecting a tab ourselves, the toolkit may report transient choices of its
-      // own (it re-picks a tab whenever tabs are inserted); those must not override ours.
-      if (this.pendingTab !== undefined) return;
-      const tab = (this.panels as HTMLElement & { activetab?: HTMLElement }).activetab;
-      const id = tab?.id ?? '';
-      if (id === 'tab-messages') this.onTabChanged('messages');
-      else if (id.startsWith('tab-stmt-') && this.stmts.has(Number(id.slice(9)))) this.onTabChanged(`stmt:${id.slice(9)}`);
-    });
-
-    this.detail.hidden = true;
-    this.detailValue.setAttribute('readonly', '');
-    this.detailValue.setAttribute('resize', 'vertical');
-    this.detailValue.setAttribute('rows', '6');
-    this.copyValueBtn.setAttribute('appearance', 'secondary');
-    this.copyValueBtn.hidden = true;
-    this.copyValueBtn.addEventListener('click', () => this.copyDetailValue());
-    this.detailHead.append(this.detailLabel, this.copyValueBtn);
-    this.detail.append(this.detailHead, this.detailValue);
-
-    this.root.append(bar, this.banner, this.panels, this.detail, this.status);
+    this.root.append(bar, this.banner, this.tabs.root, this.detail.root, this.status);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -185,10 +145,13 @@ export class App {
         this.setStatements(msg.statements);
         break;
       case 'messages':
-        this.addMessages(msg.from, msg.messages);
+        this.messages.add(msg.from, msg.messages);
         break;
       case 'unavailable':
         this.showBanner(msg.reason, true);
+        break;
+      case 'copied':
+        this.status.textContent = `Copied ${formatCount(msg.rows)} × ${formatCount(msg.cols)} cells`;
         break;
       default:
         break;
@@ -199,34 +162,32 @@ export class App {
     this.requester.failAll('reinitialised');
     for (const v of this.stmts.values()) {
       v.grid?.dispose();
-      v.tab.remove();
-      v.view.remove();
+      this.tabs.remove(stmtKey(v.stmt));
     }
     this.stmts.clear();
-    this.messages = [];
-    this.msgList.replaceChildren();
+    this.messages.reset();
     this.jobId = msg.jobId;
     if (this.state && this.state.jobId !== msg.jobId) this.state = undefined;
     if (msg.unavailable) this.showBanner(msg.unavailable, true);
     else this.banner.hidden = true;
     if (msg.job) this.setJob(msg.job);
-    this.addMessages(0, msg.messages);
+    this.messages.add(0, msg.messages);
     this.setStatements(msg.statements);
     const wanted = this.state?.activeTab;
     this.activeTab = '';
-    if (wanted && (wanted === 'messages' || this.stmts.has(Number(wanted.slice(5))))) this.selectTab(wanted);
+    if (wanted && this.tabs.has(wanted)) this.tabs.select(wanted);
     // A job still starting has no statement yet: wait for the first one rather than
     // settling on Messages (setStatements picks the tab when it arrives).
-    else if (this.stmts.size > 0 || !(msg.job && RUNNING.has(msg.job.state))) this.selectTab(this.defaultTab());
-    this.updateMessagesBadge();
+    else if (this.stmts.size > 0 || !(msg.job && RUNNING.has(msg.job.state))) this.tabs.select(this.defaultTab());
+    this.messages.updateBadge();
   }
 
   /** First statement with rows; Messages when there is none but there are errors. */
   private defaultTab(): string {
-    for (const v of this.stmts.values()) if (v.snapshot.columns) return `stmt:${v.stmt}`;
-    if (this.messages.some((m) => m.kind === 'error') || this.stmts.size === 0) return 'messages';
+    for (const v of this.stmts.values()) if (v.snapshot.columns) return stmtKey(v.stmt);
+    if (this.messages.hasError() || this.stmts.size === 0) return 'messages';
     const first = this.stmts.values().next().value;
-    return first ? `stmt:${first.stmt}` : 'messages';
+    return first ? stmtKey(first.stmt) : 'messages';
   }
 
   private setJob(job: JobSnapshot): void {
@@ -267,30 +228,16 @@ export class App {
       this.updateStmtTab(v);
     }
     this.updateExportButtons();
-    if (this.activeTab === '' && this.stmts.size > 0) this.selectTab(this.defaultTab());
+    if (this.activeTab === '' && this.stmts.size > 0) this.tabs.select(this.defaultTab());
     this.updateStatus();
   }
 
   private addStatement(s: StatementSnapshot): StmtView {
-    const tab = custom('vscode-panel-tab', 'tab-stmt');
-    tab.id = `tab-stmt-${s.stmt}`;
-    const tabLabel = h('span', 'tab-label');
-    const tabBadge = custom('vscode-badge', 'tab-badge');
+    const { tab, view } = this.tabs.add(stmtKey(s.stmt), `stmt-${s.stmt}`, s.stmt, 'stmt');
+    const tabLabel = el('span', 'tab-label');
+    const tabBadge = el('vscode-badge', 'tab-badge');
     tab.append(tabLabel, tabBadge);
-    const view = custom('vscode-panel-view', 'view-stmt');
-    view.id = `view-stmt-${s.stmt}`;
-    // Keep statement order: insert before any later statement, else before Messages.
-    let beforeTab: Element = this.msgTab;
-    let beforeView: Element = this.msgView;
-    for (const o of this.stmts.values()) {
-      if (o.stmt > s.stmt && o.tab.compareDocumentPosition(beforeTab) & Node.DOCUMENT_POSITION_FOLLOWING) {
-        beforeTab = o.tab;
-        beforeView = o.view;
-      }
-    }
-    this.panels.insertBefore(tab, beforeTab);
-    this.panels.insertBefore(view, beforeView);
-    const v: StmtView = { stmt: s.stmt, snapshot: s, tab, tabLabel, tabBadge, view };
+    const v: StmtView = { stmt: s.stmt, snapshot: s, tabLabel, tabBadge, view };
     this.stmts.set(s.stmt, v);
     return v;
   }
@@ -307,9 +254,9 @@ export class App {
       {
         onFocus: () => {
           this.updateStatus();
-          if (this.detailOpen) this.showDetail();
+          if (this.detail.isOpen) this.showDetail();
         },
-        onCopy: (range) => void this.copy(v, range),
+        onCopy: (range) => this.copy(v, range),
         onOpenDetail: () => this.toggleDetail(true),
         onViewChange: () => this.saveStateSoon(),
       },
@@ -318,7 +265,7 @@ export class App {
     v.cache = cache;
     v.grid = grid;
     if (columns.length === 0) {
-      v.tagEl = h('div', 'command-tag', 'The statement returned rows without columns.');
+      v.tagEl = el('div', 'command-tag', 'The statement returned rows without columns.');
       v.view.appendChild(v.tagEl);
     }
     v.view.appendChild(grid.root);
@@ -334,61 +281,11 @@ export class App {
       v.tabLabel.textContent = s.commandTag ? `${s.stmt}: ${s.commandTag}` : `Statement ${s.stmt}`;
       v.tabBadge.hidden = true;
       if (!v.tagEl) {
-        v.tagEl = h('div', 'command-tag');
+        v.tagEl = el('div', 'command-tag');
         v.view.appendChild(v.tagEl);
       }
       const running = this.job !== null && RUNNING.has(this.job.state);
       v.tagEl.textContent = s.commandTag ?? (running ? 'Running…' : 'No result.');
-    }
-  }
-
-  private addMessages(from: number, list: ServerMessage[]): void {
-    // `from` lets a repeated push (after a webview reload) be ignored instead of duplicated.
-    const skip = this.messages.length - from;
-    for (let i = Math.max(0, skip); i < list.length; i++) {
-      this.messages.push(list[i]);
-      this.msgList.appendChild(this.renderMessage(list[i]));
-    }
-    this.updateMessagesBadge();
-  }
-
-  private renderMessage(m: ServerMessage): HTMLElement {
-    const box = h('div', `msg ${m.kind}`);
-    const head = h('div', 'msg-head');
-    head.append(h('span', 'msg-sev', m.severity || m.kind.toUpperCase()), h('span', 'msg-code', m.sqlstate));
-    if (m.stmt > 0) head.append(h('span', 'msg-stmt', `statement ${m.stmt}`));
-    if (m.position !== undefined) {
-      head.append(h('span', 'msg-pos', `at character ${m.position}`));
-      const go = custom('vscode-button', 'goto', 'Go to error');
-      go.setAttribute('appearance', 'secondary');
-      const position = m.position;
-      go.addEventListener('click', () => this.send({ type: 'goToError', position }));
-      head.append(go);
-    }
-    box.append(head, h('div', 'msg-text', m.message));
-    const extra: [string, string | undefined][] = [
-      ['DETAIL', m.detail],
-      ['HINT', m.hint],
-      ['CONTEXT', m.context],
-    ];
-    for (const [label, text] of extra) {
-      if (!text) continue;
-      const line = h('div', 'msg-extra');
-      line.append(h('span', 'msg-label', `${label}: `), h('span', 'msg-extra-text', text));
-      box.append(line);
-    }
-    return box;
-  }
-
-  private updateMessagesBadge(): void {
-    this.msgBadge.textContent = String(this.messages.length);
-    this.msgBadge.hidden = this.messages.length === 0;
-    this.msgTab.classList.toggle('has-error', this.messages.some((m) => m.kind === 'error'));
-    if (this.messages.length === 0 && !this.msgList.firstChild) {
-      // An empty list still says something, so the tab is not a blank page.
-      this.msgList.appendChild(h('div', 'msg-empty', 'No messages.'));
-    } else if (this.messages.length > 0) {
-      this.msgList.querySelector('.msg-empty')?.remove();
     }
   }
 
@@ -399,39 +296,17 @@ export class App {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Tabs, state
+  // Active tab, state
 
-  private selectTab(id: string): void {
-    const tabId = id === 'messages' ? 'tab-messages' : `tab-stmt-${id.slice(5)}`;
-    this.onTabChanged(id);
-    this.pendingTab = tabId;
-    // The toolkit learns about newly inserted tabs on slotchange (a microtask later); setting
-    // activeid before that makes it fall back to the first tab it knows. So set it afterwards,
-    // and check that it took (retrying for a few frames) before listening to the toolkit again.
-    let tries = 0;
-    const apply = (): void => {
-      if (this.pendingTab !== tabId) return; // a newer selection superseded this one
-      this.panels.setAttribute('activeid', tabId);
-      const active = (this.panels as HTMLElement & { activetab?: HTMLElement }).activetab;
-      if (active?.id === tabId || ++tries > 10) {
-        this.pendingTab = undefined;
-        this.activeStmt()?.grid?.activate();
-      } else {
-        requestAnimationFrame(apply);
-      }
-    };
-    setTimeout(apply, 0);
-  }
-
-  private onTabChanged(id: string): void {
-    if (id === this.activeTab) return;
-    this.activeTab = id;
+  private onTabChanged(key: string): void {
+    if (key === this.activeTab) return;
+    this.activeTab = key;
     const v = this.activeStmt();
     // The grid measured 0×0 while its tab was hidden.
     if (v?.grid) requestAnimationFrame(() => v.grid?.activate());
     this.updateExportButtons();
     this.updateStatus();
-    if (this.detailOpen) this.showDetail();
+    if (this.detail.isOpen) this.showDetail();
     this.saveStateSoon();
     const st = this.snapshotState();
     if (st) this.send({ type: 'state', state: st });
@@ -483,16 +358,15 @@ export class App {
   private updateStatus(): void {
     const v = this.activeStmt();
     if (v?.grid) this.status.textContent = v.grid.describe();
-    else if (this.activeTab === 'messages') this.status.textContent = `${this.messages.length} messages`;
+    else if (this.activeTab === 'messages') this.status.textContent = `${this.messages.count} messages`;
     else this.status.textContent = '';
   }
 
   // ------------------------------------------------------------------------------------------
-  // Detail pane
+  // Detail pane, copy
 
   private toggleDetail(open: boolean): void {
-    this.detailOpen = open;
-    this.detail.hidden = !open;
+    this.detail.setOpen(open);
     this.detailBtn.classList.toggle('active', open);
     if (open) this.showDetail();
     // The grid lost height to the pane; let it re-measure.
@@ -501,67 +375,8 @@ export class App {
 
   private showDetail(): void {
     const v = this.activeStmt();
-    const pos = v?.grid?.focused();
-    const seq = ++this.detailSeq;
-    this.detailFull = undefined;
-    this.copyValueBtn.hidden = true;
-    if (!v || !v.grid || !v.cache || !pos) {
-      this.detailLabel.textContent = 'Select a cell to see its whole value.';
-      this.detailValue.value = '';
-      return;
-    }
-    const col = v.grid.columns[pos.col];
-    const where = `Row ${formatCount(pos.row + 1)} · ${col.name} (${col.type})`;
-    const row = v.cache.get(pos.row);
-    if (!row) {
-      this.detailLabel.textContent = where;
-      this.detailValue.value = '';
-      return;
-    }
-    const value = row[pos.col] ?? null;
-    this.detail.classList.toggle('is-null', value === null);
-    const show = (full: string | null): void => {
-      this.detailFull = full ?? undefined;
-      this.copyValueBtn.hidden = full === null;
-      if (full === null) {
-        this.detailLabel.textContent = `${where} · NULL`;
-        this.detailValue.value = 'NULL';
-        return;
-      }
-      // Laying out megabytes of text in a text area takes seconds; beyond DETAIL_MAX the pane
-      // shows the beginning and "Copy value" carries the whole value.
-      const shown = cutValue(full, DETAIL_MAX);
-      this.detailLabel.textContent =
-        shown.length < full.length
-          ? `${where} · ${formatCount(full.length)} characters, showing the first ${formatCount(shown.length)}`
-          : `${where} · ${formatCount(full.length)} characters`;
-      this.detailValue.value = shown;
-    };
-    if (value !== null && v.cache.isCut(pos.row, pos.col)) {
-      // The grid holds a shortened copy; fetch this one row whole.
-      this.detailLabel.textContent = `${where} · loading the whole value…`;
-      this.detailValue.value = value;
-      this.requester.request(v.stmt, pos.row, 1, 'detail').then(
-        (reply) => {
-          if (seq === this.detailSeq) show(reply.rows[0]?.[pos.col] ?? null);
-        },
-        () => undefined,
-      );
-    } else {
-      show(value);
-    }
+    this.detail.show(v?.grid && v.cache ? { stmt: v.stmt, grid: v.grid, cache: v.cache } : undefined);
   }
-
-  private copyDetailValue(): void {
-    const v = this.activeStmt();
-    const pos = v?.grid?.focused();
-    if (!v || !pos || this.detailFull === undefined) return;
-    this.send({ type: 'copyText', text: this.detailFull, stmt: v.stmt, rows: [pos.row, pos.row], cols: [pos.col, pos.col] });
-    this.status.textContent = `Copied ${formatCount(this.detailFull.length)} characters`;
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Copy
 
   private readonly onCopyEvent = (e: ClipboardEvent): void => {
     // Only when the grid has focus; text selected in the detail pane copies normally.
@@ -570,30 +385,13 @@ export class App {
     const range = v.grid.selection();
     if (!range) return;
     e.preventDefault();
-    void this.copy(v, range);
+    this.copy(v, range);
   };
 
-  private async copy(v: StmtView, range: CellRange): Promise<void> {
-    if (!v.cache) return;
-    let r1 = range.r1;
-    const wanted = range.r1 - range.r0 + 1;
-    if (wanted > MAX_COPY_ROWS) {
-      r1 = range.r0 + MAX_COPY_ROWS - 1;
-      this.send({ type: 'info', message: `Copied the first ${formatCount(MAX_COPY_ROWS)} of ${formatCount(wanted)} selected rows; use Export for the whole result.` });
-    }
-    const count = r1 - range.r0 + 1;
-    // Rows shown in the grid may have been shortened for display, so copy always asks for whole rows.
-    this.status.textContent = `Copying ${formatCount(count)} rows…`;
-    const rows = await fetchRange(this.requester, v.stmt, range.r0, count);
-    const lines: string[] = [];
-    for (const row of rows) {
-      const fields: string[] = [];
-      for (let c = range.c0; c <= range.c1; c++) fields.push(tsvField(row[c] ?? null));
-      lines.push(fields.join('\t'));
-    }
-    const text = lines.join('\n');
-    this.send({ type: 'copyText', text, stmt: v.stmt, rows: [range.r0, range.r0 + rows.length - 1], cols: [range.c0, range.c1] });
-    this.status.textContent = `Copied ${formatCount(rows.length)} × ${formatCount(range.c1 - range.c0 + 1)} cells`;
+  /** The host reads the rows from its store (the grid holds shortened display copies) and answers `copied`. */
+  private copy(v: StmtView, range: CellRange): void {
+    this.status.textContent = `Copying ${formatCount(Math.min(range.r1 - range.r0 + 1, MAX_COPY_ROWS))} rows…`;
+    this.send({ type: 'copyRange', stmt: v.stmt, r0: range.r0, r1: range.r1, c0: range.c0, c1: range.c1 });
   }
 
   /** Counters for the benchmark and tests (read-only; no data). */

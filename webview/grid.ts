@@ -7,9 +7,15 @@
 //     .grid-canvas  (sized to the columns' width and the (scaled) rows' height)
 //       .grid-header  (sticky top: column name + type, resize handles, corner)
 //       .grid-layer   (sticky below the header, one viewport tall: the row elements)
+//
+// Longer than the ~450 lines a module here aims for, on purpose: painting, selection, keyboard,
+// pointer and column resizing all read and write the same scroll geometry, column offsets,
+// recycled row elements and focus, and one class keeps those consistent within a frame. Pure
+// parts live elsewhere (scrollMath.ts, format.ts, rows.ts).
 
 import type { ColumnInfo, Row } from '../src/core/model';
 import { NUMERIC_TYPE_OIDS } from '../src/protocol';
+import { el } from './dom';
 import { cellText, formatCount } from './format';
 import type { RowCache } from './rows';
 import { clamp, isScaled, scrollFromVirtual, scrollSpace, virtualFromScroll, type ScrollGeometry } from './scrollMath';
@@ -728,10 +734,4 @@ export class Grid {
     if (s && (s.r1 > s.r0 || s.c1 > s.c0)) parts.push(`${formatCount(s.r1 - s.r0 + 1)} × ${formatCount(s.c1 - s.c0 + 1)} selected`);
     return parts.join(' · ');
   }
-}
-
-function el(tag: 'div', cls: string): HTMLDivElement {
-  const e = document.createElement(tag);
-  e.className = cls;
-  return e;
 }

@@ -8,7 +8,7 @@
 // scrolled past.
 
 import type { Row } from '../src/core/model';
-import type { HostMessage, RowPurpose, WebviewMessage } from '../src/protocol';
+import type { HostMessage, WebviewMessage } from '../src/protocol';
 import { MAX_ROWS_PER_REQUEST, PUSHED_ROWS_REQ_ID, VIEW_BLOCK_ROWS, VIEW_MAX_VALUE_LENGTH } from '../src/protocol';
 
 export interface RowsReply {
@@ -27,11 +27,11 @@ export class Requester {
 
   constructor(private readonly send: (msg: WebviewMessage) => void) {}
 
-  request(stmt: number, start: number, count: number, purpose: RowPurpose, maxValueLength?: number): Promise<RowsReply> {
+  request(stmt: number, start: number, count: number, maxValueLength?: number): Promise<RowsReply> {
     const reqId = this.nextId++;
     return new Promise<RowsReply>((resolve, reject) => {
       this.pending.set(reqId, { resolve, reject });
-      const msg: WebviewMessage = { type: 'getRows', reqId, stmt, start, count, purpose };
+      const msg: WebviewMessage = { type: 'getRows', reqId, stmt, start, count };
       if (maxValueLength !== undefined) msg.maxValueLength = maxValueLength;
       this.send(msg);
     });
@@ -208,7 +208,7 @@ export class RowCache {
     this.inFlight.add(b);
     this.requests++;
     const count = Math.min(bs, MAX_ROWS_PER_REQUEST);
-    this.requester.request(this.stmt, b * bs, count, 'view', this.opts.maxValueLength).then(
+    this.requester.request(this.stmt, b * bs, count, this.opts.maxValueLength).then(
       (reply) => {
         if (!this.inFlight.delete(b)) return; // reset() happened meanwhile
         this.store(b, reply);
@@ -239,18 +239,3 @@ export class RowCache {
   }
 }
 
-/**
- * Fetches [start, start+count) in request-sized chunks, for copy. Sequential on purpose: a copy
- * of 100,000 rows should not flood the host with 20 concurrent requests.
- */
-export async function fetchRange(requester: Requester, stmt: number, start: number, count: number): Promise<Row[]> {
-  const out: Row[] = [];
-  for (let at = start; at < start + count; ) {
-    const n = Math.min(MAX_ROWS_PER_REQUEST, start + count - at);
-    const reply = await requester.request(stmt, at, n, 'copy');
-    for (const r of reply.rows) out.push(r);
-    if (reply.rows.length < n) break; // clipped: no more rows exist yet
-    at += n;
-  }
-  return out;
-}

@@ -29,6 +29,14 @@ SELECT p.proname,
  WHERE e.extname = 'pg_background'
  ORDER BY 1;
 SELECT rolcanlogin FROM pg_roles WHERE rolname = 'pgbackground_role';
+-- the types are not PUBLIC's either (as in 1.8); pgbackground_role may use them
+SELECT t.typname,
+       has_type_privilege('pgbg_nobody', t.oid, 'USAGE') AS fresh_role,
+       has_type_privilege('pgbackground_role', t.oid, 'USAGE') AS pgbackground_role
+  FROM pg_type t JOIN pg_depend d ON d.objid = t.oid AND d.classid = 'pg_type'::regclass
+  JOIN pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_extension'::regclass
+ WHERE e.extname = 'pg_background'
+ ORDER BY 1;
 
 SET ROLE pgbg_nobody;
 SELECT pgbg_try($$SELECT pg_background_launch('SELECT 1')$$);
@@ -70,8 +78,20 @@ SELECT grant_pg_background_privileges('we"ird role', true);
 SELECT has_function_privilege('we"ird role', 'pg_background_launch_v2(text, int4)', 'EXECUTE');
 SELECT revoke_pg_background_privileges('we"ird role', true);
 SELECT has_function_privilege('we"ird role', 'pg_background_launch_v2(text, int4)', 'EXECUTE');
+-- 1.8's parameter names, so that named notation keeps working
+SELECT grant_pg_background_privileges(role_name => 'pgbg_nobody', print_commands => false);
+SELECT has_function_privilege('pgbg_nobody', 'pg_background_wait_v2(int4, int8)', 'EXECUTE'),
+       has_type_privilege('pgbg_nobody', 'pg_background_handle', 'USAGE');
+SELECT revoke_pg_background_privileges(role_name => 'pgbg_nobody');
+SELECT has_function_privilege('pgbg_nobody', 'pg_background_wait_v2(int4, int8)', 'EXECUTE'),
+       has_type_privilege('pgbg_nobody', 'pg_background_handle', 'USAGE');
+-- the admin functions are never part of what the helpers hand out
+SELECT has_function_privilege('pgbg_alice', 'pg_background_drop_executor_role()', 'EXECUTE');
 SELECT pgbg_try($$SELECT grant_pg_background_privileges('pgbg_no_such_role')$$);
+SELECT pgbg_try($$SELECT revoke_pg_background_privileges('pgbg_no_such_role')$$);
+SELECT pgbg_try($$SELECT grant_pg_background_privileges('public')$$);
 SELECT pgbg_try($$SELECT grant_pg_background_privileges(NULL)$$);
+SELECT pgbg_try($$SELECT _pg_background_privileges('ALTER', 'pgbg_alice', false)$$);
 SET ROLE pgbg_alice;
 SELECT pgbg_try($$SELECT grant_pg_background_privileges('pgbg_alice')$$);
 RESET ROLE;

@@ -31,7 +31,7 @@ import { LauncherSession, type SessionCalls } from './launcherSession.js';
 import { SpooledResultStore } from './resultStore.js';
 import { isFinal, nextState, outcomeFromServerState, type JobEvent } from './jobStateMachine.js';
 import { applyFetchBatch, toServerMessage } from './fetchMessages.js';
-import { planReducedRead, readResultV2, type ReducedPlan } from './reducedMode.js';
+import { classifyReadError, COMMAND_TAG_LIST, planReducedRead, readWithNotices, ReducedReadError, type ReducedPlan } from './reducedMode.js';
 import { listForeignWorkers, signalWorker } from './foreignWorkers.js';
 
 export * from './engineTypes.js';
@@ -72,6 +72,10 @@ interface JobRecord {
   cancelAfterLaunch?: { graceMs?: number };
   graceTimer?: NodeJS.Timeout;
   reduced?: ReducedPlan | null;
+  /** The user asked to cancel while the worker was still running. */
+  cancelRequested?: boolean;
+  /** Reduced mode: result_v2 could not read the result (why); only the worker's end is left to see. */
+  unreadable?: string;
   changeTimer?: NodeJS.Timeout;
   /** Consecutive calls that failed without a server error or a dropped session. */
   failures: number;
@@ -258,13 +262,15 @@ export class JobManager {
       job.handle = { pid: launched.pid, cookie: launched.cookie };
       info.pid = launched.pid;
       info.cookie = launched.cookie;
-      if (mode === 'launch' && job.reduced !== null) {
+      if (mode === 'launch') {
+        // In reduced mode even a job whose rows cannot be read gets a store: its Messages tab
+        // holds the notices and the error that result_v2 relays.
         job.store = new SpooledResultStore(info.id, { storageDir: this.options.storageDir, memoryRowBudget: this.settings().memoryRowBudget });
         info.hasResult = true;
         if (job.reduced) job.store.setColumns(1, job.reduced.columns);
       }
       if (job.reduced === null) {
-        info.note = 'Reduced mode: the server has no pg_background_fetch_v2 and this SQL cannot be described (several statements?), so its results cannot be read; the job runs and reports its outcome.';
+        info.note = 'Reduced mode: the server has no pg_background_fetch_v2 and this SQL cannot be described (several statements, or describing it failed), so its rows cannot be read; its errors and notices are read when it ends.';
       }
       this.log('info', `[${connectionName}] ${mode} job ${info.id}: worker ${launched.pid}: ${info.sql.split('\n')[0].slice(0, 120)}`);
       this.transition(job, { type: 'launched' });
@@ -295,6 +301,17 @@ export class JobManager {
       return;
     }
     const { pid, cookie } = job.handle;
+    if (job.info.reducedMode) {
+      // The original's cancel_v2 sends SIGTERM to the pid whatever became of the worker, and
+      // reports nothing afterwards: only a cancel of a worker that still runs is a cancel.
+      const ended = await this.onHandle(job, (c) => reducedWorkerEnded(c, pid, cookie, 0));
+      if (ended === true) {
+        this.log('info', `[${job.conn.name}] cancel job ${id}: worker ${pid} has already ended`);
+        this.wakePump(job.conn);
+        return;
+      }
+    }
+    job.cancelRequested = true;
     this.log('info', `[${job.conn.name}] cancel job ${id} (worker ${pid}${graceMs !== undefined ? `, grace ${graceMs} ms` : ''})`);
     await this.onHandle(job, (c) => c.query(`SELECT ${c.fn('pg_background_cancel_v2')}($1, $2::int8)`, [pid, cookie]));
     if (graceMs !== undefined && !isFinal(job.info.state)) {
@@ -698,52 +715,97 @@ export class JobManager {
       return;
     }
     if (row.last_error) job.info.error = { kind: 'error', stmt: 0, severity: 'ERROR', sqlstate: '', message: row.last_error };
+    if (job.info.reducedMode && row.state === 'stopped' && !row.last_error) {
+      // The original says `stopped` for every outcome, and a submitted job has no result to read.
+      this.finishUnknown(job, 'a submitted job has no result to read');
+      return;
+    }
     this.transition(job, { type: 'done', outcome: outcomeFromServerState(row.state) ?? 'lost' });
   }
 
   /**
    * Reduced mode: wait in short slices; once the worker is done read everything with result_v2.
-   * A result larger than the queue keeps the worker from finishing until we read, so after a few
-   * idle slices we read anyway — that call holds the session until the worker is done (the
-   * original API offers nothing better).
+   * A readable result larger than the queue keeps the worker from finishing until we read, so
+   * after a few idle slices we read anyway — that call holds the session until the worker is
+   * done (the original API offers nothing better). SQL we could not describe, or whose result
+   * the original cannot return, is read only once the worker has ended: the read then tells its
+   * errors and notices, and at worst that its outcome is unknown.
    */
   private async stepReduced(job: JobRecord): Promise<void> {
     const { pid, cookie } = job.handle!;
-    let finished: boolean;
-    try {
-      finished = await this.onHandle(job, async (c) => {
-        const res = await c.query<{ done: boolean }>(`SELECT ${c.fn('pg_background_wait_v2_timeout')}($1, $2::int8, $3) AS done`, [pid, cookie, MAX_SLICE_MS]);
-        return res.rows[0].done;
-      });
-    } catch (err) {
-      // Our own server raises 55000 when the worker waits on a full queue: read now.
-      if (toServerError(err)?.sqlstate !== '55000') throw err;
-      finished = true;
+    const ended = await this.onHandle(job, (c) => reducedWorkerEnded(c, pid, cookie, MAX_SLICE_MS));
+    if (job.unreadable !== undefined) {
+      if (ended === true) this.finishUnknown(job, job.unreadable);
+      return;
     }
-    if (!finished && ++job.idleSlices < REDUCED_MAX_IDLE_SLICES) return;
     const plan = job.reduced;
+    const eager = plan !== undefined && plan !== null && plan.unreadable === undefined;
+    if (ended === false && !(eager && ++job.idleSlices >= REDUCED_MAX_IDLE_SLICES)) return;
+    if (ended === 'blocked' && !eager) return;
+    await this.readReduced(job, ended === true);
+  }
+
+  private async readReduced(job: JobRecord, ended: boolean): Promise<void> {
+    const { pid, cookie } = job.handle!;
+    const plan = job.reduced ?? undefined;
+    let read;
     try {
-      if (plan && job.store) {
-        const rows = await this.onHandle(job, (c) => readResultV2(c, pid, cookie, plan));
-        if (plan.commandOnly) {
-          if (rows[0]?.[0]) job.store.setCommand(1, rows[0][0], undefined);
-        } else {
-          job.store.addRows(1, rows);
-          job.info.rowsReceived += rows.length;
-        }
-        this.transition(job, { type: 'done', outcome: 'completed' });
-      } else {
-        await this.onHandle(job, (c) => c.query(`SELECT ${c.fn('pg_background_wait_v2')}($1, $2::int8)`, [pid, cookie]));
-        await this.onHandle(job, (c) => c.query(`SELECT ${c.fn('pg_background_detach_v2')}($1, $2::int8)`, [pid, cookie])).catch(() => undefined);
-        this.transition(job, { type: 'done', outcome: 'completed' });
-      }
+      read = await this.onHandle(job, (c) => readWithNotices(c, pid, cookie, plan ? plan.definitionList : COMMAND_TAG_LIST));
     } catch (err) {
-      if (err instanceof ConnectionError) throw err;
-      const server = toServerError(err);
-      job.info.error = errorMessage(err);
-      job.store?.addMessage(job.info.error);
-      this.transition(job, { type: 'done', outcome: server?.sqlstate === '57014' ? 'canceled' : 'error' });
+      if (!(err instanceof ReducedReadError)) throw err;
+      for (const n of err.notices) job.store?.addMessage(n);
+      const failure = classifyReadError(err.cause);
+      if (!failure) throw err.cause;
+      if (failure.kind === 'unreadable') {
+        job.unreadable = plan?.unreadable ?? (plan
+          ? `this server's pg_background_result_v2 refused to return its result (${failure.message.sqlstate}: ${failure.message.message})`
+          : 'its SQL could not be described, so no column definition list could match its rows');
+        this.log('info', `[${job.conn.name}] job ${job.info.id}: result not readable: ${describeError(err.cause)}`);
+        if (ended) this.finishUnknown(job, job.unreadable);
+        return;
+      }
+      await this.release(job);
+      job.info.error = failure.message;
+      job.store?.addMessage(failure.message);
+      if (failure.kind === 'lost') {
+        job.info.note = 'The worker ended without finishing its report (terminated?).';
+        this.transition(job, { type: 'done', outcome: job.cancelRequested ? 'canceled' : 'lost' });
+        return;
+      }
+      // The original's cancel is a SIGTERM: the worker dies with 57P01, not 57014.
+      const canceled = failure.message.sqlstate === '57014' || (job.cancelRequested === true && failure.message.sqlstate === '57P01');
+      this.transition(job, { type: 'done', outcome: canceled ? 'canceled' : 'error' });
+      return;
     }
+    for (const n of read.notices) job.store?.addMessage(n);
+    if (plan && job.store) {
+      if (plan.commandOnly) {
+        if (read.rows[0]?.[0]) job.store.setCommand(1, read.rows[0][0], undefined);
+      } else {
+        job.store.addRows(1, read.rows);
+        job.info.rowsReceived += read.rows.length;
+      }
+    }
+    // result_v2 returned: the worker reported the end of its work and no error.
+    this.transition(job, { type: 'done', outcome: 'completed' });
+  }
+
+  /** Reduced mode: the worker has ended and nothing says how. */
+  private finishUnknown(job: JobRecord, why: string): void {
+    void this.release(job);
+    if (job.cancelRequested) {
+      job.info.note = `Canceled while running; this server's pg_background does not report more (${why}).`;
+      this.transition(job, { type: 'done', outcome: 'canceled' });
+      return;
+    }
+    job.info.note = `Finished; outcome not reported by this server version: ${why}, and its pg_background (without fetch_v2) does not say whether the job succeeded.`;
+    this.transition(job, { type: 'done', outcome: 'finished' });
+  }
+
+  /** Frees the handle of a reduced-mode job whose result will not be read (a slot of this session). */
+  private async release(job: JobRecord): Promise<void> {
+    const { pid, cookie } = job.handle!;
+    await this.onHandle(job, (c) => c.query(`SELECT ${c.fn('pg_background_detach_v2')}($1, $2::int8)`, [pid, cookie])).catch(() => undefined);
   }
 
   /** A call on a running job failed: the session dropping is handled by its drop event. */
@@ -771,5 +833,19 @@ export class JobManager {
     job.store?.addMessage(job.info.error);
     this.log('error', `[${job.conn.name}] job ${job.info.id}: ${describeError(err)}`);
     this.transition(job, { type: 'done', outcome: 'lost' });
+  }
+}
+
+/**
+ * wait_v2_timeout: true when the worker has exited, false when it still runs; 'blocked' when our
+ * own server says it waits for its results to be read (55000; the original never says so).
+ */
+async function reducedWorkerEnded(c: SessionCalls, pid: number, cookie: string, waitMs: number): Promise<boolean | 'blocked'> {
+  try {
+    const res = await c.query<{ done: boolean }>(`SELECT ${c.fn('pg_background_wait_v2_timeout')}($1, $2::int8, $3) AS done`, [pid, cookie, waitMs]);
+    return res.rows[0].done;
+  } catch (err) {
+    if (toServerError(err)?.sqlstate === '55000') return 'blocked';
+    throw err;
   }
 }

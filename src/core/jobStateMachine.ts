@@ -1,7 +1,7 @@
 // The job lifecycle as a pure function, so every path that changes a job's state (launch, drain,
 // cancel, detach, a dropped session, a restored history) obeys the same rules and is unit-tested.
 //
-//   launching --launched--> running --done(x)--> completed | error | canceled | lost
+//   launching --launched--> running --done(x)--> completed | error | canceled | lost | finished
 //   launching --launchFailed--> error            running --detached--> detached
 //   launching | running --sessionLost--> lost
 // Final states are sticky: a late event (a `done` arriving after a detach, a session drop after
@@ -12,7 +12,7 @@ import { FINAL_STATES, type JobState } from './model.js';
 export type JobEvent =
   | { type: 'launched' }
   | { type: 'launchFailed' }
-  | { type: 'done'; outcome: 'completed' | 'error' | 'canceled' | 'lost' }
+  | { type: 'done'; outcome: 'completed' | 'error' | 'canceled' | 'lost' | 'finished' }
   | { type: 'detached' }
   | { type: 'sessionLost' };
 

@@ -8,11 +8,12 @@
 import pg from 'pg';
 import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
 import { Emitter } from './events.js';
-import type { Event } from './model.js';
+import type { Event, ServerMessage } from './model.js';
 import type { Capabilities, EngineLog } from './engineTypes.js';
 import { ConnectionError, toConnectionError } from './errors.js';
 import { describeStatement, type DescribedColumn } from './describeStatement.js';
 import { queryRawText } from './rawQuery.js';
+import { toServerMessage } from './fetchMessages.js';
 
 export interface SessionDrop {
   generation: number;
@@ -29,6 +30,11 @@ export interface SessionCalls {
   /** rowMode 'array' with every value as its text output (no type parsing at all). */
   queryText(text: string, values?: unknown[]): Promise<(string | null)[][]>;
   describe(sql: string): Promise<DescribedColumn[]>;
+  /**
+   * Runs `fn` while passing every notice the server sends this session to `onNotice`: the
+   * original pg_background relays a worker's notices to the session reading its result.
+   */
+  withNotices<T>(onNotice: (notice: ServerMessage) => void, fn: () => Promise<T>): Promise<T>;
   /** Schema-qualified name of a pg_background function. */
   fn(name: string): string;
   readonly generation: number;
@@ -119,6 +125,16 @@ export class LauncherSession {
         },
         queryRawText: (text) => queryRawText(client, text),
         describe: (sql) => describeStatement(client, sql),
+        withNotices: async (onNotice, fn) => {
+          // The session is ours alone while this task runs, so every notice belongs to fn's calls.
+          const listener = (n: NoticeFields): void => onNotice(noticeMessage(n));
+          client.on('notice', listener);
+          try {
+            return await fn();
+          } finally {
+            client.off('notice', listener);
+          }
+        },
         fn: (name) => (schema ? `${pg.escapeIdentifier(schema)}.${name}` : name),
       };
       return fn(calls);
@@ -186,6 +202,29 @@ export class LauncherSession {
     this.log('warn', `[${this.name}] launcher session ended: ${reason}`);
     this.dropped.fire({ generation: this.gen, reason });
   }
+}
+
+/** The fields of pg's NoticeMessage that we keep. */
+interface NoticeFields {
+  severity?: string;
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  where?: string;
+}
+
+function noticeMessage(n: NoticeFields): ServerMessage {
+  return toServerMessage('notice', 1, {
+    severity: n.severity,
+    sqlstate: n.code,
+    message: n.message,
+    detail: n.detail,
+    hint: n.hint,
+    position: n.position,
+    context: n.where,
+  });
 }
 
 interface CapabilityRow {

@@ -2,17 +2,20 @@
 // result panel (src/panel, webview). Nothing here imports `vscode`, so the engine and its tests
 // run in plain Node against a real PostgreSQL.
 
-/** Lifecycle of a job as the user sees it. */
-export type JobState =
-  | 'launching' // launch_v2/submit_v2 in flight
-  | 'running' // worker running, results being drained
-  | 'completed'
-  | 'error'
-  | 'canceled'
-  | 'detached' // we let go of the handle; the worker goes on without us
-  | 'lost'; // the worker or our launcher session vanished without a report
+/** Lifecycle of a job as the user sees it; a value, so the webview can validate a state it is sent. */
+export const JOB_STATES = [
+  'launching', // launch_v2/submit_v2 in flight
+  'running', // worker running, results being drained
+  'completed',
+  'error',
+  'canceled',
+  'detached', // we let go of the handle; the worker goes on without us
+  'lost', // the worker or our launcher session vanished without a report
+  'finished', // the worker ended, but the server (original pg_background) did not say how
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
-export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'error', 'canceled', 'detached', 'lost']);
+export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'error', 'canceled', 'detached', 'lost', 'finished']);
 
 /** One column of a statement's result, as fetch_v2's `columns` message describes it. */
 export interface ColumnInfo {

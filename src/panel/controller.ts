@@ -8,6 +8,7 @@ import { FINAL_STATES } from '../core/model';
 import {
   cutValue,
   isWebviewMessage,
+  MAX_COPY_ROWS,
   PUSHED_ROWS_REQ_ID,
   VIEW_BLOCK_ROWS,
   VIEW_MAX_VALUE_LENGTH,
@@ -17,6 +18,7 @@ import {
   type PersistedState,
   type StatementSnapshot,
 } from '../protocol';
+import { copyRange } from './export';
 import { Throttle } from './throttle';
 
 /** What the panels need from the rest of the extension (implemented by the VS Code layer). */
@@ -159,6 +161,9 @@ export class PanelController implements Disposable {
         case 'export':
           await this.surface.exportResult(msg.stmt, msg.format);
           break;
+        case 'copyRange':
+          await this.copy(msg.stmt, msg.r0, msg.r1, msg.c0, msg.c1);
+          break;
         case 'copyText':
           await this.surface.copyText(msg.text);
           break;
@@ -175,6 +180,17 @@ export class PanelController implements Disposable {
       if (msg.type === 'getRows') this.post({ type: 'rowsError', reqId: msg.reqId, message: text });
       else this.surface.info(text);
     }
+  }
+
+  private async copy(stmt: number, r0: number, r1: number, c0: number, c1: number): Promise<void> {
+    if (!this.store) throw new Error('The result is no longer available.');
+    const copied = await copyRange(this.store, stmt, r0, r1, c0, c1);
+    if (copied.wanted > copied.rows && copied.rows === MAX_COPY_ROWS) {
+      const n = (x: number): string => x.toLocaleString('en-US');
+      this.surface.info(`Copied the first ${n(MAX_COPY_ROWS)} of ${n(copied.wanted)} selected rows; use Export for the whole result.`);
+    }
+    await this.surface.copyText(copied.text);
+    this.post({ type: 'copied', rows: copied.rows, cols: copied.cols });
   }
 
   private post(msg: HostMessage): void {

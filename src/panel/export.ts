@@ -1,9 +1,10 @@
 // CSV and JSON encoding of a statement's rows, streamed from ResultStore.iterateRows into a
-// sink with back-pressure. No `vscode` here: the VS Code side supplies the file sink, the save
-// dialog and the progress notification; tests use a string sink.
+// sink with back-pressure, and the TSV of a copied range read the same way. No `vscode` here:
+// the VS Code side supplies the file sink, the save dialog, the progress notification and the
+// clipboard; tests use a string sink.
 
 import type { ColumnInfo, ResultStore, Row } from '../core/model';
-import type { ExportFormat } from '../protocol';
+import { MAX_COPY_CHARS, MAX_COPY_ROWS, type ExportFormat } from '../protocol';
 
 export interface TextSink {
   /** Resolves when the sink can take more (a file stream's drain). */
@@ -89,4 +90,42 @@ export async function exportStatement(store: ResultStore, stmt: number, format: 
   await sink.write(buf);
   opts.onProgress?.(rows);
   return rows;
+}
+
+/** TSV field: tabs/newlines would break the table a spreadsheet pastes, so they are escaped
+ *  the way PostgreSQL's COPY text format does; NULL becomes the empty field. */
+export function tsvField(value: string | null): string {
+  if (value === null) return '';
+  if (!/[\t\n\r\\]/.test(value)) return value;
+  return value.replace(/[\t\n\r\\]/g, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\'));
+}
+
+export interface CopiedRange {
+  text: string;
+  rows: number;
+  cols: number;
+  /** Rows selected; more than `rows` when the copy was capped at MAX_COPY_ROWS. */
+  wanted: number;
+}
+
+/**
+ * Rows r0..r1, columns c0..c1 (inclusive) of statement `stmt` as TSV, one line per row, read
+ * from the store (whole values, not the display copies the grid holds). At most MAX_COPY_ROWS
+ * rows, and only those that have arrived; text beyond MAX_COPY_CHARS is refused, not cut.
+ */
+export async function copyRange(store: ResultStore, stmt: number, r0: number, r1: number, c0: number, c1: number): Promise<CopiedRange> {
+  const wanted = r1 - r0 + 1;
+  const count = Math.min(wanted, MAX_COPY_ROWS);
+  const lines: string[] = [];
+  let chars = 0;
+  for await (const row of store.iterateRows(stmt, r0)) {
+    if (lines.length >= count) break;
+    const fields: string[] = [];
+    for (let c = c0; c <= c1; c++) fields.push(tsvField(row[c] ?? null));
+    const line = fields.join('\t');
+    chars += line.length + 1;
+    if (chars > MAX_COPY_CHARS) throw new Error(`The selection is more than ${MAX_COPY_CHARS / (1024 * 1024)} MB of text; use Export for it.`);
+    lines.push(line);
+  }
+  return { text: lines.join('\n'), rows: lines.length, cols: c1 - c0 + 1, wanted };
 }

@@ -4,6 +4,7 @@
 
 import * as vscode from 'vscode';
 import type { Capabilities, JobManager } from '../core/jobManager.js';
+import { DisposableStore } from '../core/disposables.js';
 import { ConnectionError } from '../core/errors.js';
 import type { ConnectionStore, StoredProfile } from './connectionStore.js';
 import { describeConnectionError } from './connectionErrors.js';
@@ -33,36 +34,33 @@ export class ConnectionSessions implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<string>();
   /** Fires with the connection name whenever its state changes. */
   readonly onDidChange = this.changed.event;
-  private readonly subscriptions: vscode.Disposable[] = [this.changed];
+  private readonly subscriptions = new DisposableStore();
 
   constructor(
     private readonly engine: JobManager,
     private readonly store: ConnectionStore,
     private readonly log: Log,
   ) {
-    this.subscriptions.push(
+    this.subscriptions.add(
+      this.changed,
       store.onDidChange(() => this.onProfilesChanged()),
-      toDisposable(
-        engine.onDidChangeConnection((e) => {
-          const prev = this.states.get(e.connectionName);
-          if (e.state === 'connected') this.set(e.connectionName, { status: 'connected', capabilities: e.capabilities ?? prev?.capabilities });
-          else if (e.state === 'failed') this.set(e.connectionName, { status: 'failed', capabilities: prev?.capabilities, error: e.error });
-          else if (e.state === 'disconnected') this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities });
-          else this.set(e.connectionName, { status: 'connecting', capabilities: prev?.capabilities });
-        }),
-      ),
-      toDisposable(
-        engine.onDidLoseSession((e) => {
-          const prev = this.states.get(e.connectionName);
-          this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities, error: e.reason });
-          const n = e.lostJobIds.length;
-          this.log.warn(`Session of ${e.connectionName} lost (${e.reason}); ${n} running job(s) marked lost`);
-          const jobs = n === 0 ? '' : n === 1 ? ' One running job is now marked lost.' : ` ${n} running jobs are now marked lost.`;
-          void vscode.window.showWarningMessage(
-            `PG Background: the session to "${e.connectionName}" was lost: ${e.reason}.${jobs} New jobs reconnect automatically; workers that still run appear under "Other sessions".`,
-          );
-        }),
-      ),
+      engine.onDidChangeConnection((e) => {
+        const prev = this.states.get(e.connectionName);
+        if (e.state === 'connected') this.set(e.connectionName, { status: 'connected', capabilities: e.capabilities ?? prev?.capabilities });
+        else if (e.state === 'failed') this.set(e.connectionName, { status: 'failed', capabilities: prev?.capabilities, error: e.error });
+        else if (e.state === 'disconnected') this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities });
+        else this.set(e.connectionName, { status: 'connecting', capabilities: prev?.capabilities });
+      }),
+      engine.onDidLoseSession((e) => {
+        const prev = this.states.get(e.connectionName);
+        this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities, error: e.reason });
+        const n = e.lostJobIds.length;
+        this.log.warn(`Session of ${e.connectionName} lost (${e.reason}); ${n} running job(s) marked lost`);
+        const jobs = n === 0 ? '' : n === 1 ? ' One running job is now marked lost.' : ` ${n} running jobs are now marked lost.`;
+        void vscode.window.showWarningMessage(
+          `PG Background: the session to "${e.connectionName}" was lost: ${e.reason}.${jobs} New jobs reconnect automatically; workers that still run appear under "Other sessions".`,
+        );
+      }),
     );
   }
 
@@ -219,11 +217,6 @@ export class ConnectionSessions implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const d of this.subscriptions) d.dispose();
+    this.subscriptions.dispose();
   }
-}
-
-/** The engine's vscode-free Disposable fits vscode's shape; this just names the intent. */
-export function toDisposable(d: { dispose(): void }): vscode.Disposable {
-  return { dispose: () => d.dispose() };
 }

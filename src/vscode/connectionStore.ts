@@ -5,6 +5,7 @@
 
 import * as vscode from 'vscode';
 import type { ConnectionProfile } from '../core/connectionProfile.js';
+import { DisposableStore } from '../core/disposables.js';
 export { SSL_MODES, type SslMode } from '../core/connectionProfile.js';
 
 /** One entry of `pgBackground.connections`, exactly as stored in settings (the core's profile shape). */
@@ -16,10 +17,10 @@ export class ConnectionStore implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   /** Profiles or the active connection changed (settings edited by us or by hand). */
   readonly onDidChange = this.changed.event;
-  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly subscriptions = new DisposableStore();
 
   constructor(private readonly secrets: vscode.SecretStorage) {
-    this.subscriptions.push(
+    this.subscriptions.add(
       this.changed,
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('pgBackground.connections') || e.affectsConfiguration('pgBackground.activeConnection')) {
@@ -88,7 +89,7 @@ export class ConnectionStore implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const d of this.subscriptions) d.dispose();
+    this.subscriptions.dispose();
   }
 }
 

@@ -10,8 +10,8 @@
 
 import * as vscode from 'vscode';
 import type { JobManager } from '../core/jobManager.js';
+import { DisposableStore } from '../core/disposables.js';
 import type { JobInfo, JobState } from '../core/model.js';
-import { toDisposable } from './connectionSessions.js';
 import type { Results } from './results.js';
 import { notifyOnCompletion } from './settings.js';
 import type { Log } from './log.js';
@@ -26,7 +26,7 @@ export class JobEvents implements vscode.Disposable {
   /** Jobs whose end the user caused or is watching; no completion toast for them. */
   private readonly expected = new Set<string>();
   private readonly lastState = new Map<string, JobState>();
-  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly subscriptions = new DisposableStore();
   private saveTimer: NodeJS.Timeout | undefined;
   private restoring = false;
 
@@ -36,9 +36,9 @@ export class JobEvents implements vscode.Disposable {
     private readonly results: Results,
     private readonly log: Log,
   ) {
-    this.subscriptions.push(
-      toDisposable(engine.onDidChangeJob((job) => this.onChange(job))),
-      toDisposable(engine.onDidEndJob((job) => this.onEnd(job))),
+    this.subscriptions.add(
+      engine.onDidChangeJob((job) => this.onChange(job)),
+      engine.onDidEndJob((job) => this.onEnd(job)),
     );
   }
 
@@ -130,6 +130,6 @@ export class JobEvents implements vscode.Disposable {
       this.saveTimer = undefined;
       void this.save();
     }
-    for (const d of this.subscriptions) d.dispose();
+    this.subscriptions.dispose();
   }
 }

@@ -5,9 +5,9 @@
 
 import * as vscode from 'vscode';
 import type { ForeignWorker, JobManager } from '../core/jobManager.js';
+import { DisposableStore } from '../core/disposables.js';
 import type { JobInfo } from '../core/model.js';
 import type { ConnectionSessions } from './connectionSessions.js';
-import { toDisposable } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
 import { describeProfile } from './profileConfig.js';
 import { errorText, type Log } from './log.js';
@@ -34,7 +34,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   readonly view: vscode.TreeView<TreeNode>;
-  private readonly subscriptions: vscode.Disposable[] = [this.changed];
+  private readonly subscriptions = new DisposableStore();
   private readonly foreign = new Map<string, ForeignWorker[]>();
   // Stable element objects, so VS Code keeps selection and focus across redraws.
   private readonly connectionNodes = new Map<string, ConnectionNode>();
@@ -54,16 +54,15 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     private readonly log: Log,
   ) {
     this.view = vscode.window.createTreeView('pgBackground.jobs', { treeDataProvider: this, showCollapseAll: true });
-    this.subscriptions.push(
+    this.subscriptions.add(
+      this.changed,
       this.view,
       this.view.onDidChangeVisibility(() => this.onVisibility()),
-      toDisposable(engine.onDidChangeJob(() => this.scheduleRefresh())),
-      toDisposable(
-        engine.onDidEndJob(() => {
-          this.scheduleRefresh();
-          this.scheduleForeignRefresh();
-        }),
-      ),
+      engine.onDidChangeJob(() => this.scheduleRefresh()),
+      engine.onDidEndJob(() => {
+        this.scheduleRefresh();
+        this.scheduleForeignRefresh();
+      }),
       sessions.onDidChange((name) => {
         if (!sessions.isConnected(name)) this.foreign.delete(name);
         else this.scheduleForeignRefresh();
@@ -305,7 +304,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     if (this.foreignTimer) clearTimeout(this.foreignTimer);
     if (this.ticker) clearInterval(this.ticker);
     if (this.foreignPoll) clearInterval(this.foreignPoll);
-    for (const d of this.subscriptions) d.dispose();
+    this.subscriptions.dispose();
   }
 }
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
 import type { Capabilities, JobManager } from '../core/jobManager.js';
+import { DisposableStore } from '../core/disposables.js';
 import type { ConnectionSessions } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
 import { adminSql, buildCommand, pgConfigCandidates } from './installPaths.js';
@@ -20,7 +21,7 @@ const SHOW_SQL = 'Show SQL for an Administrator';
 const BUILD = 'Build and Install Locally';
 
 export class ServerExtensionInstaller implements vscode.Disposable {
-  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly subscriptions = new DisposableStore();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -157,7 +158,7 @@ export class ServerExtensionInstaller implements vscode.Disposable {
         );
       }
     });
-    this.subscriptions.push(done);
+    this.subscriptions.add(done);
   }
 
   private async pickPgConfig(major: number | undefined): Promise<string | undefined> {
@@ -175,7 +176,7 @@ export class ServerExtensionInstaller implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const d of this.subscriptions) d.dispose();
+    this.subscriptions.dispose();
   }
 }
 

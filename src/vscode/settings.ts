@@ -34,7 +34,3 @@ export function notifyOnCompletion(): boolean {
 export function defaultGraceMs(): number {
   return engineSettings().defaultGraceMs;
 }
-
-export function affectsPgBackground(e: vscode.ConfigurationChangeEvent, key?: string): boolean {
-  return e.affectsConfiguration(key ? `${SECTION}.${key}` : SECTION);
-}

@@ -2,6 +2,7 @@
 // whether the session is connected, the server's pg_background version and reduced mode.
 
 import * as vscode from 'vscode';
+import { DisposableStore } from '../core/disposables.js';
 import type { ConnectionSessions } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
 import { describeProfile } from './profileConfig.js';
@@ -9,7 +10,7 @@ import { escapeMarkdown } from './treeLabels.js';
 
 export class ConnectionStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
-  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly subscriptions = new DisposableStore();
 
   constructor(
     private readonly store: ConnectionStore,
@@ -18,7 +19,7 @@ export class ConnectionStatusBar implements vscode.Disposable {
     this.item = vscode.window.createStatusBarItem('pgBackground.connection', vscode.StatusBarAlignment.Left, 50);
     this.item.name = 'PG Background Connection';
     this.item.command = 'pgBackground.selectConnection';
-    this.subscriptions.push(
+    this.subscriptions.add(
       this.item,
       store.onDidChange(() => this.update()),
       sessions.onDidChange(() => this.update()),
@@ -64,6 +65,6 @@ export class ConnectionStatusBar implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const d of this.subscriptions) d.dispose();
+    this.subscriptions.dispose();
   }
 }

@@ -2,24 +2,25 @@
 // manifest's menus match on. No `vscode` import, so it is unit-tested in plain Node
 // (test/unit/vscode-treeLabels.test.ts) and the tree provider stays a thin adapter.
 
-import type { JobInfo, JobState } from '../core/model.js';
+import { FINAL_STATES, type JobInfo, type JobState } from '../core/model.js';
+import { sqlLabel } from '../core/sqlLabel.js';
 
-const FINAL: ReadonlySet<JobState> = new Set(['completed', 'error', 'canceled', 'detached', 'lost']);
+const FINAL: ReadonlySet<JobState> = FINAL_STATES;
 
 export function isFinal(state: JobState): boolean {
   return FINAL.has(state);
 }
 
-/** First non-blank line of the SQL, trimmed and shortened; "…" marks that more text follows. */
-export function firstLine(sql: string, max = 80): string {
-  const lines = sql.split(/\r?\n/);
-  const index = lines.findIndex((line) => line.trim() !== '');
-  if (index < 0) return '(empty)';
-  const line = lines[index].trim().replace(/\s+/g, ' ');
-  const more = lines.slice(index + 1).some((l) => l.trim() !== '');
-  if (line.length > max) return `${line.slice(0, max - 1)}…`;
-  return more ? `${line} …` : line;
+/**
+ * What a job (or a worker's query) is called in the tree, notifications and titles: the name
+ * of a `-- name: …` first line, else its first SQL words without comments; "…" marks a cut.
+ */
+export function jobLabel(sql: string, max = 80): string {
+  return sqlLabel(sql, max);
 }
+
+/** The former name of jobLabel (a first line was a poor label for SQL that opens with a comment). */
+export const firstLine = jobLabel;
 
 /** "0.4s", "12s", "3m 05s", "2h 03m": short enough for a tree description. */
 export function formatElapsed(ms: number): string {
@@ -48,6 +49,7 @@ const STATE_LABELS: Record<JobState, string> = {
   canceled: 'canceled',
   detached: 'detached',
   lost: 'lost',
+  finished: 'finished, outcome unknown',
 };
 
 export function stateLabel(state: JobState): string {
@@ -91,6 +93,8 @@ export function stateIconId(state: JobState): string {
       return 'debug-disconnect';
     case 'lost':
       return 'question';
+    case 'finished':
+      return 'circle-large-outline';
   }
 }
 
@@ -182,6 +186,10 @@ export function jobTooltipMarkdown(job: JobInfo, now: number): string {
   if (job.state === 'detached') {
     lines.push('');
     lines.push('Detached: the worker goes on without this window; it appears under "Other sessions" while it runs.');
+  }
+  if (job.state === 'finished') {
+    lines.push('');
+    lines.push(job.note ? escapeMarkdown(job.note) : 'Finished: the worker has ended, but this server\'s pg_background (without fetch_v2) does not report whether the job succeeded, failed or was canceled.');
   }
   if (job.state === 'lost') {
     lines.push('');

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
+import { nodeBundle } from '../../scripts/bundles.mjs';
 import { e2eTmp, repoRoot, testProfile, until, Workbench } from './workbench';
 
 interface ProbeReport {
@@ -22,16 +23,7 @@ async function buildProbe(): Promise<string> {
   const dir = path.join(e2eTmp(), 'probe');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  await esbuild.build({
-    entryPoints: [path.join(__dirname, 'vscode', 'probe.ts')],
-    outfile: path.join(dir, 'probe.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['vscode'],
-    logLevel: 'warning',
-  });
+  await esbuild.build(nodeBundle(path.join(__dirname, 'vscode', 'probe.ts'), path.join(dir, 'probe.js')));
   fs.writeFileSync(
     path.join(dir, 'package.json'),
     JSON.stringify({

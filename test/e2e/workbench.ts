@@ -4,6 +4,10 @@
 //
 // Nothing here sleeps to assert: every wait polls a condition on screen with a generous
 // timeout, so a slow machine is slower, not red.
+//
+// Longer than ~450 lines on purpose: this is the one place that knows code-server's DOM (quick
+// input, tree rows, context menus, notifications, webview frames); the tests speak only its
+// methods, so a workbench update is fixed here and nowhere else.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,7 +18,7 @@ import { type Browser, type Frame, type Locator, type Page } from 'playwright-co
 // The harness modules are plain ESM JavaScript shared with `npm run demo` (typed by .d.mts);
 // these test files are CommonJS, so they reach them through import().
 const codeServer = () => import('../harness/codeserver.mjs');
-const packager = () => import('../harness/package.mjs');
+const packager = () => import('../../scripts/package.mjs');
 const browsers = () => import('../harness/chromium.mjs');
 
 export const repoRoot = path.resolve(__dirname, '..', '..');

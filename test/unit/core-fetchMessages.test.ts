@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { applyFetchBatch, parseRowJson } from '../../src/core/fetchMessages.js';
+import { applyFetchBatch } from '../../src/core/fetchMessages.js';
 import { SpooledResultStore } from '../../src/core/resultStore.js';
+import { parseRowJson } from '../../src/core/rowCodec.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-fetch-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -48,6 +48,19 @@ describe('statementFinder: splitting', () => {
     assert.deepEqual(texts(`${fn} SELECT g()`), [fn, 'SELECT g()']);
   });
 
+  it('runs an unterminated string, identifier, comment or dollar quote to the end of the text', () => {
+    assert.deepEqual(texts(`SELECT 'open; SELECT 2`), [`SELECT 'open; SELECT 2`]);
+    assert.deepEqual(texts(`SELECT E'a\\`), [`SELECT E'a\\`]);
+    assert.deepEqual(texts('SELECT "open; SELECT 2'), ['SELECT "open; SELECT 2']);
+    assert.deepEqual(texts('SELECT 1 /* open /* nested */; SELECT 2'), ['SELECT 1 /* open /* nested */; SELECT 2']);
+    assert.deepEqual(texts('DO $x$ open; SELECT 2'), ['DO $x$ open; SELECT 2']);
+    assert.deepEqual(texts('SELECT 1 -- no newline;'), ['SELECT 1 -- no newline;']);
+  });
+
+  it('a stray ) does not keep a later ; from ending the statement', () => {
+    assert.deepEqual(texts('SELECT 1); SELECT 2'), ['SELECT 1);', 'SELECT 2']);
+  });
+
   it('drops blank and comment-only pieces', () => {
     assert.deepEqual(texts(' ;; -- just a comment\n /* and this */ '), []);
     assert.deepEqual(texts('-- lead\nSELECT 1;'), ['-- lead\nSELECT 1;']);
@@ -62,6 +75,11 @@ describe('statementFinder: meta-commands', () => {
     assert.equal(segs[0].kind === 'sql' && segs[0].terminator, '\\gset');
     assert.deepEqual(findMetaCommands(sql).map((m) => m.command), ['\\gset', '\\echo']);
     assert.equal(findMetaCommands(sql)[1].text, '\\echo :x');
+  });
+
+  it('a meta-command line ending in CRLF keeps neither the CR nor trailing blanks', () => {
+    const [m] = findMetaCommands('\\echo hi  \r\nSELECT 1;');
+    assert.deepEqual([m.command, m.text, m.start, m.end], ['\\echo', '\\echo hi', 0, 8]);
   });
 
   it('ignores backslashes inside strings and comments', () => {

@@ -6,6 +6,7 @@ import {
   errorDocumentOffset,
   escapeMarkdown,
   firstLine,
+  jobLabel,
   formatElapsed,
   formatRows,
   jobContextValue,
@@ -28,11 +29,40 @@ function job(over: Partial<JobInfo> = {}): JobInfo {
   };
 }
 
-test('firstLine skips blank lines, collapses whitespace and marks more text', () => {
-  assert.equal(firstLine('\n\n  SELECT   a,\n  b FROM t'), 'SELECT a, …');
-  assert.equal(firstLine('SELECT 1'), 'SELECT 1');
-  assert.equal(firstLine('   \n  '), '(empty)');
-  assert.equal(firstLine('x'.repeat(100), 10), 'xxxxxxxxx…');
+test('jobLabel joins the first SQL words across lines and marks a cut', () => {
+  assert.equal(jobLabel('\n\n  SELECT   a,\n  b FROM t'), 'SELECT a, b FROM t');
+  assert.equal(jobLabel('SELECT 1'), 'SELECT 1');
+  assert.equal(jobLabel('   \n  '), '(empty)');
+  assert.equal(jobLabel('x'.repeat(100), 10), 'xxxxxxxxx…');
+  assert.equal(firstLine, jobLabel, 'the old name stays for callers');
+});
+
+test('jobLabel skips leading line and block comments', () => {
+  const demo = [
+    '-- A million rows. They stream into the grid while the job runs; scroll anywhere, the grid',
+    '-- only keeps what is on screen, and the rest waits in the result store.',
+    'SELECT g AS id,',
+    '       md5(g::text) AS hash',
+    'FROM generate_series(1, 1000000) g;',
+  ].join('\n');
+  assert.equal(jobLabel(demo, 30), 'SELECT g AS id, md5(g::text)…');
+  assert.equal(jobLabel('  /* header\n   /* nested */ still comment */\n\tVACUUM t; -- trailing'), 'VACUUM t;');
+  assert.equal(jobLabel('SELECT 1 -- one\n + 2 /* two */ AS x'), 'SELECT 1 + 2 AS x');
+  assert.equal(jobLabel('-- only a comment\n/* and another */'), '(comments only)');
+});
+
+test('jobLabel leaves comment markers inside quotes alone', () => {
+  assert.equal(jobLabel("SELECT '--not a comment', \"/*x*/\" FROM t"), "SELECT '--not a comment', \"/*x*/\" FROM t");
+  assert.equal(jobLabel("SELECT E'it\\'s -- here' AS s"), "SELECT E'it\\'s -- here' AS s");
+  assert.equal(jobLabel('DO $body$ BEGIN -- inside\n RAISE NOTICE $$x$$; END $body$'), 'DO $body$ BEGIN -- inside RAISE NOTICE $$x$$; END $body$');
+});
+
+test('a first line "-- name: …" names the job', () => {
+  assert.equal(jobLabel('-- name: Nightly totals\nSELECT sum(x) FROM t'), 'Nightly totals');
+  assert.equal(jobLabel('\n  --NAME:   Refresh   the cache  \nREFRESH MATERIALIZED VIEW mv'), 'Refresh the cache');
+  assert.equal(jobLabel('SELECT 1;\n-- name: not first'), 'SELECT 1;');
+  assert.equal(jobLabel('-- name:\nSELECT 2'), 'SELECT 2', 'an empty name falls back to the SQL');
+  assert.equal(jobLabel('-- named after nothing\nSELECT 3'), 'SELECT 3');
 });
 
 test('formatElapsed picks a unit that fits a tree row', () => {
@@ -107,4 +137,29 @@ test('jobTooltipMarkdown holds the full SQL in a code block and the error fields
 test('errorDocumentOffset maps a 1-based server position into the document', () => {
   assert.equal(errorDocumentOffset(100, 1), 100);
   assert.equal(errorDocumentOffset(100, 8), 107);
+});
+
+test('a finished job says its outcome is unknown, and why', () => {
+  const finished = job({ state: 'finished', endedAt: 2_000, note: 'Finished; outcome not reported by this server version: x' });
+  assert.equal(jobDescription(finished, 9_000), 'finished, outcome unknown · 1.0s');
+  assert.match(jobContextValue(finished), /\bstate-finished\b/);
+  assert.ok(jobTooltipMarkdown(finished, 9_000).includes('outcome not reported by this server version'));
+});
+
+// run-all and npx tsx --test run from the repository root, where package.json is.
+test('the manifest offers Re-run and Remove for a job in every final state', async () => {
+  const { FINAL_STATES } = await import('../../src/core/model.js');
+  const fs = await import('node:fs');
+  const manifest = JSON.parse(fs.readFileSync('package.json', 'utf8')) as {
+    contributes: { menus: Record<string, { command: string; when?: string }[]> };
+  };
+  const items = manifest.contributes.menus['view/item/context'];
+  for (const command of ['pgBackground.rerunJob', 'pgBackground.clearJob']) {
+    const when = items.find((i) => i.command === command)?.when ?? '';
+    const stateRegex = /viewItem =~ \/(\\bstate-[^/]*)\//.exec(when)?.[1];
+    assert.ok(stateRegex, `${command} has a state condition`);
+    for (const state of FINAL_STATES) {
+      assert.match(jobContextValue(job({ state })), new RegExp(stateRegex), `${command} for a ${state} job`);
+    }
+  }
 });

@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { webviewBundle } from '../../scripts/bundles.mjs';
 import { launchChromium } from '../harness/chromium.mjs';
 import { PanelController, type PanelHost } from '../../src/panel/controller';
 import { makeNonce, panelHtml } from '../../src/panel/html';
@@ -19,19 +20,9 @@ import { DARK, type Theme } from './themes';
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'webview');
 
-/** Builds dist/webview.js with the options esbuild.mjs uses (so a test run never sees a stale bundle). */
+/** Builds dist/webview.js as `npm run build` does (so a test run never sees a stale bundle). */
 export async function buildWebview(): Promise<void> {
-  await esbuild.build({
-    entryPoints: [path.join(repoRoot, 'webview/main.ts')],
-    outfile: path.join(repoRoot, 'dist/webview.js'),
-    bundle: true,
-    sourcemap: 'linked',
-    platform: 'browser',
-    format: 'iife',
-    target: 'chrome120',
-    logLevel: 'warning',
-    legalComments: 'none',
-  });
+  await esbuild.build(webviewBundle());
 }
 
 const MIME: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.png': 'image/png' };

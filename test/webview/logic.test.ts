@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cutRows, jobTitle } from '../../src/panel/controller';
-import { csvField, csvLine, exportStatement, jsonKeys, jsonValue } from '../../src/panel/export';
+import { copyRange, csvField, csvLine, exportStatement, jsonKeys, jsonValue, tsvField } from '../../src/panel/export';
 import { Throttle } from '../../src/panel/throttle';
-import { cutValue, isHostMessage, isPersistedState, isWebviewMessage, MAX_ROWS_PER_REQUEST, PUSHED_ROWS_REQ_ID, type WebviewMessage } from '../../src/protocol';
-import { CELL_TEXT_MAX, cellText, formatElapsed, tsvField } from '../../webview/format';
+import { formatElapsed } from '../../src/core/elapsed';
+import { cutValue, isHostMessage, isPersistedState, isWebviewMessage, MAX_COPY_ROWS, MAX_ROWS_PER_REQUEST, PUSHED_ROWS_REQ_ID, type WebviewMessage } from '../../src/protocol';
+import { CELL_TEXT_MAX, cellText } from '../../webview/format';
 import { RowCache, Requester } from '../../webview/rows';
 import { MAX_SCROLL_PX, maxVirtualTop, scrollFromVirtual, scrollSpace, virtualFromScroll } from '../../webview/scrollMath';
 import { GeneratedStore, bigStatement, col } from './fixtures';
@@ -16,25 +17,28 @@ import { GeneratedStore, bigStatement, col } from './fixtures';
 test('webview messages are validated before the host acts on them', () => {
   const ok: WebviewMessage[] = [
     { type: 'ready' },
-    { type: 'getRows', reqId: 1, stmt: 1, start: 0, count: 100, purpose: 'view', maxValueLength: 4000 },
+    { type: 'getRows', reqId: 1, stmt: 1, start: 0, count: 100, maxValueLength: 4000 },
     { type: 'cancel' },
     { type: 'goToError', position: 12 },
     { type: 'export', stmt: 2, format: 'json' },
-    { type: 'copyText', text: 'a\tb', stmt: 1, rows: [0, 0], cols: [0, 1] },
+    { type: 'copyRange', stmt: 1, r0: 0, r1: 3, c0: 1, c1: 1 },
+    { type: 'copyText', text: 'a\tb' },
     { type: 'state', state: { v: 1, jobId: 'j', activeTab: 'stmt:1', scroll: { '1': { row: 5, left: 0 } } } },
   ];
   for (const m of ok) assert.ok(isWebviewMessage(m), JSON.stringify(m));
   const bad: unknown[] = [
     null,
     'ready',
-    { type: 'getRows', reqId: 1, stmt: 0, start: 0, count: 10, purpose: 'view' },
-    { type: 'getRows', reqId: 1, stmt: 1, start: -5, count: 10, purpose: 'view' },
-    { type: 'getRows', reqId: 1, stmt: 1, start: 0, count: MAX_ROWS_PER_REQUEST + 1, purpose: 'view' },
-    { type: 'getRows', reqId: 1, stmt: 1, start: 0.5, count: 10, purpose: 'view' },
-    { type: 'getRows', reqId: 1, stmt: 1, start: 0, count: 10, purpose: 'steal' },
+    { type: 'getRows', reqId: 1, stmt: 0, start: 0, count: 10 },
+    { type: 'getRows', reqId: 1, stmt: 1, start: -5, count: 10 },
+    { type: 'getRows', reqId: 1, stmt: 1, start: 0, count: MAX_ROWS_PER_REQUEST + 1 },
+    { type: 'getRows', reqId: 1, stmt: 1, start: 0.5, count: 10 },
+    { type: 'getRows', reqId: 1, stmt: 1, start: 0, count: 10, maxValueLength: 0 },
+    { type: 'copyRange', stmt: 1, r0: 5, r1: 4, c0: 0, c1: 0 },
+    { type: 'copyRange', stmt: 1, r0: 0, r1: 4, c0: -1, c1: 0 },
     { type: 'export', stmt: 1, format: 'xlsx' },
     { type: 'goToError', position: '12' },
-    { type: 'copyText', text: 1, stmt: 1, rows: [0, 0], cols: [0, 0] },
+    { type: 'copyText', text: 1 },
     { type: 'state', state: { v: 2, jobId: 'j' } },
     { type: 'exec', sql: 'DROP TABLE x' },
   ];
@@ -56,10 +60,10 @@ test('cell text: control characters become visible symbols, long values are cut'
   assert.equal(cutValue('ab😀cd', 3), 'ab', 'a surrogate pair is not split');
   assert.equal(tsvField(null), '');
   assert.equal(tsvField('a\tb\nc\\d'), 'a\\tb\\nc\\\\d');
-  assert.equal(formatElapsed(850), '850 ms');
-  assert.equal(formatElapsed(12_345), '12.3 s');
-  assert.equal(formatElapsed(65_000), '1:05');
-  assert.equal(formatElapsed(3_723_000), '1:02:03');
+  assert.equal(formatElapsed(850), '0.8s');
+  assert.equal(formatElapsed(12_345), '12s');
+  assert.equal(formatElapsed(65_000), '1m 05s');
+  assert.equal(formatElapsed(3_723_000), '1h 02m');
   assert.equal(jobTitle({ connectionName: 'prod', sql: '-- comment\n\n  SELECT 1' }), 'prod: SELECT 1');
 });
 
@@ -90,6 +94,23 @@ test('CSV keeps NULL and empty apart; JSON keeps types and duplicate names', asy
   const rows = JSON.parse(chunks.join('')) as Record<string, unknown>[];
   assert.equal(rows.length, 2500);
   assert.deepEqual(rows[6], { g: 7, md5: bigStatement(7).row!(6)[1], even: false, note: null, price: 8.75 });
+});
+
+test('copy builds TSV from the store: whole values, arrived rows only, capped at MAX_COPY_ROWS', async () => {
+  const gen = bigStatement(1_000_000);
+  const store = new GeneratedStore('x', [gen]);
+  const small = await copyRange(store, 1, 1, 4, 1, 3);
+  const expected = [1, 2, 3, 4].map((i) => [gen.row!(i)[1], gen.row!(i)[2], gen.row!(i)[3] ?? ''].join('\t')).join('\n');
+  assert.deepEqual(small, { text: expected, rows: 4, cols: 3, wanted: 4 });
+  const all = await copyRange(store, 1, 0, 999_999, 0, 4);
+  assert.deepEqual([all.rows, all.cols, all.wanted], [MAX_COPY_ROWS, 5, 1_000_000]);
+  assert.equal(all.text.split('\n').length, MAX_COPY_ROWS);
+  const tail = await copyRange(store, 1, 999_998, 1_000_005, 0, 0);
+  assert.deepEqual([tail.text, tail.rows], ['999999\n1000000', 2]);
+  const tabs = new GeneratedStore('t', [{ columns: [col('v', 'text', 25)], rowCount: 1, row: () => ['a\tb\\c'] }]);
+  assert.equal((await copyRange(tabs, 1, 0, 0, 0, 0)).text, 'a\\tb\\\\c');
+  const huge = new GeneratedStore('h', [{ columns: [col('v', 'text', 25)], rowCount: 10, row: () => ['x'.repeat(10 * 1024 * 1024)] }]);
+  await assert.rejects(copyRange(huge, 1, 0, 9, 0, 0), /use Export/);
 });
 
 test('values are cut only when asked, with their full length reported', () => {

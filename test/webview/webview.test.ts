@@ -1,6 +1,9 @@
 // The result webview in real headless Chromium: the built dist/webview.js on the real page and
 // CSP, talking the real protocol to a real PanelController (in this process) over generated
 // result stores. Screenshots of the main states go to test-artifacts/webview/.
+// Longer than ~450 lines on purpose: every test shares the one Chromium and page server that
+// before() starts, and node:test runs each file in a process of its own, so a second file would
+// launch a second browser.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -176,8 +179,9 @@ test('hostile values render as text: no script runs, nothing is injected', async
     assert.equal(await p.page.evaluate(() => (document.querySelector('.detail-value') as HTMLElement & { value: string }).value.length), 256 * 1024);
     await p.page.click('vscode-button.copy-value');
     const whole = await until(() => p.toHost.find((m) => m.type === 'copyText'), 'copy value');
-    assert.ok(whole.type === 'copyText' && whole.text === hostile[3] && whole.rows[0] === 3 && whole.cols[0] === 0);
-    const detailReq = p.toHost.find((m) => m.type === 'getRows' && m.purpose === 'detail');
+    assert.ok(whole.type === 'copyText' && whole.text === hostile[3]);
+    // The whole value came from a request without a length cap, for exactly that row.
+    const detailReq = p.toHost.find((m) => m.type === 'getRows' && m.maxValueLength === undefined);
     assert.deepEqual(detailReq && detailReq.type === 'getRows' && [detailReq.start, detailReq.count, detailReq.maxValueLength], [3, 1, undefined]);
     await p.screenshot('hostile-values');
 
@@ -292,7 +296,7 @@ test('statements, command tags and messages render in their tabs; errors show SQ
   }
 });
 
-test('copy sends the selected range as TSV; select all is capped and says so', async () => {
+test('copy sends the selected range; the host copies it as TSV; select all is capped and says so', async () => {
   const { host } = million();
   const p = await h.open(host, 'j1');
   try {
@@ -300,22 +304,17 @@ test('copy sends the selected range as TSV; select all is capped and says so', a
     const gen = bigStatement(1_000_000).row!;
     await p.page.click('.grid-row[aria-rowindex="2"] .grid-cell[data-col="1"]');
     await p.page.click('.grid-row[aria-rowindex="5"] .grid-cell[data-col="3"]', { modifiers: ['Shift'] });
-    assert.equal(await p.page.locator('.grid-cell.sel').count(), 12);
+    // The grid paints the selection on the next frame.
+    await p.page.waitForFunction(() => document.querySelectorAll('.grid-cell.sel').length === 12);
+    const askedBefore = p.toHost.filter((m) => m.type === 'getRows').length;
     await p.page.keyboard.press('Control+c');
-    const copy = await until(() => p.toHost.find((m) => m.type === 'copyText'), 'copyText');
-    assert.ok(copy.type === 'copyText');
-    assert.deepEqual([copy.rows, copy.cols], [
-      [1, 4],
-      [1, 3],
-    ]);
+    const copy = await until(() => p.toHost.find((m) => m.type === 'copyRange'), 'copyRange');
+    assert.deepEqual(copy, { type: 'copyRange', stmt: 1, r0: 1, r1: 4, c0: 1, c1: 3 });
     const expected = [1, 2, 3, 4].map((i) => [gen(i)[1], gen(i)[2], gen(i)[3] ?? ''].join('\t')).join('\n');
-    assert.equal(copy.text, expected);
+    await until(() => p.copies.length > 0, 'clipboard');
     assert.equal(p.copies[0], expected);
-    const reqs = p.toHost.filter((m) => m.type === 'getRows' && m.purpose === 'copy');
-    assert.deepEqual(
-      reqs.map((m) => m.type === 'getRows' && [m.start, m.count]),
-      [[1, 4]],
-    );
+    await p.page.waitForFunction(() => document.querySelector('.statusbar')?.textContent === 'Copied 4 × 3 cells');
+    assert.equal(p.toHost.filter((m) => m.type === 'getRows').length, askedBefore, 'no rows crossed to the page for the copy');
 
     // Drag selection over rows 10..12 in the first column.
     const a = await p.page.locator('.grid-row[aria-rowindex="10"] .grid-cell[data-col="0"]').boundingBox();
@@ -325,30 +324,30 @@ test('copy sends the selected range as TSV; select all is capped and says so', a
     await p.page.mouse.move(b!.x + 5, b!.y + 5, { steps: 4 });
     await p.page.mouse.up();
     await p.page.keyboard.press('Control+c');
-    const drag = await until(() => p.toHost.filter((m) => m.type === 'copyText')[1], 'second copyText');
-    assert.ok(drag.type === 'copyText');
-    assert.deepEqual([drag.rows, drag.cols, drag.text], [[9, 11], [0, 0], '10\n11\n12']);
+    const drag = await until(() => p.toHost.filter((m) => m.type === 'copyRange')[1], 'second copyRange');
+    assert.deepEqual(drag, { type: 'copyRange', stmt: 1, r0: 9, r1: 11, c0: 0, c1: 0 });
+    await until(() => p.copies.length > 1, 'second clipboard text');
+    assert.equal(p.copies[1], '10\n11\n12');
 
     // Gutter click selects the whole row.
     await p.page.click('.grid-row[aria-rowindex="3"] .grid-gutter');
     await p.page.keyboard.press('Control+c');
-    const whole = await until(() => p.toHost.filter((m) => m.type === 'copyText')[2], 'third copyText');
-    assert.ok(whole.type === 'copyText');
-    assert.deepEqual([whole.rows, whole.cols], [[2, 2], [0, 4]]);
+    const whole = await until(() => p.toHost.filter((m) => m.type === 'copyRange')[2], 'third copyRange');
+    assert.deepEqual(whole, { type: 'copyRange', stmt: 1, r0: 2, r1: 2, c0: 0, c1: 4 });
+    await until(() => p.copies.length > 2, 'third clipboard text');
+    assert.equal(p.copies[2], gen(2).map((v) => v ?? '').join('\t'));
 
     const before = p.toHost.length;
     await p.page.keyboard.press('Control+a');
     assert.match((await p.page.textContent('.statusbar')) ?? '', /1,000,000 × 5 selected/);
     await p.page.keyboard.press('Control+c');
-    const all = await until(() => p.toHost.filter((m) => m.type === 'copyText')[3], 'select-all copyText', 180000);
-    assert.ok(all.type === 'copyText');
-    assert.deepEqual([all.rows, all.cols], [[0, MAX_COPY_ROWS - 1], [0, 4]]);
-    assert.equal(all.text.split('\n').length, MAX_COPY_ROWS);
+    const all = await until(() => p.toHost.filter((m) => m.type === 'copyRange')[3], 'select-all copyRange');
+    assert.deepEqual(all, { type: 'copyRange', stmt: 1, r0: 0, r1: 999_999, c0: 0, c1: 4 });
+    await until(() => p.copies.length > 3, 'select-all clipboard text', 180000);
+    assert.equal(p.copies[3].split('\n').length, MAX_COPY_ROWS);
     assert.ok(p.infos.some((i) => i.includes('use Export')), 'the cap is explained');
-    const chunks = p.toHost.slice(before).filter((m) => m.type === 'getRows' && m.purpose === 'copy');
-    const covered = chunks.reduce((n, m) => n + (m.type === 'getRows' ? m.count : 0), 0);
-    assert.equal(covered, MAX_COPY_ROWS);
-    assert.ok(chunks.every((m, i) => m.type === 'getRows' && m.start === i * 5000));
+    await p.page.waitForFunction(() => document.querySelector('.statusbar')?.textContent === 'Copied 100,000 × 5 cells');
+    assert.ok(p.toHost.slice(before).every((m) => m.type !== 'getRows' || m.count <= 100), 'no bulk row requests from the page');
     await p.screenshot('selection');
   } finally {
     await p.close();
@@ -395,7 +394,7 @@ test('a running job: rows, counts and progress arrive live; Cancel reaches the h
     await p.waitForRows();
     await p.page.waitForFunction(() => document.querySelector('.topbar .rows')?.textContent === '40 rows');
     assert.equal(await p.page.textContent('.topbar .progress'), '30% chunk 3 of 10');
-    assert.match((await p.page.textContent('.topbar .elapsed')) ?? '', /^\d+:\d\d$/, 'over a minute shows m:ss');
+    assert.match((await p.page.textContent('.topbar .elapsed')) ?? '', /^\d+m \d\ds$/, 'over a minute shows minutes and seconds, as the Jobs tree does');
     store.grow(() => {
       stmt.rowCount = 5000;
     });
@@ -525,9 +524,8 @@ test('columns resize by dragging the header edge; shift+arrows extend the select
     await p.page.keyboard.press('Shift+ArrowRight');
     assert.match((await p.page.textContent('.statusbar')) ?? '', /Row 5 of 1,000,000, md5 · 3 × 2 selected/);
     await p.page.keyboard.press('Control+c');
-    const copy = await until(() => p.toHost.find((m) => m.type === 'copyText'), 'copyText');
-    assert.ok(copy.type === 'copyText');
-    assert.deepEqual([copy.rows, copy.cols], [[2, 4], [0, 1]]);
+    const copy = await until(() => p.toHost.find((m) => m.type === 'copyRange'), 'copyRange');
+    assert.deepEqual(copy, { type: 'copyRange', stmt: 1, r0: 2, r1: 4, c0: 0, c1: 1 });
     await p.page.keyboard.press('Home');
     assert.match((await p.page.textContent('.statusbar')) ?? '', /^Row 5 of 1,000,000, g$/);
   } finally {

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { nodeBundle } from '../../../scripts/bundles.mjs';
 import { repoRoot, startThrowawayCluster } from '../../harness/cluster.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,16 +25,7 @@ try {
 
 const out = path.join(repoRoot, '.tmp', 'vscode-tests');
 fs.mkdirSync(out, { recursive: true });
-await esbuild.build({
-  entryPoints: [path.join(here, 'electron-entry.ts')],
-  outfile: path.join(out, 'index.js'),
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  external: ['vscode'],
-  logLevel: 'warning',
-});
+await esbuild.build(nodeBundle(path.join(here, 'electron-entry.ts'), path.join(out, 'index.js')));
 const { spawnSync } = await import('node:child_process');
 if (spawnSync('node', ['esbuild.mjs'], { cwd: repoRoot, stdio: 'inherit' }).status !== 0) process.exit(1);
 

@@ -3,14 +3,14 @@
 // check that the package holds exactly what .vscodeignore allows (a stray test, source map or
 // node_modules would be a packaging bug), and its size.
 //
-//   node test/harness/package.mjs [--out FILE] [--quiet]
+//   node scripts/package.mjs [--out FILE] [--quiet]
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function run(cmd, args, { capture = false } = {}) {
   const res = spawnSync(cmd, args, {

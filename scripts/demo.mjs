@@ -16,10 +16,10 @@ import {
   psql,
   repoRoot,
   stopCluster,
-} from './cluster.mjs';
+} from '../test/harness/cluster.mjs';
 import { buildVsix } from './package.mjs';
 
-const help = `npm run demo [-- options]      (node test/harness/demo.mjs)
+const help = `npm run demo [-- options]      (node scripts/demo.mjs)
 
 Brings up everything PG Background needs and opens it:
   1. npm dependencies (npm ci) and Debian prerequisites when missing (PostgreSQL 15 server
@@ -149,7 +149,7 @@ function seedDemoData(cluster) {
 
 /** Copies the demo workspace (keeping the user's edits) and writes its connection profile. */
 function prepareWorkspace(port) {
-  const src = path.join(repoRoot, 'test', 'demo-workspace');
+  const src = path.join(repoRoot, 'scripts', 'demo-workspace');
   fs.mkdirSync(workspace, { recursive: true });
   for (const name of fs.readdirSync(src)) {
     const to = path.join(workspace, name);
@@ -231,7 +231,7 @@ async function main() {
   }
 
   step('code-server (VS Code in the browser)');
-  const cs = await import('./codeserver.mjs');
+  const cs = await import('../test/harness/codeserver.mjs');
   cs.ensureCodeServer();
   const userDataDir = path.join(csState, 'user-data');
   const extensionsDir = path.join(csState, 'extensions');

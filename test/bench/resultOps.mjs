@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// Result operations benchmark (called by test/bench/run.mjs; also runs standalone with
+// `node --import tsx test/bench/resultOps.mjs [--quick]`):
+//   1. 1,000,000 rows × 5 columns held in memory: sort by an integer and by a text column, quick
+//      filter to the first screen of matches, find-next; each beside the same operation done by
+//      plain Array.prototype.sort / filter / a loop over the same rows in this process.
+//   2. 10,000,000 rows spooled to disk: sort by an integer column (external merge sort) with the
+//      process's memory growth, beside reading the spool once.
+// A benchmark, not a test: a missed target is reported, never a failing exit code.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+if (!process.env.PGBG_OPS_BENCH_TSX && !process.execArgv.some((a) => a.includes('tsx'))) {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, PGBG_OPS_BENCH_TSX: '1' },
+  });
+  process.exit(res.status === null ? 1 : 0);
+}
+
+const load = async (p) => {
+  const m = await import(p);
+  return m.default && Object.keys(m).length <= 2 ? { ...m.default, ...m } : m;
+};
+const { SpooledResultStore } = await load('../../src/core/resultStore.ts');
+const { sortRows } = await load('../../src/core/resultOps/sort.ts');
+const { compileFilter, filterRows } = await load('../../src/core/resultOps/filter.ts');
+const { findInView } = await load('../../src/core/resultOps/find.ts');
+const { scanRows } = await load('../../src/core/resultOps/scan.ts');
+const { ResultView } = await load('../../src/core/resultOps/view.ts');
+
+const quick = process.argv.includes('--quick');
+const MEM_ROWS = 1_000_000;
+const SPOOL_ROWS = quick ? 1_000_000 : 10_000_000;
+const SCREEN = 50;
+const OIDS = [23, 25, 16, 25, 1700];
+const COLUMNS = ['g', 'md5', 'even', 'note', 'price'].map((name, i) => ({ name, type: String(OIDS[i]), typeOid: OIDS[i], typmod: -1 }));
+
+const now = () => performance.now();
+const s = (ms) => `${(ms / 1000).toFixed(3)} s`;
+const msf = (v) => `${v.toFixed(1)} ms`;
+const mb = (b) => `${(b / 1048576).toFixed(0)} MB`;
+const verdict = (ok) => (ok ? 'ok' : 'MISSED');
+const out = (line) => process.stdout.write(`${line}\n`);
+const gc = () => globalThis.gc?.();
+
+/** Row g (1-based) of a shuffled result: ints out of order, 32 hex digits, NULLs and empty strings. */
+function makeRow(i) {
+  const g = (i * 2654435761) % 4294967291;
+  let h = (0x811c9dc5 ^ i) >>> 0;
+  let hex = '';
+  for (let k = 0; k < 4; k++) {
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ (i + k * 0x9e3779b9);
+    h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+    hex += (h >>> 0).toString(16).padStart(8, '0');
+  }
+  return [String(g - 2147483645), hex, i % 2 === 0 ? 't' : 'f', i % 7 === 0 ? null : i % 5 === 0 ? '' : `Item ${i}`, ((i % 100000) * 1.25).toFixed(2)];
+}
+
+async function fillStore(n, budget, dir) {
+  const store = new SpooledResultStore(`bench${n}`, { storageDir: dir, memoryRowBudget: budget });
+  store.setColumns(1, COLUMNS);
+  const B = 10000;
+  for (let i = 0; i < n; i += B) {
+    const batch = [];
+    for (let k = i; k < Math.min(n, i + B); k++) batch.push(budget >= n ? makeRow(k) : JSON.stringify(makeRow(k)));
+    if (budget >= n) store.addRows(1, batch);
+    else store.addJsonRows(1, batch);
+  }
+  store.markComplete();
+  return store;
+}
+
+async function memoryBench(dir) {
+  out(`\n-- ${MEM_ROWS.toLocaleString('en-US')} rows × 5 columns in memory`);
+  const store = await fillStore(MEM_ROWS, MEM_ROWS, dir);
+  const rows = await store.getRows(1, 0, MEM_ROWS);
+  const results = [];
+
+  // Sort by int.
+  gc();
+  let t = now();
+  const byInt = await sortRows(store, 1, OIDS, [{ col: 0 }], MEM_ROWS, undefined, {});
+  const tInt = now() - t;
+  t = now();
+  const plainInt = rows.slice().sort((a, b) => Number(a[0]) - Number(b[0]));
+  const bInt = now() - t;
+  if ((await store.getRows(1, byInt[0], 1))[0][0] !== plainInt[0][0]) throw new Error('int sort disagrees with the baseline');
+  results.push(['sort by int4', tInt, 1500, `Array.prototype.sort (Number compare) ${s(bInt)}`]);
+
+  // Sort by text.
+  gc();
+  t = now();
+  const byText = await sortRows(store, 1, OIDS, [{ col: 1 }], MEM_ROWS, undefined, {});
+  const tText = now() - t;
+  t = now();
+  const plainText = rows.slice().sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  const bText = now() - t;
+  if ((await store.getRows(1, byText[MEM_ROWS - 1], 1))[0][1] !== plainText[MEM_ROWS - 1][1]) throw new Error('text sort disagrees with the baseline');
+  results.push(['sort by text', tText, 2500, `Array.prototype.sort (string compare) ${s(bText)}`]);
+
+  // Quick filter: time until a screen of matches is known; then the whole scan.
+  const q = 'ab1';
+  gc();
+  t = now();
+  let tFirst = NaN;
+  const matches = await filterRows(store, 1, MEM_ROWS, compileFilter({ quick: q }, OIDS), {
+    onMatches: (m) => {
+      if (Number.isNaN(tFirst) && m.length >= SCREEN) tFirst = now() - t;
+    },
+  });
+  const tAll = now() - t;
+  t = now();
+  const lower = q.toLowerCase();
+  const firstScreen = [];
+  for (let i = 0; i < rows.length && firstScreen.length < SCREEN; i++) if (rows[i].some((v) => v !== null && v.toLowerCase().includes(lower))) firstScreen.push(i);
+  const bFirst = now() - t;
+  t = now();
+  const plainAll = rows.filter((r) => r.some((v) => v !== null && v.toLowerCase().includes(lower)));
+  const bAll = now() - t;
+  if (plainAll.length !== matches.length) throw new Error(`filter disagrees: ${matches.length} vs ${plainAll.length}`);
+  results.push([`quick filter "${q}": first screen (${SCREEN} rows)`, tFirst, 300, `plain loop ${msf(bFirst)}; whole scan ${s(tAll)} vs Array.prototype.filter ${s(bAll)} (${matches.length.toLocaleString('en-US')} matches)`]);
+
+  // Find-next over the sorted view.
+  const view = new ResultView(store, 1, MEM_ROWS, byInt);
+  const needle = 'abc12';
+  t = now();
+  const found = await findInView(view, needle);
+  const tIndex = now() - t;
+  const read = async (v) => (await view.rows(v, 1))[0];
+  let pos = { row: Math.floor(MEM_ROWS / 2), col: 0 };
+  const steps = [];
+  for (let k = 0; k < 20; k++) {
+    t = now();
+    const hit = await found.step(pos.row, pos.col, true, read);
+    steps.push(now() - t);
+    pos = hit;
+  }
+  steps.sort((a, b) => a - b);
+  const tStep = steps[Math.floor(steps.length * 0.95) - 1];
+  // Baseline: from the middle of the sorted rows, a loop to the next row with a matching cell.
+  const sortedRows = Array.from(byInt, (b) => rows[b]);
+  const bSteps = [];
+  let at = Math.floor(MEM_ROWS / 2);
+  for (let k = 0; k < 20; k++) {
+    t = now();
+    const next = sortedRows.findIndex((r, i) => i > at && r.some((v) => v !== null && v.toLowerCase().includes(needle)));
+    bSteps.push(now() - t);
+    at = next;
+  }
+  bSteps.sort((a, b) => a - b);
+  results.push([`find-next "${needle}" (p95 of 20 steps)`, tStep, 50, `Array.prototype.findIndex from the current row ${msf(bSteps[Math.floor(bSteps.length * 0.95) - 1])}; index built once in ${s(tIndex)} (${found.total} matches)`]);
+
+  for (const [what, v, target, base] of results) out(`${what.padEnd(44)} ${(v >= 100 ? s(v) : msf(v)).padStart(10)}  target ≤ ${target >= 1000 ? s(target) : msf(target)}  ${verdict(v <= target)}   baseline: ${base}`);
+  store.dispose();
+}
+
+async function spoolBench(dir) {
+  out(`\n-- ${SPOOL_ROWS.toLocaleString('en-US')} rows × 5 columns spooled (memory budget 100,000 rows)`);
+  let t = now();
+  const store = await fillStore(SPOOL_ROWS, 100_000, dir);
+  out(`filled the store in ${s(now() - t)} (${mb(store.spooledBytes)} spooled)`);
+  gc();
+  // Baseline: read every row of the spool once.
+  t = now();
+  let seen = 0;
+  await scanRows(store, 1, 0, SPOOL_ROWS, (rows) => {
+    seen += rows.length;
+  });
+  const tRead = now() - t;
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  const before = process.memoryUsage();
+  let peakRss = before.rss;
+  let peakHeap = before.heapUsed + before.external + before.arrayBuffers;
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed + m.external + m.arrayBuffers);
+  }, 20);
+  t = now();
+  const perm = await sortRows(store, 1, OIDS, [{ col: 0 }], SPOOL_ROWS, undefined, { tempDir: dir });
+  const tSort = now() - t;
+  clearInterval(sampler);
+  // Check: the first rows really ascend.
+  const head = await new ResultView(store, 1, SPOOL_ROWS, perm).rows(0, 1000);
+  for (let i = 1; i < head.length; i++) if (Number(head[i - 1][0]) > Number(head[i][0])) throw new Error('spooled sort out of order');
+  const growth = peakRss - before.rss;
+  out(`read the spool once (${seen.toLocaleString('en-US')} rows)              ${s(tRead)}`);
+  out(`external sort by int4                          ${s(tSort)}  (${(tSort / tRead).toFixed(2)}× one read of the spool)`);
+  out(`memory growth during the sort                  RSS +${mb(growth)}, JS heap+buffers +${mb(peakHeap - before.heapUsed - before.external - before.arrayBuffers)}  target < 200 MB  ${verdict(growth < 200 * 1048576)}`);
+  store.dispose();
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-ops-bench-'));
+try {
+  out(`\n== result operations benchmark (${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}, node ${process.version})`);
+  await memoryBench(dir);
+  await spoolBench(dir);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
