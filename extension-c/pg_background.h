@@ -337,6 +337,8 @@ extern bool pgbg_worker_blocked(PgbgJobHandle *job);
 extern void pgbg_request_cancel(PgbgJobHandle *job);
 extern void pgbg_terminate(PgbgJobHandle *job);
 extern int	pgbg_registry_count(void);
+extern int	pgbg_sweep_lingering(void);
+extern int	pgbg_count_manageable(Oid user_id);
 extern void pgbg_registry_foreach(void (*fn) (PgbgJobHandle *job, void *arg),
 								  void *arg);
 extern PgbgStats *pgbg_stats(void);

@@ -321,6 +321,7 @@ pg_background_list_v2(PG_FUNCTION_ARGS)
 					 errmsg("column definition list does not match pg_background_list_v2"),
 					 errhint("Use AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool).")));
 	}
+	(void) pgbg_sweep_lingering();
 	ls.tupstore = pgbg_init_materialize(fcinfo, desc);
 	ls.tupdesc = rsinfo->setDesc;
 	pgbg_registry_foreach(pgbg_list_one, &ls);
@@ -399,10 +400,12 @@ pgbg_count_active(PgbgJobHandle *job, void *arg)
 }
 
 /*
- * Statistics of this session (not server-wide): workers launched and
- * outcomes seen so far.  An outcome is counted when the session first
- * observes it (any call on the handle, list_v2 or stats_v2); a worker
- * detached while running is never counted as completed/failed.
+ * Statistics of this session (not server-wide): every job launched is
+ * counted once, in one outcome, when the session first sees it (any call on
+ * the handle, list_v2 or stats_v2); until then it is active.  That includes
+ * jobs whose handle was released before they ended (detached while running,
+ * canceled and released at once): see pgbg_linger().  So completed + failed
+ * + canceled = launched - active at every moment.
  */
 Datum
 pg_background_stats_v2(PG_FUNCTION_ARGS)
@@ -417,6 +420,7 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
+	active = pgbg_sweep_lingering();
 	pgbg_registry_foreach(pgbg_count_active, &active);
 	stats = pgbg_stats();
 	values[0] = Int64GetDatum(stats->launched);

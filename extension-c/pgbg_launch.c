@@ -85,7 +85,18 @@ static PgbgStats pgbg_session_stats;
 static PgbgTombstone pgbg_tombstones[PGBG_TOMBSTONES];
 static int	pgbg_tombstone_next = 0;
 
+/*
+ * Handles released before their job's outcome was known (detached while
+ * running, or canceled and released before the worker stopped).  They are
+ * gone for the user, but we keep our mapping of the segment, whose status
+ * block will tell the outcome, so that pg_background_stats_v2 counts every
+ * job once.  The worker keeps the segment alive anyway while it runs; only
+ * the queue is given up, at once, so the job's output is discarded.
+ */
+static List *pgbg_lingering = NIL;
+
 static void pgbg_on_detach(dsm_segment *seg, Datum arg);
+static void pgbg_linger(PgbgJobHandle *job);
 static void pgbg_raise_not_found(int32 pid, int64 cookie, bool v1,
 								 bool pid_known) pg_attribute_noreturn();
 
@@ -138,6 +149,35 @@ pgbg_registry_foreach(void (*fn) (PgbgJobHandle *job, void *arg), void *arg)
 		fn(entry->job, arg);
 }
 
+/*
+ * Whose handles are these?  A job runs with the privileges of the role that
+ * launched it (inside a SECURITY DEFINER function: the function's owner),
+ * and its results are that role's data, so only a role having its
+ * privileges may see the handle in list_v2, read, cancel or release it
+ * (pgbg_lookup).  The quota follows the same rule: a launch counts the
+ * handles its role can see and release, so that the hint of the quota error
+ * can always be followed, and a SECURITY DEFINER function's jobs, which the
+ * caller can neither see nor free, count against its owner, not against the
+ * caller.
+ */
+int
+pgbg_count_manageable(Oid user_id)
+{
+	HASH_SEQ_STATUS status;
+	PgbgEntry  *entry;
+	int			n = 0;
+
+	if (pgbg_registry == NULL)
+		return 0;
+	hash_seq_init(&status, pgbg_registry);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (has_privs_of_role(user_id, entry->job->user_id))
+			n++;
+	}
+	return n;
+}
+
 PgbgStats *
 pgbg_stats(void)
 {
@@ -161,13 +201,16 @@ pgbg_check_sql(const char *sql)
 }
 
 /*
- * Everything that can refuse a launch before anything is allocated.  Returns
- * the queue size to use (0 means the default).
+ * Everything that can refuse a launch by user_id before anything is
+ * allocated.  Returns the queue size to use (0 means the default).
  */
 static int32
-pgbg_check_launch(const char *sql, int32 queue_size)
+pgbg_check_launch(const char *sql, int32 queue_size, Oid user_id)
 {
+	int			held;
+
 	pgbg_check_sql(sql);
+	(void) pgbg_sweep_lingering();
 
 	if (queue_size == 0)
 		queue_size = pgbg_default_queue_size;
@@ -191,12 +234,14 @@ pgbg_check_launch(const char *sql, int32 queue_size)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot start a pg_background worker during a security-restricted operation")));
 
-	if (pgbg_registry_count() >= pgbg_max_workers)
+	held = pgbg_count_manageable(user_id);
+	if (held >= pgbg_max_workers)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("this session already holds %d pg_background workers",
-						pgbg_registry_count()),
-				 errdetail("pg_background.max_workers is %d.", pgbg_max_workers),
+				 errmsg("role \"%s\" already holds %d pg_background workers in this session",
+						GetUserNameFromId(user_id, false), held),
+				 errdetail("pg_background.max_workers is %d; it counts the handles of this session that pg_background_list_v2 shows to the role.",
+						   pgbg_max_workers),
 				 errhint("Read, wait for or detach finished workers, or raise pg_background.max_workers.")));
 	return queue_size;
 }
@@ -484,8 +529,8 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 	Oid			user_id;
 	int			sec_context;
 
-	queue_size = pgbg_check_launch(sqlstr, queue_size);
 	GetUserIdAndSecContext(&user_id, &sec_context);
+	queue_size = pgbg_check_launch(sqlstr, queue_size, user_id);
 	cookie = pgbg_new_cookie();
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "pg_background handle",
@@ -588,13 +633,70 @@ pgbg_release(PgbgJobHandle *job, PgbgReleaseReason reason)
 	if (!job->counted)
 		(void) pgbg_observe(job, &stopped); /* count the outcome if final */
 	pgbg_add_tombstone(key, reason);
-	if (job->seg != NULL && !pgbg_keep_idle(job))
+	if (job->seg != NULL && !job->counted)
+		pgbg_linger(job);
+	else if (job->seg != NULL && !pgbg_keep_idle(job))
 		dsm_detach(job->seg);
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: released worker %d (%s)", key.pid,
 							 reason == PGBG_RELEASED_DETACHED ? "detached" :
 							 reason == PGBG_RELEASED_CONSUMED ? "results consumed" :
 							 "finished")));
+}
+
+/*
+ * A released handle whose outcome is not known yet: out of the registry (it
+ * no longer counts against the quota, and no function can reach it), its
+ * queue let go and its worker told not to wait for another job, but the
+ * segment stays mapped until pgbg_sweep_lingering() sees the outcome.  Our
+ * mapping keeps the segment alive after the worker is gone, so every entry
+ * point sweeps (launch, every handle function, list_v2, stats_v2): a
+ * finished job's segment lasts at most until the session's next call.
+ */
+static void
+pgbg_linger(PgbgJobHandle *job)
+{
+	MemoryContext oldcxt;
+
+	if (job->registered && pgbg_registry != NULL)
+		(void) hash_search(pgbg_registry, &job->key, HASH_REMOVE, NULL);
+	job->registered = false;
+	pgbg_retire(job->fixed);
+	if (job->mqh != NULL)
+	{
+		shm_mq_detach(job->mqh);	/* the worker stops sending */
+		job->mqh = NULL;
+	}
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	pgbg_lingering = lappend(pgbg_lingering, job);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Count the outcomes of released jobs that have one now, and let their
+ * segments go.  Returns how many are still running.
+ */
+int
+pgbg_sweep_lingering(void)
+{
+	ListCell   *lc;
+	int			running = 0;
+
+	foreach(lc, pgbg_lingering)
+	{
+		PgbgJobHandle *job = (PgbgJobHandle *) lfirst(lc);
+		bool		stopped;
+
+		(void) pgbg_observe(job, &stopped);
+		if (!job->counted)
+		{
+			running++;
+			continue;
+		}
+		pgbg_lingering = foreach_delete_current(pgbg_lingering, lc);
+		dsm_detach(job->seg);	/* frees job */
+	}
+	return running;
 }
 
 /*
@@ -655,6 +757,7 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 	PgbgJobHandle *job = NULL;
 	bool		pid_known = false;
 
+	(void) pgbg_sweep_lingering();
 	if (pgbg_registry != NULL)
 	{
 		HASH_SEQ_STATUS status;
@@ -856,7 +959,7 @@ pgbg_terminate(PgbgJobHandle *job)
 bool
 pgbg_forget_session_state(void)
 {
-	if (pgbg_registry_count() > 0)
+	if (pgbg_registry_count() > 0 || pgbg_sweep_lingering() > 0)
 		return false;
 	pgbg_drop_idle();
 	memset(&pgbg_session_stats, 0, sizeof(pgbg_session_stats));
