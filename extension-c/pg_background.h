@@ -9,8 +9,10 @@
  * File map:
  *		pg_background.c   module load, GUCs, small shared helpers, the
  *						  outcome names
- *		pgbg_launch.c     launcher side: building the segment, starting a
- *						  worker, the per-session registry of job handles
+ *		pgbg_launch.c     launcher side: starting a job (its segment, a
+ *						  worker for it)
+ *		pgbg_registry.c   launcher side: the session's registry of job
+ *						  handles, their release and the jobs' outcomes
  *		pgbg_reuse.c      keeping a finished worker for the next job: the
  *						  launcher's pool and the worker's idle wait (both
  *						  sides of the idle/claimed/retired handshake)
@@ -324,6 +326,11 @@ extern void pgbg_copy_clipped(char *dst, const char *src, int dstlen);
 /* pgbg_launch.c */
 extern PgbgJobHandle *pgbg_launch(text *sql, int32 queue_size, bool submit,
 								  bool v1);
+
+/* pgbg_registry.c */
+extern void pgbg_tie_to_segment(PgbgJobHandle *job);
+extern void pgbg_register_handle(PgbgJobHandle *job, int32 pid, int64 cookie,
+								 const char *sql);
 extern bool pgbg_forget_session_state(void);
 extern PgbgJobHandle *pgbg_lookup(int32 pid, int64 cookie, bool v1);
 extern void pgbg_release(PgbgJobHandle *job, PgbgReleaseReason reason);
