@@ -87,6 +87,8 @@ typedef struct PgbgIdle
 } PgbgIdle;
 
 static PgbgIdle pgbg_idle[PGBG_MAX_IDLE];
+
+/* pgbg_idle_at_exit() is registered (once, with the first idle worker) */
 static bool pgbg_idle_exit_hook = false;
 
 static void pgbg_idle_at_exit(int code, Datum arg);

@@ -18,7 +18,7 @@ import { Log } from './vscode/log.js';
 import { Results } from './vscode/results.js';
 import { RunCommands } from './vscode/runCommands.js';
 import { ServerExtensionInstaller } from './vscode/serverExtension.js';
-import { engineSettings } from './vscode/settings.js';
+import { engineSettings, openResultOnStart } from './vscode/settings.js';
 import { ConnectionStatusBar } from './vscode/statusBar.js';
 
 let shutdown: (() => Promise<void>) | undefined;
@@ -59,7 +59,7 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
   };
   const panels = new ResultPanels(context, host);
   results.attach({
-    show: (id) => panels.show(id),
+    show: (id, background) => panels.show(id, background),
     isVisible: (id) => panels.isVisible(id),
     exportResult: (id, stmt) => panels.exportResult(id, stmt),
   });
@@ -71,7 +71,9 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
 
   context.subscriptions.push(
     ...new ConnectionCommands(store, sessions, engine, log).register(),
-    ...new RunCommands(engine, sessions, store, installer, log).register(),
+    ...new RunCommands(engine, sessions, store, installer, log, (job) => {
+      if (openResultOnStart()) results.showOnStart(job.id);
+    }).register(),
     ...new JobCommands(engine, sessions, store, tree, events, results, installer, log).register(),
   );
 

@@ -24,6 +24,7 @@ import { Grid, type CellRange } from './grid';
 import { MessagesView } from './messages';
 import { RowCache, Requester } from './rows';
 import { TabStrip } from './tabs';
+import { Tools, type ToolTarget } from './tools';
 
 export interface VsCodeApi {
   postMessage(msg: unknown): void;
@@ -73,6 +74,7 @@ export class App {
   private readonly messages: MessagesView;
   private readonly detail: DetailPane;
   private readonly status = el('div', 'statusbar');
+  private readonly tools: Tools;
 
   constructor(
     private readonly root: HTMLElement,
@@ -92,6 +94,21 @@ export class App {
       this.send({ type: 'copyText', text });
       this.status.textContent = `Copied ${formatCount(text.length)} characters`;
     });
+    this.tools = new Tools(
+      (m) => this.send(m),
+      () => this.toolTarget(this.activeStmt()),
+      () => {
+        this.updateStatus();
+        this.saveStateSoon();
+      },
+    );
+    this.tools.targetFor = (stmt) => this.toolTarget(this.stmts.get(stmt));
+    this.tools.onCopyButton = () => {
+      const v = this.activeStmt();
+      if (!v?.grid) return;
+      const range = v.grid.selection() ?? { r0: 0, r1: Math.max(0, this.tools.totalFor(v.stmt, v.snapshot.rowCount) - 1), c0: 0, c1: Math.max(0, v.grid.columns.length - 1) };
+      this.copy(v, range);
+    };
     this.build();
     window.addEventListener('message', (e: MessageEvent<unknown>) => this.onMessage(e.data));
     document.addEventListener('copy', this.onCopyEvent);
@@ -123,7 +140,19 @@ export class App {
     this.banner.hidden = true;
     this.banner.setAttribute('role', 'status');
 
-    this.root.append(bar, this.banner, this.tabs.root, this.detail.root, this.status);
+    this.root.append(
+      bar,
+      this.banner,
+      this.tools.viewBar.root,
+      this.tools.viewBar.conditionsRoot,
+      this.tools.findBar.root,
+      this.tabs.root,
+      this.tools.stats.root,
+      this.tools.chart.root,
+      this.detail.root,
+      this.status,
+      this.tools.announcer,
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -134,6 +163,7 @@ export class App {
     if (!isHostMessage(data)) return;
     const msg = data;
     if (this.requester.handle(msg)) return;
+    if (this.tools.handle(msg)) return;
     switch (msg.type) {
       case 'init':
         this.init(msg);
@@ -160,6 +190,8 @@ export class App {
 
   private init(msg: Extract<HostMessage, { type: 'init' }>): void {
     this.requester.failAll('reinitialised');
+    const kept = this.tools.reset();
+    if (this.state && this.state.jobId === msg.jobId) this.state = { ...this.state, views: { ...(this.state.views ?? {}), ...kept } };
     for (const v of this.stmts.values()) {
       v.grid?.dispose();
       this.tabs.remove(stmtKey(v.stmt));
@@ -224,7 +256,7 @@ export class App {
       if (!v) v = this.addStatement(s);
       v.snapshot = s;
       if (s.columns && !v.grid) this.attachGrid(v);
-      if (v.grid) v.grid.setTotal(s.rowCount);
+      if (v.grid) v.grid.setTotal(this.tools.totalFor(s.stmt, s.rowCount));
       this.updateStmtTab(v);
     }
     this.updateExportButtons();
@@ -259,6 +291,7 @@ export class App {
         onCopy: (range) => this.copy(v, range),
         onOpenDetail: () => this.toggleDetail(true),
         onViewChange: () => this.saveStateSoon(),
+        onSort: (col, add) => this.tools.sort(col, add),
       },
       { row: saved?.row, left: saved?.left, widths: this.state?.widths?.[String(v.stmt)] },
     );
@@ -269,6 +302,14 @@ export class App {
       v.view.appendChild(v.tagEl);
     }
     v.view.appendChild(grid.root);
+    const target = this.toolTarget(v);
+    if (target) this.tools.attach(target, this.state?.views?.[String(v.stmt)]);
+    if (this.activeStmt() === v) this.tools.bindActive();
+  }
+
+  private toolTarget(v: StmtView | undefined): ToolTarget | undefined {
+    if (!v?.grid || !v.cache || !v.snapshot.columns) return undefined;
+    return { stmt: v.stmt, columns: v.snapshot.columns, rowCount: v.snapshot.rowCount, grid: v.grid, cache: v.cache };
   }
 
   private updateStmtTab(v: StmtView): void {
@@ -305,6 +346,7 @@ export class App {
     // The grid measured 0×0 while its tab was hidden.
     if (v?.grid) requestAnimationFrame(() => v.grid?.activate());
     this.updateExportButtons();
+    this.tools.bindActive();
     this.updateStatus();
     if (this.detail.isOpen) this.showDetail();
     this.saveStateSoon();
@@ -328,7 +370,7 @@ export class App {
 
   private exportActive(format: ExportFormat): void {
     const v = this.activeStmt();
-    if (v?.snapshot.columns) this.send({ type: 'export', stmt: v.stmt, format });
+    if (v?.snapshot.columns) this.send({ type: 'export', stmt: v.stmt, format, scope: this.tools.viewBar.rowScope });
   }
 
   private snapshotState(): PersistedState | undefined {
@@ -340,7 +382,10 @@ export class App {
       scroll[String(v.stmt)] = v.grid.viewState();
       widths[String(v.stmt)] = v.grid.columnWidths();
     }
-    return { v: 1, jobId: this.jobId, activeTab: this.activeTab || undefined, scroll, widths };
+    const views = { ...(this.state?.views ?? {}) };
+    for (const v of this.stmts.values()) if (v.grid) delete views[String(v.stmt)];
+    Object.assign(views, this.tools.specs());
+    return { v: 1, jobId: this.jobId, activeTab: this.activeTab || undefined, scroll, widths, views };
   }
 
   private saveStateSoon(): void {
@@ -357,7 +402,10 @@ export class App {
 
   private updateStatus(): void {
     const v = this.activeStmt();
-    if (v?.grid) this.status.textContent = v.grid.describe();
+    if (v?.grid) {
+      const filtered = this.tools.describe(v.stmt);
+      this.status.textContent = filtered ? `${filtered} · ${v.grid.describe()}` : v.grid.describe();
+    }
     else if (this.activeTab === 'messages') this.status.textContent = `${this.messages.count} messages`;
     else this.status.textContent = '';
   }
@@ -391,7 +439,7 @@ export class App {
   /** The host reads the rows from its store (the grid holds shortened display copies) and answers `copied`. */
   private copy(v: StmtView, range: CellRange): void {
     this.status.textContent = `Copying ${formatCount(Math.min(range.r1 - range.r0 + 1, MAX_COPY_ROWS))} rows…`;
-    this.send({ type: 'copyRange', stmt: v.stmt, r0: range.r0, r1: range.r1, c0: range.c0, c1: range.c1 });
+    this.send({ type: 'copyRange', stmt: v.stmt, r0: range.r0, r1: range.r1, c0: range.c0, c1: range.c1, format: this.tools.viewBar.format, scope: this.tools.viewBar.rowScope });
   }
 
   /** Counters for the benchmark and tests (read-only; no data). */

@@ -80,7 +80,7 @@ export class DetailPane {
     if (value !== null && src.cache.isCut(pos.row, pos.col)) {
       this.label.textContent = `${where} · loading the whole value…`;
       this.value.value = value;
-      this.requester.request(src.stmt, pos.row, 1).then(
+      this.requester.request(src.stmt, pos.row, 1, undefined, src.cache.view).then(
         (reply) => {
           if (seq === this.seq) this.showValue(where, reply.rows[0]?.[pos.col] ?? null);
         },

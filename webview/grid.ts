@@ -47,6 +47,14 @@ export interface GridCallbacks {
   onOpenDetail(): void;
   /** Scroll position or column widths changed (for persisted state). */
   onViewChange(): void;
+  /** A header was clicked (or S pressed on a column): cycle its sort; `add` keeps the other keys. */
+  onSort?(col: number, add: boolean): void;
+}
+
+/** A column's place in the sort: direction and (for several keys) its rank from 1. */
+export interface HeaderSort {
+  col: number;
+  desc: boolean;
 }
 
 export interface GridInitial {
@@ -114,6 +122,10 @@ export class Grid {
   private readonly spare: RowEl[] = [];
   private headerCells: HTMLDivElement[] = [];
   private headerKey = '';
+  private sortKeys: HeaderSort[] = [];
+  private sortVersion = 0;
+  /** The cell find stepped to, highlighted until the next find or selection. */
+  private foundPos: CellPos | undefined;
   private frame = 0;
   private dragging: 'cells' | 'rows' | 'cols' | undefined;
   private resizing: { col: number; startX: number; startWidth: number } | undefined;
@@ -242,6 +254,32 @@ export class Grid {
 
   focus(): void {
     this.root.focus({ preventScroll: true });
+  }
+
+  /** Shows the sort on the headers (indicator and aria-sort). */
+  setSort(keys: HeaderSort[]): void {
+    this.sortKeys = keys;
+    this.sortVersion++;
+    this.schedule();
+  }
+
+  /** Scrolls to a cell, focuses it and marks it as the current find match. */
+  reveal(row: number, col: number): void {
+    if (this.total === 0) return;
+    this.foundPos = { row, col };
+    this.moveTo({ row, col }, false);
+  }
+
+  /** The rows behind the same positions changed (another view): repaint every row. */
+  invalidateRows(): void {
+    this.selVersion++;
+    this.schedule();
+  }
+
+  clearFound(): void {
+    if (!this.foundPos) return;
+    this.foundPos = undefined;
+    this.selChanged();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -492,6 +530,7 @@ export class Grid {
       if (this.numeric[c]) cls += ' num';
       if (inRows && sel && c >= sel.c0 && c <= sel.c1) cls += ' sel';
       if (this.focusPos && this.focusPos.row === r && this.focusPos.col === c) cls += ' focus';
+      if (this.foundPos && this.foundPos.row === r && this.foundPos.col === c) cls += ' found';
       const key = `${cls}|${c}`;
       if (re.cellCls[j] !== key) {
         re.cellCls[j] = key;
@@ -507,7 +546,7 @@ export class Grid {
       this.corner.style.left = `${sl}px`;
     }
     const sel = this.selection();
-    const key = `${c0}|${c1}|${this.layoutVersion}|${sel ? `${sel.c0}-${sel.c1}` : ''}`;
+    const key = `${c0}|${c1}|${this.layoutVersion}|${sel ? `${sel.c0}-${sel.c1}` : ''}|${this.sortVersion}`;
     if (key === this.headerKey) return;
     this.headerKey = key;
     const n = c1 - c0 + 1;
@@ -517,7 +556,9 @@ export class Grid {
       const name = el('div', 'grid-hname');
       const type = el('div', 'grid-htype');
       const handle = el('div', 'grid-resize');
-      h.append(name, type, handle);
+      const sort = el('div', 'grid-hsort');
+      sort.setAttribute('aria-hidden', 'true');
+      h.append(name, type, handle, sort);
       this.header.insertBefore(h, this.corner);
       this.headerCells.push(h);
     }
@@ -536,7 +577,12 @@ export class Grid {
       h.className = `grid-hcell${this.numeric[c] ? ' num' : ''}${sel && c >= sel.c0 && c <= sel.c1 ? ' sel' : ''}`;
       (h.children[0] as HTMLElement).textContent = col.name;
       (h.children[1] as HTMLElement).textContent = col.type;
-      h.title = `${col.name}\n${col.type}`;
+      const rank = this.sortKeys.findIndex((k) => k.col === c);
+      const key = rank >= 0 ? this.sortKeys[rank] : undefined;
+      (h.children[3] as HTMLElement).textContent = key ? `${key.desc ? '▼' : '▲'}${this.sortKeys.length > 1 ? rank + 1 : ''}` : '';
+      h.setAttribute('aria-sort', key ? (key.desc ? 'descending' : 'ascending') : 'none');
+      h.classList.toggle('sorted', key !== undefined);
+      h.title = `${col.name}\n${col.type}\nClick to sort (ascending, descending, off); Shift+click to sort by several columns. Click the type to select the column.`;
     }
   }
 
@@ -550,6 +596,7 @@ export class Grid {
   }
 
   private moveTo(pos: CellPos, extend: boolean): void {
+    if (this.foundPos && (this.foundPos.row !== pos.row || this.foundPos.col !== pos.col)) this.foundPos = undefined;
     const p = { row: clamp(pos.row, 0, this.total - 1), col: clamp(pos.col, 0, this.columns.length - 1) };
     this.focusPos = p;
     if (!extend || !this.anchor) {
@@ -611,6 +658,13 @@ export class Grid {
         return;
       case 'Escape':
         if (this.focusPos) this.moveTo(this.focusPos, false);
+        return;
+      case 's':
+      case 'S':
+        if (!mod && !e.altKey && this.cb.onSort) {
+          e.preventDefault();
+          this.cb.onSort(f.col, e.shiftKey);
+        }
         return;
       default:
         if (mod && (e.key === 'a' || e.key === 'A')) {
@@ -692,6 +746,15 @@ export class Grid {
     this.header.setPointerCapture(e.pointerId);
     if (target.classList.contains('grid-resize')) {
       this.resizing = { col, startX: e.clientX, startWidth: this.widths[col] };
+      return;
+    }
+    if (!target.closest('.grid-htype') && this.cb.onSort) {
+      this.focusPos = { row: this.focusPos?.row ?? Math.floor(this.vTop / ROW_HEIGHT), col };
+      this.anchor = this.focusPos;
+      this.wholeCols = false;
+      this.wholeRows = false;
+      this.selChanged();
+      this.cb.onSort(col, e.shiftKey);
       return;
     }
     if (this.total === 0) return;

@@ -27,12 +27,14 @@ export class Requester {
 
   constructor(private readonly send: (msg: WebviewMessage) => void) {}
 
-  request(stmt: number, start: number, count: number, maxValueLength?: number): Promise<RowsReply> {
+  /** `view`: rows of that sorted/filtered view (positions in it), not of the statement. */
+  request(stmt: number, start: number, count: number, maxValueLength?: number, view?: number): Promise<RowsReply> {
     const reqId = this.nextId++;
     return new Promise<RowsReply>((resolve, reject) => {
       this.pending.set(reqId, { resolve, reject });
       const msg: WebviewMessage = { type: 'getRows', reqId, stmt, start, count };
       if (maxValueLength !== undefined) msg.maxValueLength = maxValueLength;
+      if (view !== undefined) msg.view = view;
       this.send(msg);
     });
   }
@@ -99,6 +101,9 @@ export class RowCache {
   version = 0;
   /** Requests sent so far (for the benchmark's explanation of its numbers). */
   requests = 0;
+  private viewVersion: number | undefined;
+  /** Bumped by reset(): an answer to a request sent before it belongs to other rows. */
+  private epoch = 0;
 
   constructor(
     private readonly stmt: number,
@@ -147,8 +152,22 @@ export class RowCache {
     this.pump();
   }
 
+  /** The host view the rows come from (undefined: the statement's rows in arrival order). */
+  get view(): number | undefined {
+    return this.viewVersion;
+  }
+
+  /** Switches to another view: everything cached belongs to the old one. */
+  setView(version: number | undefined): void {
+    if (version === this.viewVersion) return;
+    this.viewVersion = version;
+    this.reset();
+    this.onData();
+  }
+
   /** Forget everything (the host sent a fresh init). */
   reset(): void {
+    this.epoch++;
     this.blocks.clear();
     this.inFlight.clear();
     this.chars = 0;
@@ -180,6 +199,7 @@ export class RowCache {
    * place of a fuller block; a request already in flight for it still lands and refreshes it.
    */
   accept(reply: RowsReply): void {
+    if (this.viewVersion !== undefined) return; // pushed rows are the statement's, not a view's
     const bs = this.opts.blockSize;
     if (reply.start % bs !== 0 || reply.rows.length === 0 || reply.rows.length > bs) return;
     const b = reply.start / bs;
@@ -208,14 +228,16 @@ export class RowCache {
     this.inFlight.add(b);
     this.requests++;
     const count = Math.min(bs, MAX_ROWS_PER_REQUEST);
-    this.requester.request(this.stmt, b * bs, count, this.opts.maxValueLength).then(
+    const epoch = this.epoch;
+    this.requester.request(this.stmt, b * bs, count, this.opts.maxValueLength, this.viewVersion).then(
       (reply) => {
-        if (!this.inFlight.delete(b)) return; // reset() happened meanwhile
+        if (epoch !== this.epoch) return; // reset() happened meanwhile: not these rows
+        this.inFlight.delete(b);
         this.store(b, reply);
         this.pump();
       },
       () => {
-        this.inFlight.delete(b);
+        if (epoch === this.epoch) this.inFlight.delete(b);
       },
     );
   }

@@ -78,9 +78,9 @@ sub outcome
 {
 	sql_ok($s, q{SET pg_background.worker_timeout = '1s'});
 	my ($pid, $cookie) = launch($s,
-		q{SELECT pg_sleep(0.6); SELECT pg_sleep(0.6); SELECT 'ran past'});
+		q{SELECT pg_sleep(0.6); SELECT pg_sleep(0.6); SELECT pg_sleep(0.6); SELECT 'ran past'});
 	my ($errors, $rows, $done) = outcome($pid, $cookie);
-	like($errors->[0] // '', qr/^error\|2\|.*"sqlstate":"57014".*"detail":"The job ran longer than pg_background.worker_timeout \(1000 ms\)\."/,
+	like($errors->[0] // '', qr/^error\|\d\|.*"sqlstate":"57014".*"detail":"The job ran longer than pg_background.worker_timeout \(1000 ms\)\."/,
 		'worker_timeout: statements under no statement_timeout still end at the job\'s deadline');
 	ok(!grep({ /ran past/ } @$rows), 'worker_timeout: no statement after it runs');
 

@@ -5,8 +5,6 @@
 import type { ColumnInfo, Row, ServerMessage } from './model.js';
 import type { SpooledResultStore } from './resultStore.js';
 
-export { parseRowJson } from './rowCodec.js';
-
 export interface BatchOutcome {
   rows: number;
   /** The `done` state when the batch ended the job. */
@@ -71,7 +69,8 @@ export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): 
       continue;
     }
     if (kind === 'rows') {
-      // Forward-compatible batched form (see REQUESTS.md): data = [[...], [...], ...].
+      // Several rows in one message, data = [[...], [...], ...]: the batched relay (issue 12)
+      // may send rows this way; today's server sends one `row` message per row.
       flush();
       const rows = parseJson<Row[]>(data);
       store.addRows(stmt, rows);

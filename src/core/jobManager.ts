@@ -99,20 +99,13 @@ export class JobManager {
     this.options.log?.(level, message);
   }
 
-  // ---- connections -------------------------------------------------------------------------
+  // ---- connections: passed on to the registry (connectionRegistry.ts says what each does) ----
 
-  /**
-   * Registers a connection without connecting (activation must not touch the network).
-   * Re-registering replaces the config; an idle session reconnects with it on next use.
-   */
   registerConnection(name: string, config: ClientConfig): void {
     this.registry.register(name, config);
   }
 
-  /**
-   * Registers (or re-registers) a connection and connects its launcher session now.
-   * Rejects with a ConnectionError (readable message, `kind`) when the server cannot be reached.
-   */
+  /** Registers and connects now; rejects with a ConnectionError (readable, `kind`) when the server cannot be reached. */
   async openConnection(name: string, config: ClientConfig): Promise<Capabilities> {
     this.registry.register(name, config);
     return this.registry.capabilities(name);
@@ -123,25 +116,18 @@ export class JobManager {
     await this.registry.close(name);
   }
 
-  /** Names of registered connections. */
   connectionNames(): string[] {
     return this.registry.names();
   }
 
-  /** Whether the connection's launcher session is currently connected. */
   isConnected(name: string): boolean {
     return this.registry.isConnected(name);
   }
 
-  /** Capabilities of the connection's server, connecting lazily if needed. */
   async capabilities(name: string): Promise<Capabilities> {
     return this.registry.capabilities(name);
   }
 
-  /**
-   * Runs CREATE EXTENSION pg_background (in `schema`, created if needed) and re-detects
-   * capabilities; a refusal (e.g. insufficient privilege, 42501) is thrown as PgServerError.
-   */
   async installExtension(name: string, schema?: string): Promise<Capabilities> {
     return this.registry.installExtension(name, schema);
   }

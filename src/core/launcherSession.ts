@@ -23,8 +23,6 @@ export interface SessionDrop {
 /** The calls a job may make on the session while it holds it. */
 export interface SessionCalls {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
-  /** rowMode 'array' with json left as text, for fetch_v2 (we parse the row arrays ourselves). */
-  queryArrays(text: string, values?: unknown[]): Promise<unknown[][]>;
   /** Simple protocol, rows as raw text fields: the cheapest path, for the drain loop. */
   queryRawText(text: string): Promise<(string | null)[][]>;
   /** rowMode 'array' with every value as its text output (no type parsing at all). */
@@ -39,12 +37,6 @@ export interface SessionCalls {
   fn(name: string): string;
   readonly generation: number;
 }
-
-const JSON_OIDS = new Set([114, 3802]);
-const rawJsonTypes = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    JSON_OIDS.has(oid) ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
 
 const textTypes = {
   getTypeParser: (() => (v: string) => v) as unknown as typeof pg.types.getTypeParser,
@@ -115,10 +107,6 @@ export class LauncherSession {
       const calls: SessionCalls = {
         generation,
         query: (text, values) => client.query(text, values),
-        queryArrays: async (text, values) => {
-          const res = await client.query({ text, values, rowMode: 'array', types: rawJsonTypes });
-          return res.rows as unknown[][];
-        },
         queryText: async (text, values) => {
           const res = await client.query({ text, values, rowMode: 'array', types: textTypes });
           return res.rows as (string | null)[][];

@@ -17,9 +17,12 @@ import {
   type JobSnapshot,
   type PersistedState,
   type StatementSnapshot,
+  type WebviewMessage,
 } from '../protocol';
+import type { ResultView } from '../core/resultOps/view';
 import { copyRange } from './export';
 import { Throttle } from './throttle';
+import { ViewOps } from './viewOps';
 
 /** What the panels need from the rest of the extension (implemented by the VS Code layer). */
 export interface PanelHost {
@@ -34,14 +37,19 @@ export interface PanelHost {
 /** The parts of the panel that need VS Code (or a test double of the UI, not of the data). */
 export interface PanelSurface {
   post(msg: HostMessage): void | PromiseLike<unknown>;
-  exportResult(stmt: number, format: ExportFormat): Promise<void>;
+  /** `view`: export the rows as shown (filtered, sorted); without it every row. */
+  exportResult(stmt: number, format: ExportFormat, view?: ResultView): Promise<void>;
   copyText(text: string): Promise<void>;
   info(message: string): void;
+  /** Save dialog for a chart image. */
+  saveImage?(name: string, png: Uint8Array): Promise<void>;
 }
 
 export interface ControllerOptions {
   /** Minimum spacing of status pushes. */
   statusIntervalMs?: number;
+  /** Directory for the external sort's run files (the extension's storage). */
+  tempDir?: string;
 }
 
 /** "conn: first line of the SQL", short enough for a tab title. */
@@ -109,6 +117,7 @@ export class PanelController implements Disposable {
   private lastJob = '';
   /** Latest view state the webview reported (tab, scroll), for logging and the serializer. */
   lastState: PersistedState | undefined;
+  private readonly ops: ViewOps;
 
   constructor(
     readonly jobId: string,
@@ -117,6 +126,7 @@ export class PanelController implements Disposable {
     opts: ControllerOptions = {},
   ) {
     this.throttle = new Throttle(opts.statusIntervalMs ?? 150, () => this.pushStatus());
+    this.ops = new ViewOps(() => this.store, (m) => this.post(m), { tempDir: opts.tempDir });
     this.jobSub = host.onDidChangeJob((job) => {
       if (job.id !== this.jobId) return;
       this.attachStore();
@@ -129,6 +139,7 @@ export class PanelController implements Disposable {
 
   dispose(): void {
     this.disposed = true;
+    this.ops.dispose();
     this.throttle.dispose();
     this.jobSub.dispose();
     this.storeSub?.dispose();
@@ -150,7 +161,7 @@ export class PanelController implements Disposable {
           this.sendInit();
           break;
         case 'getRows':
-          await this.answerRows(msg.reqId, msg.stmt, msg.start, msg.count, msg.maxValueLength);
+          await this.answerRows(msg.reqId, msg.stmt, msg.start, msg.count, msg.maxValueLength, msg.view);
           break;
         case 'cancel':
           await this.host.cancel(this.jobId);
@@ -159,11 +170,35 @@ export class PanelController implements Disposable {
           await this.host.goToError(this.jobId, msg.position);
           break;
         case 'export':
-          await this.surface.exportResult(msg.stmt, msg.format);
+          await this.surface.exportResult(msg.stmt, msg.format, msg.scope === 'all' ? undefined : this.ops.current(msg.stmt));
           break;
         case 'copyRange':
-          await this.copy(msg.stmt, msg.r0, msg.r1, msg.c0, msg.c1);
+          await this.copy(msg);
           break;
+        case 'setView': {
+          const st = this.statement(msg.stmt);
+          await this.ops.setView(msg.stmt, msg.spec, st.columns, st.rowCount);
+          break;
+        }
+        case 'saveImage':
+          if (this.surface.saveImage) await this.surface.saveImage(msg.name, Buffer.from(msg.png, 'base64'));
+          break;
+        case 'cancelOp':
+          this.ops.cancel(msg.stmt, msg.op);
+          break;
+        case 'find':
+          await this.ops.find(msg.stmt, msg.text, msg.row, msg.col, msg.forward, this.statement(msg.stmt).rowCount);
+          break;
+        case 'getStats': {
+          const st = this.statement(msg.stmt);
+          await this.ops.stats(msg.stmt, msg.col, st.columns, st.rowCount);
+          break;
+        }
+        case 'getChart': {
+          const st = this.statement(msg.stmt);
+          await this.ops.chart(msg.stmt, msg.kind, msg.x, msg.y, st.columns, st.rowCount);
+          break;
+        }
         case 'copyText':
           await this.surface.copyText(msg.text);
           break;
@@ -182,9 +217,20 @@ export class PanelController implements Disposable {
     }
   }
 
-  private async copy(stmt: number, r0: number, r1: number, c0: number, c1: number): Promise<void> {
+  /** Columns and row count of a statement that returned rows; throws a readable error otherwise. */
+  private statement(stmt: number): { columns: NonNullable<StatementSnapshot['columns']>; rowCount: number } {
+    const info = this.store?.statements().find((s) => s.stmt === stmt);
+    if (!info?.columns) throw new Error('The result is no longer available.');
+    return { columns: info.columns, rowCount: info.rowCount };
+  }
+
+  private async copy(msg: Extract<WebviewMessage, { type: 'copyRange' }>): Promise<void> {
     if (!this.store) throw new Error('The result is no longer available.');
-    const copied = await copyRange(this.store, stmt, r0, r1, c0, c1);
+    const all = msg.scope === 'all';
+    const view = all ? undefined : this.ops.current(msg.stmt);
+    const r0 = all ? 0 : msg.r0;
+    const r1 = all ? Math.max(0, this.statement(msg.stmt).rowCount - 1) : msg.r1;
+    const copied = await copyRange(this.store, msg.stmt, r0, r1, msg.c0, msg.c1, { view, format: msg.format });
     if (copied.wanted > copied.rows && copied.rows === MAX_COPY_ROWS) {
       const n = (x: number): string => x.toLocaleString('en-US');
       this.surface.info(`Copied the first ${n(MAX_COPY_ROWS)} of ${n(copied.wanted)} selected rows; use Export for the whole result.`);
@@ -251,11 +297,25 @@ export class PanelController implements Disposable {
       this.lastStatements = key;
       this.post({ type: 'statements', statements });
       this.pushFirstRows(statements);
+      this.refreshViews(store);
     }
     const messages = store.messages();
     if (messages.length > this.sentMessages) {
       this.post({ type: 'messages', from: this.sentMessages, messages: messages.slice(this.sentMessages) });
       this.sentMessages = messages.length;
+    }
+  }
+
+  /** A view computed while the job was still producing rows is computed again once it completed. */
+  private refreshViews(store: ResultStore): void {
+    if (!store.complete) return;
+    const infos = store.statements();
+    const counts = new Map(infos.map((i) => [i.stmt, i.rowCount]));
+    for (const stmt of this.ops.staleStatements(counts)) {
+      const info = infos.find((i) => i.stmt === stmt);
+      if (!info?.columns) continue;
+      const spec = this.ops.spec(stmt);
+      this.ops.setView(stmt, spec, info.columns, info.rowCount, true).catch((err: unknown) => this.host.log(`result panel ${this.jobId}: view refresh failed: ${String(err)}`));
     }
   }
 
@@ -275,19 +335,27 @@ export class PanelController implements Disposable {
     }
   }
 
-  private async answerRows(reqId: number, stmt: number, start: number, count: number, maxValueLength: number | undefined): Promise<void> {
+  private async answerRows(reqId: number, stmt: number, start: number, count: number, maxValueLength: number | undefined, version?: number): Promise<void> {
     const store = this.store;
     if (!store) {
       this.post({ type: 'rowsError', reqId, message: 'The result is no longer available.' });
       return;
     }
-    const rows = await store.getRows(stmt, start, count);
+    // Rows of a view are view positions; a request for a view that has since changed is refused
+    // (the page resets its cache when it learns of the new view).
+    const view = version === undefined ? undefined : this.ops.viewFor(stmt, version);
+    if (view === 'stale') {
+      this.post({ type: 'rowsError', reqId, message: 'stale view' });
+      return;
+    }
+    const rows = view ? await view.rows(start, count) : await store.getRows(stmt, start, count);
+    const tag = version === undefined ? {} : { view: version };
     if (maxValueLength === undefined) {
-      this.post({ type: 'rows', reqId, stmt, start, rows });
+      this.post({ type: 'rows', reqId, stmt, start, rows, ...tag });
       return;
     }
     const shortened = cutRows(rows, maxValueLength);
-    const msg: HostMessage = { type: 'rows', reqId, stmt, start, rows: shortened.rows };
+    const msg: HostMessage = { type: 'rows', reqId, stmt, start, rows: shortened.rows, ...tag };
     if (shortened.cut.length > 0) msg.cut = shortened.cut;
     this.post(msg);
   }

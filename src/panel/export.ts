@@ -4,7 +4,8 @@
 // clipboard; tests use a string sink.
 
 import type { ColumnInfo, ResultStore, Row } from '../core/model';
-import { MAX_COPY_CHARS, MAX_COPY_ROWS, type ExportFormat } from '../protocol';
+import type { ResultView } from '../core/resultOps/view';
+import { MAX_COPY_CHARS, MAX_COPY_ROWS, type CopyFormat, type ExportFormat } from '../protocol';
 
 export interface TextSink {
   /** Resolves when the sink can take more (a file stream's drain). */
@@ -16,7 +17,25 @@ export interface ExportOptions {
   signal?: AbortSignal;
   /** Characters buffered before a write; large enough to amortise, small enough to stay flat. */
   chunkChars?: number;
+  /** Export the rows as shown (filtered, sorted) instead of every row in arrival order. */
+  view?: ResultView;
 }
+
+/** Every row of `stmt`, or of `view`, in order, in chunks. */
+async function forEachRow(store: ResultStore, stmt: number, view: ResultView | undefined, from: number, fn: (row: Row) => boolean | void): Promise<void> {
+  if (view) {
+    let stop = false;
+    await view.forEachChunk(from, view.length, (rows) => {
+      for (const r of rows) if (!stop && fn(r) === false) stop = true;
+      if (stop) throw STOP;
+    }).catch((e: unknown) => {
+      if (e !== STOP) throw e;
+    });
+    return;
+  }
+  for await (const row of store.iterateRows(stmt, from)) if (fn(row) === false) return;
+}
+const STOP = new Error('stop');
 
 /** RFC 4180 field: quoted when it holds a delimiter, quote, line break or edge space. NULL is an
  *  empty unquoted field and '' a quoted empty field, so the two stay distinguishable. */
@@ -76,7 +95,7 @@ export async function exportStatement(store: ResultStore, stmt: number, format: 
   const chunkChars = opts.chunkChars ?? 1 << 20;
   let buf = format === 'csv' ? csvLine(columns.map((c) => c.name)) : '[';
   let rows = 0;
-  for await (const row of store.iterateRows(stmt)) {
+  const write = async (row: Row): Promise<void> => {
     if (opts.signal?.aborted) throw new Error('Export canceled.');
     buf += format === 'csv' ? csvLine(row) : `${rows === 0 ? '\n' : ',\n'}${jsonRow(row, keys, columns)}`;
     rows++;
@@ -85,6 +104,13 @@ export async function exportStatement(store: ResultStore, stmt: number, format: 
       buf = '';
       opts.onProgress?.(rows);
     }
+  };
+  if (opts.view) {
+    await opts.view.forEachChunk(0, opts.view.length, async (chunk) => {
+      for (const row of chunk) await write(row);
+    });
+  } else {
+    for await (const row of store.iterateRows(stmt)) await write(row);
   }
   if (format === 'json') buf += rows === 0 ? ']\n' : '\n]\n';
   await sink.write(buf);
@@ -113,19 +139,54 @@ export interface CopiedRange {
  * from the store (whole values, not the display copies the grid holds). At most MAX_COPY_ROWS
  * rows, and only those that have arrived; text beyond MAX_COPY_CHARS is refused, not cut.
  */
-export async function copyRange(store: ResultStore, stmt: number, r0: number, r1: number, c0: number, c1: number): Promise<CopiedRange> {
+export async function copyRange(
+  store: ResultStore,
+  stmt: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  opts: { view?: ResultView; format?: CopyFormat } = {},
+): Promise<CopiedRange> {
   const wanted = r1 - r0 + 1;
   const count = Math.min(wanted, MAX_COPY_ROWS);
   const lines: string[] = [];
-  let chars = 0;
-  for await (const row of store.iterateRows(stmt, r0)) {
-    if (lines.length >= count) break;
-    const fields: string[] = [];
-    for (let c = c0; c <= c1; c++) fields.push(tsvField(row[c] ?? null));
-    const line = fields.join('\t');
-    chars += line.length + 1;
-    if (chars > MAX_COPY_CHARS) throw new Error(`The selection is more than ${MAX_COPY_CHARS / (1024 * 1024)} MB of text; use Export for it.`);
-    lines.push(line);
+  const markdown = opts.format === 'markdown';
+  if (markdown) {
+    const columns = store.statements().find((s) => s.stmt === stmt)?.columns ?? [];
+    const names: string[] = [];
+    for (let c = c0; c <= c1; c++) names.push(markdownCell(columns[c]?.name ?? ''));
+    lines.push(`| ${names.join(' | ')} |`, `|${names.map((_, i) => (isRightAligned(columns[c0 + i]) ? ' ---: ' : ' --- ')).join('|')}|`);
   }
-  return { text: lines.join('\n'), rows: lines.length, cols: c1 - c0 + 1, wanted };
+  const head = lines.length;
+  let chars = 0;
+  let failure: Error | undefined;
+  await forEachRow(store, stmt, opts.view, r0, (row) => {
+    if (lines.length - head >= count) return false;
+    const fields: string[] = [];
+    for (let c = c0; c <= c1; c++) fields.push(markdown ? markdownValue(row[c] ?? null) : tsvField(row[c] ?? null));
+    const line = markdown ? `| ${fields.join(' | ')} |` : fields.join('\t');
+    chars += line.length + 1;
+    if (chars > MAX_COPY_CHARS) {
+      failure = new Error(`The selection is more than ${MAX_COPY_CHARS / (1024 * 1024)} MB of text; use Export for it.`);
+      return false;
+    }
+    lines.push(line);
+    return undefined;
+  });
+  if (failure) throw failure;
+  return { text: lines.join('\n'), rows: lines.length - head, cols: c1 - c0 + 1, wanted };
+}
+
+const RIGHT_ALIGNED = new Set([20, 21, 23, 26, 700, 701, 790, 1700]);
+const isRightAligned = (c: ColumnInfo | undefined): boolean => c !== undefined && RIGHT_ALIGNED.has(c.typeOid);
+
+/** A Markdown table cell: pipes and backslashes escaped, line breaks as <br>, so every row stays one line. */
+export function markdownCell(v: string): string {
+  return v.replace(/[\\|]/g, (c) => `\\${c}`).replace(/\r\n|\r|\n/g, '<br>');
+}
+
+/** NULL is shown as an italic NULL, distinct from an empty string. */
+export function markdownValue(v: string | null): string {
+  return v === null ? '*NULL*' : markdownCell(v);
 }

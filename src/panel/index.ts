@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { VIEW_TYPE, isPersistedState, type ExportFormat } from '../protocol';
 import { PanelController, jobTitle, type PanelHost } from './controller';
+import type { ResultView } from '../core/resultOps/view';
 import { exportStatement, type TextSink } from './export';
 import { makeNonce, panelHtml } from './html';
 
@@ -51,14 +52,15 @@ export class ResultPanels implements vscode.Disposable {
   }
 
   /** Opens the job's panel, or reveals it when it is already open. */
-  show(jobId: string): void {
+  /** `background`: a job that just started; open beside the editor without taking focus. */
+  show(jobId: string, background = false): void {
     const open = this.panels.get(jobId);
     if (open) {
-      open.panel.reveal(open.panel.viewColumn, false);
+      if (!background) open.panel.reveal(open.panel.viewColumn, false);
       return;
     }
     const job = this.host.job(jobId);
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, job ? jobTitle(job) : 'Result', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, this.webviewOptions());
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, job ? jobTitle(job) : 'Result', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: background }, this.webviewOptions());
     this.attach(panel, jobId);
   }
 
@@ -144,13 +146,22 @@ export class ResultPanels implements vscode.Disposable {
     });
     const controller = new PanelController(jobId, this.host, {
       post: (msg) => webview.postMessage(msg),
-      exportResult: (stmt, format) => this.exportToFile(jobId, stmt, format),
+      exportResult: (stmt, format, view) => this.exportToFile(jobId, stmt, format, view),
       copyText: async (text) => {
         await vscode.env.clipboard.writeText(text);
         vscode.window.setStatusBarMessage(`Copied ${text.length.toLocaleString('en-US')} characters`, 3000);
       },
       info: (message) => void vscode.window.showInformationMessage(message),
-    });
+      saveImage: async (name, png) => {
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+        const uri = await vscode.window.showSaveDialog({
+          defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+          filters: { PNG: ['png'] },
+          saveLabel: 'Save chart',
+        });
+        if (uri) await vscode.workspace.fs.writeFile(uri, png);
+      },
+    }, { tempDir: path.join(this.context.globalStorageUri.fsPath, 'results') });
     const subscriptions = [
       webview.onDidReceiveMessage((m: unknown) => void controller.receive(m)),
       panel.onDidDispose(() => {
@@ -164,7 +175,7 @@ export class ResultPanels implements vscode.Disposable {
 
   /** Save dialog, then the statement streamed from the store to the file with a progress
    *  notification; a 10-million-row result never sits in memory. */
-  private async exportToFile(jobId: string, stmt: number, format: ExportFormat): Promise<void> {
+  private async exportToFile(jobId: string, stmt: number, format: ExportFormat, view?: ResultView): Promise<void> {
     const store = this.host.store(jobId);
     if (!store) throw new Error('The result of this job is no longer available.');
     const info = store.statements().find((s) => s.stmt === stmt);
@@ -179,7 +190,7 @@ export class ResultPanels implements vscode.Disposable {
     if (!uri) return;
     if (uri.scheme !== 'file') throw new Error('Export writes to local files only.');
     const file = uri.fsPath;
-    const total = info?.rowCount ?? 0;
+    const total = view ? view.length : (info?.rowCount ?? 0);
     const rows = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Exporting to ${path.basename(file)}`, cancellable: true },
       async (progress, token) => {
@@ -200,6 +211,7 @@ export class ResultPanels implements vscode.Disposable {
         let reported = 0;
         try {
           const n = await exportStatement(store, stmt, format, sink, {
+            view,
             signal: abort.signal,
             onProgress: (done) => {
               const pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;

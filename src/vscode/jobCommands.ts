@@ -14,7 +14,9 @@ import { errorText, type Log } from './log.js';
 import type { Results } from './results.js';
 import type { ServerExtensionInstaller } from './serverExtension.js';
 import { defaultGraceMs } from './settings.js';
-import { firstLine, formatElapsed, formatRows, isFinal, stateLabel } from './treeLabels.js';
+import { formatElapsed } from '../core/elapsed.js';
+import { isFinal } from '../core/jobStateMachine.js';
+import { formatRows, jobLabel, stateLabel } from './treeLabels.js';
 import { connectionNameFromArg, foreignWorkerFromArg, jobIdFromArg } from './treeNodes.js';
 
 type JobFilter = (job: JobInfo) => boolean;
@@ -88,7 +90,7 @@ export class JobCommands {
     const now = Date.now();
     const pick = await vscode.window.showQuickPick(
       candidates.map((j) => ({
-        label: firstLine(j.sql),
+        label: jobLabel(j.sql),
         description: `${stateLabel(j.state)} · ${formatElapsed((j.endedAt ?? now) - j.launchedAt)} · ${j.connectionName}`,
         id: j.id,
       })),
@@ -114,7 +116,7 @@ export class JobCommands {
 
   private async cancelWithGrace(job: JobInfo): Promise<void> {
     const text = await vscode.window.showInputBox({
-      title: `Cancel "${firstLine(job.sql, 50)}" with a grace period`,
+      title: `Cancel "${jobLabel(job.sql, 50)}" with a grace period`,
       prompt: 'Grace period in seconds (e.g. 5 or 0.5; 2m also works): the worker is asked to stop and is terminated only if it is still running after this.',
       value: formatSeconds(defaultGraceMs()),
       validateInput: (v) => {
@@ -136,7 +138,7 @@ export class JobCommands {
     let timeoutMs: number | undefined;
     if (askTimeout) {
       const text = await vscode.window.showInputBox({
-        title: `Wait for "${firstLine(job.sql, 50)}"`,
+        title: `Wait for "${jobLabel(job.sql, 50)}"`,
         prompt: 'Timeout in seconds (e.g. 10 or 2.5; 2m also works). The job keeps running when the wait times out.',
         value: '10',
         validateInput: (v) => {
@@ -149,7 +151,7 @@ export class JobCommands {
       if (typeof ms !== 'number') return;
       timeoutMs = ms;
     }
-    const label = firstLine(job.sql, 50);
+    const label = jobLabel(job.sql, 50);
     this.events.expectEnd(job.id);
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Waiting for "${label}"`, cancellable: true },
@@ -263,7 +265,7 @@ export class JobCommands {
     if (terminate) {
       const ok = await vscode.window.showWarningMessage(
         `Terminate pg_background worker ${worker.pid}?`,
-        { modal: true, detail: `Its session ends and its transaction is rolled back.\n\n${firstLine(worker.query, 200)}` },
+        { modal: true, detail: `Its session ends and its transaction is rolled back.\n\n${jobLabel(worker.query, 200)}` },
         'Terminate',
       );
       if (ok !== 'Terminate') return;

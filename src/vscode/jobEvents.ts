@@ -15,7 +15,8 @@ import type { JobInfo, JobState } from '../core/model.js';
 import type { Results } from './results.js';
 import { notifyOnCompletion } from './settings.js';
 import type { Log } from './log.js';
-import { firstLine, formatElapsed, formatRows, formatServerError } from './treeLabels.js';
+import { formatElapsed } from '../core/elapsed.js';
+import { formatRows, formatServerError, jobLabel } from './treeLabels.js';
 
 const HISTORY_KEY = 'pgBackground.history';
 /** Enough to be useful after a reload without letting workspaceState grow without bound. */
@@ -111,7 +112,7 @@ export class JobEvents implements vscode.Disposable {
   }
 
   private async notify(job: JobInfo, summary: string): Promise<void> {
-    const label = firstLine(job.sql, 60);
+    const label = jobLabel(job.sql, 60);
     const actions = job.hasResult ? ['Show Result'] : [];
     let choice: string | undefined;
     if (job.state === 'error' && job.error) {

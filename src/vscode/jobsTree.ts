@@ -6,6 +6,8 @@
 import * as vscode from 'vscode';
 import type { ForeignWorker, JobManager } from '../core/jobManager.js';
 import { DisposableStore } from '../core/disposables.js';
+import { formatElapsed } from '../core/elapsed.js';
+import { isFinal } from '../core/jobStateMachine.js';
 import type { JobInfo } from '../core/model.js';
 import type { ConnectionSessions } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
@@ -15,11 +17,9 @@ import {
   connectionContextValue,
   connectionDescription,
   escapeMarkdown,
-  firstLine,
-  formatElapsed,
-  isFinal,
   jobContextValue,
   jobDescription,
+  jobLabel,
   jobTooltipMarkdown,
   markdownCodeBlock,
   stateColorId,
@@ -319,7 +319,7 @@ function cached<N>(map: Map<string, N>, key: string, make: () => N): N {
 
 function jobItem(job: JobInfo): vscode.TreeItem {
   const now = Date.now();
-  const item = new vscode.TreeItem(firstLine(job.sql), vscode.TreeItemCollapsibleState.None);
+  const item = new vscode.TreeItem(jobLabel(job.sql), vscode.TreeItemCollapsibleState.None);
   item.id = `job:${job.id}`;
   item.description = jobDescription(job, now);
   item.contextValue = jobContextValue(job);
@@ -338,7 +338,7 @@ function jobItem(job: JobInfo): vscode.TreeItem {
 
 function foreignItem(node: ForeignWorkerNode): vscode.TreeItem {
   const w = node.worker;
-  const item = new vscode.TreeItem(`pid ${w.pid} · ${firstLine(w.query || '(no query)', 60)}`, vscode.TreeItemCollapsibleState.None);
+  const item = new vscode.TreeItem(`pid ${w.pid} · ${jobLabel(w.query || '(no query)', 60)}`, vscode.TreeItemCollapsibleState.None);
   item.id = `foreign:${node.connectionName}:${w.pid}`;
   const parts = [w.state ?? 'unknown'];
   if (w.queryStart) parts.push(formatElapsed(Date.now() - w.queryStart));

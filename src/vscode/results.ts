@@ -8,7 +8,8 @@ import { serverPositionToOffset } from '../core/statementFinder.js';
 import { errorText, type Log } from './log.js';
 
 export interface ResultViewer {
-  show(jobId: string): void;
+  /** `background`: open beside the editor without taking focus, and leave an open panel where it is. */
+  show(jobId: string, background?: boolean): void;
   isVisible(jobId: string): boolean;
   exportResult?(jobId: string, stmt?: number): Promise<void>;
 }
@@ -50,6 +51,12 @@ export class Results {
       return;
     }
     this.viewer.show(jobId);
+  }
+
+  /** A job just started: its panel opens beside the editor without taking focus (quietly: no message when it cannot). */
+  showOnStart(jobId: string): void {
+    const job = this.engine.job(jobId);
+    if (job && job.mode === 'launch' && job.state !== 'error') this.viewer?.show(jobId, true);
   }
 
   async exportResult(jobId: string): Promise<void> {

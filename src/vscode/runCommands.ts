@@ -10,7 +10,7 @@ import type { ConnectionSessions } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
 import type { ServerExtensionInstaller } from './serverExtension.js';
 import { errorText, type Log } from './log.js';
-import { firstLine, formatServerError } from './treeLabels.js';
+import { formatServerError, jobLabel } from './treeLabels.js';
 
 type Mode = 'launch' | 'submit';
 
@@ -21,6 +21,8 @@ export class RunCommands {
     private readonly store: ConnectionStore,
     private readonly installer: ServerExtensionInstaller,
     private readonly log: Log,
+    /** A job was launched (not refused, not failed at launch): e.g. open its result panel. */
+    private readonly onStarted?: (job: JobInfo) => void,
   ) {}
 
   register(): vscode.Disposable[] {
@@ -141,11 +143,12 @@ export class RunCommands {
     }
     try {
       const job = await this.engine.launch(name, sql, { mode, source: { uri: doc.uri.toString(), offset } });
-      this.log.info(`${mode === 'submit' ? 'Submitted' : 'Launched'} job ${job.id} on "${name}"${job.pid ? ` (worker pid ${job.pid})` : ''}: ${firstLine(sql)}`);
+      this.log.info(`${mode === 'submit' ? 'Submitted' : 'Launched'} job ${job.id} on "${name}"${job.pid ? ` (worker pid ${job.pid})` : ''}: ${jobLabel(sql)}`);
       if (job.state === 'error' && job.error) {
         void this.reportLaunchError(job);
       } else {
-        vscode.window.setStatusBarMessage(`$(sync~spin) PG Background: ${mode === 'submit' ? 'submitted' : 'running'} ${firstLine(sql, 40)}`, 3000);
+        vscode.window.setStatusBarMessage(`$(sync~spin) PG Background: ${mode === 'submit' ? 'submitted' : 'running'} ${jobLabel(sql, 40)}`, 3000);
+        if (mode === 'launch') this.onStarted?.(job);
       }
       return job;
     } catch (err) {

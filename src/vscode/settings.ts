@@ -27,6 +27,11 @@ export function engineSettings(): EngineSettings {
   };
 }
 
+/** Whether a launched job's result panel opens as the job starts. */
+export function openResultOnStart(): boolean {
+  return config().get<boolean>('openResultOnStart', true);
+}
+
 export function notifyOnCompletion(): boolean {
   return config().get<boolean>('notifyOnCompletion', true);
 }

@@ -2,14 +2,10 @@
 // manifest's menus match on. No `vscode` import, so it is unit-tested in plain Node
 // (test/unit/vscode-treeLabels.test.ts) and the tree provider stays a thin adapter.
 
-import { FINAL_STATES, type JobInfo, type JobState } from '../core/model.js';
+import { formatElapsed } from '../core/elapsed.js';
+import { isFinal } from '../core/jobStateMachine.js';
+import type { JobInfo, JobState } from '../core/model.js';
 import { sqlLabel } from '../core/sqlLabel.js';
-
-const FINAL: ReadonlySet<JobState> = FINAL_STATES;
-
-export function isFinal(state: JobState): boolean {
-  return FINAL.has(state);
-}
 
 /**
  * What a job (or a worker's query) is called in the tree, notifications and titles: the name
@@ -17,22 +13,6 @@ export function isFinal(state: JobState): boolean {
  */
 export function jobLabel(sql: string, max = 80): string {
   return sqlLabel(sql, max);
-}
-
-/** The former name of jobLabel (a first line was a poor label for SQL that opens with a comment). */
-export const firstLine = jobLabel;
-
-/** "0.4s", "12s", "3m 05s", "2h 03m": short enough for a tree description. */
-export function formatElapsed(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) ms = 0;
-  if (ms < 10_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
-  const totalSeconds = Math.floor(ms / 1000);
-  if (totalSeconds < 60) return `${totalSeconds}s`;
-  const minutes = Math.floor(totalSeconds / 60);
-  const seconds = totalSeconds % 60;
-  if (minutes < 60) return `${minutes}m ${String(seconds).padStart(2, '0')}s`;
-  const hours = Math.floor(minutes / 60);
-  return `${hours}h ${String(minutes % 60).padStart(2, '0')}m`;
 }
 
 /** 1234567 -> "1,234,567 rows"; locale-independent so labels (and e2e tests) are stable. */

@@ -15,9 +15,7 @@
 // wrappers with 1.8's names and signatures take their place in the extension.
 
 import type pg from 'pg';
-
-const LIST_COLUMNS =
-  'pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool';
+import { LIST_V2_COLUMNS as LIST_COLUMNS } from '../../src/core/drain.js';
 
 const WRAPPED = [
   'pg_background_fetch_v2(int4, int8, int4, int4)',

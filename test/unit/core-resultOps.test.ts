@@ -280,6 +280,20 @@ for (const mode of MODES) {
   });
 }
 
+describe('sort beyond one native run', () => {
+  it('merges runs into the same order as the reference (300,000 rows, many ties)', async () => {
+    const r = rng(11);
+    const n = 300_000;
+    const vals = Array.from({ length: n }, () => String(Math.floor(r() * 5000)));
+    const store = makeStore([c('n', 23)], vals.map((v) => [v]), false);
+    const order = await sorted(store, [23], [{ col: 0, desc: true }]);
+    const ref = Array.from({ length: n }, (_, i) => i).sort((a, b) => Number(vals[b]) - Number(vals[a]) || a - b);
+    assert.equal(order.length, n);
+    assert.ok(order.every((v, i) => v === ref[i]));
+    store.dispose();
+  });
+});
+
 describe('distinct beyond the exact bound', () => {
   it('switches to an estimate and says so', async () => {
     const n = DISTINCT_EXACT_LIMIT + 50_000;

@@ -5,9 +5,7 @@ import {
   connectionContextValue,
   errorDocumentOffset,
   escapeMarkdown,
-  firstLine,
   jobLabel,
-  formatElapsed,
   formatRows,
   jobContextValue,
   jobDescription,
@@ -34,7 +32,6 @@ test('jobLabel joins the first SQL words across lines and marks a cut', () => {
   assert.equal(jobLabel('SELECT 1'), 'SELECT 1');
   assert.equal(jobLabel('   \n  '), '(empty)');
   assert.equal(jobLabel('x'.repeat(100), 10), 'xxxxxxxxx…');
-  assert.equal(firstLine, jobLabel, 'the old name stays for callers');
 });
 
 test('jobLabel skips leading line and block comments', () => {
@@ -63,15 +60,6 @@ test('a first line "-- name: …" names the job', () => {
   assert.equal(jobLabel('SELECT 1;\n-- name: not first'), 'SELECT 1;');
   assert.equal(jobLabel('-- name:\nSELECT 2'), 'SELECT 2', 'an empty name falls back to the SQL');
   assert.equal(jobLabel('-- named after nothing\nSELECT 3'), 'SELECT 3');
-});
-
-test('formatElapsed picks a unit that fits a tree row', () => {
-  assert.equal(formatElapsed(0), '0.0s');
-  assert.equal(formatElapsed(420), '0.4s');
-  assert.equal(formatElapsed(12_345), '12s');
-  assert.equal(formatElapsed(185_000), '3m 05s');
-  assert.equal(formatElapsed(7_380_000), '2h 03m');
-  assert.equal(formatElapsed(-5), '0.0s');
 });
 
 test('formatRows groups digits without depending on the locale', () => {

@@ -89,7 +89,8 @@ export class PanelPage {
   controller!: PanelController;
   readonly toHost: WebviewMessage[] = [];
   readonly toWebview: HostMessage[] = [];
-  readonly exports: { stmt: number; format: ExportFormat }[] = [];
+  readonly exports: { stmt: number; format: ExportFormat; shownRows?: number }[] = [];
+  readonly images: { name: string; png: Uint8Array }[] = [];
   readonly copies: string[] = [];
   readonly infos: string[] = [];
   readonly pageErrors: string[] = [];
@@ -167,11 +168,14 @@ export class PanelPage {
         );
         return this.queue;
       },
-      exportResult: async (stmt, format) => {
-        this.exports.push({ stmt, format });
+      exportResult: async (stmt, format, view) => {
+        this.exports.push(view ? { stmt, format, shownRows: view.length } : { stmt, format });
       },
       copyText: async (text) => {
         this.copies.push(text);
+      },
+      saveImage: async (name, png) => {
+        this.images.push({ name, png });
       },
       info: (message) => {
         this.infos.push(message);

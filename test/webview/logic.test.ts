@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import { cutRows, jobTitle } from '../../src/panel/controller';
 import { copyRange, csvField, csvLine, exportStatement, jsonKeys, jsonValue, tsvField } from '../../src/panel/export';
 import { Throttle } from '../../src/panel/throttle';
-import { formatElapsed } from '../../src/core/elapsed';
 import { cutValue, isHostMessage, isPersistedState, isWebviewMessage, MAX_COPY_ROWS, MAX_ROWS_PER_REQUEST, PUSHED_ROWS_REQ_ID, type WebviewMessage } from '../../src/protocol';
 import { CELL_TEXT_MAX, cellText } from '../../webview/format';
 import { RowCache, Requester } from '../../webview/rows';
@@ -60,10 +59,6 @@ test('cell text: control characters become visible symbols, long values are cut'
   assert.equal(cutValue('ab😀cd', 3), 'ab', 'a surrogate pair is not split');
   assert.equal(tsvField(null), '');
   assert.equal(tsvField('a\tb\nc\\d'), 'a\\tb\\nc\\\\d');
-  assert.equal(formatElapsed(850), '0.8s');
-  assert.equal(formatElapsed(12_345), '12s');
-  assert.equal(formatElapsed(65_000), '1m 05s');
-  assert.equal(formatElapsed(3_723_000), '1h 02m');
   assert.equal(jobTitle({ connectionName: 'prod', sql: '-- comment\n\n  SELECT 1' }), 'prod: SELECT 1');
 });
 
