@@ -338,9 +338,12 @@ extern void pgbg_release_keeping_worker(PgbgJobHandle *job);
 extern PgbgOutcome pgbg_observe(PgbgJobHandle *job, bool *stopped);
 extern PgbgOutcome pgbg_outcome_after_queue(PgbgJobHandle *job,
 											PgbgStatus *st);
+extern int	pgbg_status_errcode(const PgbgStatus *st);
 extern void pgbg_note_outcome(PgbgJobHandle *job, PgbgOutcome outcome,
 							  const char *errmsg);
 extern bool pgbg_worker_blocked(PgbgJobHandle *job);
+extern bool pgbg_wait_for_outcome(PgbgJobHandle *job, int64 timeout_ms,
+								  bool detect_deadlock);
 extern void pgbg_request_cancel(PgbgJobHandle *job);
 extern void pgbg_terminate(PgbgJobHandle *job);
 extern int	pgbg_registry_count(void);

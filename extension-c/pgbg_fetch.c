@@ -358,15 +358,13 @@ pgbg_fetch_finish_from_status(PgbgFetchBatch *b)
 	PgbgStatus	st;
 	PgbgOutcome outcome = pgbg_outcome_after_queue(b->job, &st);
 
-	if (outcome != PGBG_COMPLETED && st.sqlstate[0] != '\0')
+	if (outcome != PGBG_COMPLETED && pgbg_status_errcode(&st) != 0)
 	{
 		ErrorData	edata;
 
 		memset(&edata, 0, sizeof(edata));
 		edata.elevel = ERROR;
-		edata.sqlerrcode = MAKE_SQLSTATE(st.sqlstate[0], st.sqlstate[1],
-										 st.sqlstate[2], st.sqlstate[3],
-										 st.sqlstate[4]);
+		edata.sqlerrcode = pgbg_status_errcode(&st);
 		edata.message = st.errmsg;
 		resetStringInfo(&b->json);
 		pgbg_json_error(&b->json, &edata);
@@ -497,28 +495,8 @@ pgbg_fetch_carried(PgbgFetchBatch *b, PgbgDecoder *decoder,
 static void
 pgbg_fetch_submitted(PgbgFetchBatch *b, long timeout_ms, MemoryContext msgcxt)
 {
-	TimestampTz deadline = GetCurrentTimestamp() +
-		(TimestampTz) timeout_ms * 1000;
-
-	for (;;)
-	{
-		bool		stopped;
-		long		left;
-
-		if (pgbg_observe(b->job, &stopped) != PGBG_RUNNING)
-		{
-			pgbg_fetch_convert_status(b, msgcxt);
-			return;
-		}
-		left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
-		if (left <= 0)
-			return;
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(left, 1000), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	if (pgbg_wait_for_outcome(b->job, timeout_ms, false))
+		pgbg_fetch_convert_status(b, msgcxt);
 }
 
 /*

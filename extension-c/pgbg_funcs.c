@@ -80,50 +80,6 @@ pgbg_handle_datum(FunctionCallInfo fcinfo, PgbgJobHandle *job)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
-/*
- * Wait until the job has an outcome (completed, failed, canceled) or its
- * process is gone.  timeout_ms < 0 waits without limit.  Returns false on
- * timeout.
- *
- * A worker that is blocked because its queue is full can only go on when
- * this session reads; since we are busy waiting, that would be a deadlock.
- * We detect it and raise 55000 instead of hanging (both for the plain and
- * for the timeout variant: no amount of waiting helps).
- */
-static bool
-pgbg_wait_for_outcome(PgbgJobHandle *job, int64 timeout_ms, bool detect_deadlock)
-{
-	TimestampTz start = GetCurrentTimestamp();
-
-	for (;;)
-	{
-		bool		stopped;
-		long		wait = 1000;
-
-		if (pgbg_observe(job, &stopped) != PGBG_RUNNING)
-			return true;
-		if (detect_deadlock && !job->submit_mode && pgbg_worker_blocked(job))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("pg_background worker %d cannot finish because its result queue is full",
-							job->key.pid),
-					 errdetail("The worker waits for this session to read its results."),
-					 errhint("Read the results with pg_background_result_v2 or pg_background_fetch_v2, release them with pg_background_detach_v2, or use pg_background_submit_v2 for jobs whose results are not needed.")));
-		if (timeout_ms >= 0)
-		{
-			int64		elapsed = (GetCurrentTimestamp() - start) / 1000;
-
-			if (elapsed >= timeout_ms)
-				return false;
-			wait = (long) Min(wait, timeout_ms - elapsed);
-		}
-		/* the worker sets our latch when it records an outcome or blocks */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
 
 /* ---- v1 ---- */
 

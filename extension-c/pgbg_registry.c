@@ -40,6 +40,7 @@
 #include <signal.h>
 
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -500,6 +501,16 @@ pgbg_outcome_after_queue(PgbgJobHandle *job, PgbgStatus *st)
 	return outcome;
 }
 
+/* The SQLSTATE the worker recorded with its outcome, as an error code; 0 = none. */
+int
+pgbg_status_errcode(const PgbgStatus *st)
+{
+	if (st->sqlstate[0] == '\0')
+		return 0;
+	return MAKE_SQLSTATE(st->sqlstate[0], st->sqlstate[1], st->sqlstate[2],
+						 st->sqlstate[3], st->sqlstate[4]);
+}
+
 /*
  * Add a job's final outcome to the session statistics, once.  Called when
  * the outcome is first seen, either in the status block or as the final
@@ -545,6 +556,51 @@ pgbg_note_outcome(PgbgJobHandle *job, PgbgOutcome outcome, const char *errmsg)
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: worker %d finished: %s",
 							 job->key.pid, pgbg_outcome_names[outcome].state)));
+}
+
+/*
+ * Wait until the job has an outcome (completed, failed, canceled) or its
+ * process is gone.  timeout_ms < 0 waits without limit.  Returns false on
+ * timeout.
+ *
+ * A worker that is blocked because its queue is full can only go on when
+ * this session reads; since we are busy waiting, that would be a deadlock.
+ * We detect it and raise 55000 instead of hanging (both for the plain and
+ * for the timeout variant: no amount of waiting helps).
+ */
+bool
+pgbg_wait_for_outcome(PgbgJobHandle *job, int64 timeout_ms, bool detect_deadlock)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		bool		stopped;
+		long		wait = 1000;
+
+		if (pgbg_observe(job, &stopped) != PGBG_RUNNING)
+			return true;
+		if (detect_deadlock && !job->submit_mode && pgbg_worker_blocked(job))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("pg_background worker %d cannot finish because its result queue is full",
+							job->key.pid),
+					 errdetail("The worker waits for this session to read its results."),
+					 errhint("Read the results with pg_background_result_v2 or pg_background_fetch_v2, release them with pg_background_detach_v2, or use pg_background_submit_v2 for jobs whose results are not needed.")));
+		if (timeout_ms >= 0)
+		{
+			int64		elapsed = (GetCurrentTimestamp() - start) / 1000;
+
+			if (elapsed >= timeout_ms)
+				return false;
+			wait = (long) Min(wait, timeout_ms - elapsed);
+		}
+		/* the worker sets our latch when it records an outcome or blocks */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* Is the worker waiting for us to make room in its queue? */

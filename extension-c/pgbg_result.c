@@ -55,11 +55,9 @@ pgbg_raise_from_status(PgbgJobHandle *job)
 
 	if (outcome == PGBG_COMPLETED)
 		return;
-	if (st.sqlstate[0] != '\0')
+	if (pgbg_status_errcode(&st) != 0)
 		ereport(ERROR,
-				(errcode(MAKE_SQLSTATE(st.sqlstate[0], st.sqlstate[1],
-									   st.sqlstate[2], st.sqlstate[3],
-									   st.sqlstate[4])),
+				(errcode(pgbg_status_errcode(&st)),
 				 errmsg_internal("%s", st.errmsg)));
 	if (outcome == PGBG_CANCELED)
 		ereport(ERROR,
