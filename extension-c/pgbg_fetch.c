@@ -32,13 +32,9 @@
 #include "postgres.h"
 
 #include "funcapi.h"
-#include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
-#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "pg_background.h"
