@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pg_background.c
- *		Module initialisation, configuration parameters and small helpers
- *		shared by the launcher and worker code.
+ *		Module initialisation, configuration parameters, the names of job
+ *		outcomes, and small helpers shared by the launcher and worker code.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +37,22 @@ static const struct config_enum_entry pgbg_log_level_options[] = {
 	{"warning", WARNING, false},
 	{"log", LOG, false},
 	{NULL, 0, false}
+};
+
+/*
+ * The one place outcomes get their names.  list_v2 keeps the states of the
+ * original pg_background 1.8 ("running" and "stopped", to which we add
+ * "canceled" and "error"), so that existing callers of list_v2 keep
+ * working; a job lost without a report is an "error" there.  fetch_v2's
+ * final "done" row, documented in the README, says what is known:
+ * "completed", "error", "canceled" or "lost".
+ */
+const PgbgOutcomeName pgbg_outcome_names[PGBG_NUM_OUTCOMES] = {
+	[PGBG_RUNNING] = {"running", "running"},
+	[PGBG_COMPLETED] = {"completed", "stopped"},
+	[PGBG_FAILED] = {"error", "error"},
+	[PGBG_CANCELED] = {"canceled", "canceled"},
+	[PGBG_LOST] = {"lost", "error"},
 };
 
 void		_PG_init(void);

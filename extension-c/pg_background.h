@@ -7,12 +7,25 @@
  *		back, and the session-local registry of launched workers.
  *
  * File map:
- *		pg_background.c   module load, GUCs, small shared helpers
- *		pgbg_launch.c     launcher side: DSM setup, worker registration,
- *						  the per-session registry of handles
- *		pgbg_worker.c     the background worker: runs the SQL string and
- *						  streams results into the queue
- *		pgbg_relay.c      launcher side: receiving and decoding messages
+ *		pg_background.c   module load, GUCs, small shared helpers, the
+ *						  outcome names
+ *		pgbg_launch.c     launcher side: starting a job (its segment, a
+ *						  worker for it)
+ *		pgbg_registry.c   launcher side: the session's registry of job
+ *						  handles, their release and the jobs' outcomes
+ *		pgbg_reuse.c      keeping a finished worker for the next job: the
+ *						  launcher's pool and the worker's idle wait (both
+ *						  sides of the idle/claimed/retired handshake)
+ *		pgbg_worker.c     the background worker's main loop: attach a job's
+ *						  segment, run it, maybe wait for the next one
+ *		pgbg_exec.c       the worker running one job: statements, the
+ *						  DestReceiver, errors and the recorded outcome
+ *		pgbg_queue.c      the worker's single writer to the queue, with its
+ *						  overflow FIFO, and the PQcommMethods for notices
+ *		pgbg_relay.c      launcher side: receiving messages and decoding
+ *						  each one into a PgbgMessage
+ *		pgbg_result.c     pg_background_result*: messages to typed rows
+ *		pgbg_fetch.c      pg_background_fetch_v2: messages to JSON rows
  *		pgbg_funcs.c      the SQL-callable functions
  *
  *-------------------------------------------------------------------------
@@ -21,6 +34,8 @@
 #define PG_BACKGROUND_H
 
 #include "postgres.h"
+
+#include <signal.h>
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -66,12 +81,13 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/* Wait events were renamed in 17. */
 #if PG_VERSION_NUM >= 170000
 #define PGBG_WAIT_EVENT_SEND	WAIT_EVENT_MESSAGE_QUEUE_SEND
-#define PGBG_WAIT_EVENT_PUT		WAIT_EVENT_MESSAGE_QUEUE_PUT_MESSAGE
+#define PGBG_WAIT_EVENT_RECEIVE WAIT_EVENT_MESSAGE_QUEUE_RECEIVE
 #else
 #define PGBG_WAIT_EVENT_SEND	WAIT_EVENT_MQ_SEND
-#define PGBG_WAIT_EVENT_PUT		WAIT_EVENT_MQ_PUT_MESSAGE
+#define PGBG_WAIT_EVENT_RECEIVE WAIT_EVENT_MQ_RECEIVE
 #endif
 
 /* Magic number identifying our DSM segments ("pgbg"). */
@@ -145,6 +161,21 @@ typedef enum PgbgOutcome
 								 * gone without having recorded an outcome */
 } PgbgOutcome;
 
+#define PGBG_NUM_OUTCOMES		(PGBG_LOST + 1)
+
+/*
+ * How an outcome is shown.  fetch_v2's final "done" row and the log use one
+ * vocabulary; list_v2 keeps the one of the original pg_background 1.8, where
+ * a finished job is "stopped" (see pgbg_outcome_names in pg_background.c).
+ */
+typedef struct PgbgOutcomeName
+{
+	const char *state;			/* fetch_v2 {"state": ...}, log entries */
+	const char *list_state;		/* list_v2's state column */
+} PgbgOutcomeName;
+
+extern const PgbgOutcomeName pgbg_outcome_names[PGBG_NUM_OUTCOMES];
+
 /*
  * What a worker does after its job, as seen in the job's status block.  Only
  * a worker whose job completed, and whose launcher still listens, goes idle;
@@ -178,8 +209,8 @@ typedef struct PgbgStatus
 	TimestampTz finished_at;
 
 	/*
-	 * Reuse of a finished worker for the next job of the same session (see
-	 * pgbg_worker.c, "Keeping a worker for the next job").
+	 * Reuse of a finished worker for the next job of the same session (the
+	 * handshake is described in pgbg_reuse.c).
 	 */
 	struct PGPROC *worker_proc; /* whose latch the launcher sets */
 	PgbgWorkerState worker_state;
@@ -218,7 +249,12 @@ typedef struct PgbgKey
 								 * compare functions see the whole struct */
 } PgbgKey;
 
-typedef struct PgbgSession
+/*
+ * One launched job as this session knows it: the job's handle.  (The
+ * "session" is the launching backend, which holds up to
+ * pg_background.max_workers of these.)
+ */
+typedef struct PgbgJobHandle
 {
 	PgbgKey		key;			/* hash key: must be first */
 	MemoryContext cxt;			/* owns this struct and all below */
@@ -243,7 +279,7 @@ typedef struct PgbgSession
 
 	/*
 	 * fetch_v2 rows built from messages already taken off the queue but not
-	 * yet returned (see pgbg_materialize_fetch); allocated in cxt.
+	 * yet returned (see "Batches" in pgbg_fetch.c); allocated in cxt.
 	 */
 	StringInfoData fetch_pending;
 	int			fetch_pending_at;	/* first entry not yet returned */
@@ -252,7 +288,7 @@ typedef struct PgbgSession
 	int32		recv_streak;	/* messages received without waiting */
 	char	   *preview;
 	char	   *last_error;
-} PgbgSession;
+} PgbgJobHandle;
 
 /* Why a handle was released, for clear errors on later use. */
 typedef enum PgbgReleaseReason
@@ -288,24 +324,48 @@ extern void pgbg_check_range(const char *what, int64 value, int64 min,
 extern void pgbg_copy_clipped(char *dst, const char *src, int dstlen);
 
 /* pgbg_launch.c */
-extern PgbgSession *pgbg_launch(text *sql, int32 queue_size, bool submit,
-								bool v1);
+extern PgbgJobHandle *pgbg_launch(text *sql, int32 queue_size, bool submit,
+								  bool v1);
+
+/* pgbg_registry.c */
+extern void pgbg_tie_to_segment(PgbgJobHandle *job);
+extern void pgbg_register_handle(PgbgJobHandle *job, int32 pid, int64 cookie,
+								 const char *sql);
 extern bool pgbg_forget_session_state(void);
-extern PgbgSession *pgbg_lookup(int32 pid, int64 cookie, bool v1);
-extern void pgbg_release(PgbgSession *sess, PgbgReleaseReason reason);
-extern PgbgOutcome pgbg_observe(PgbgSession *sess, bool *stopped);
-extern void pgbg_note_outcome(PgbgSession *sess, PgbgOutcome outcome,
+extern PgbgJobHandle *pgbg_lookup(int32 pid, int64 cookie, bool v1);
+extern void pgbg_release(PgbgJobHandle *job, PgbgReleaseReason reason);
+extern void pgbg_release_keeping_worker(PgbgJobHandle *job);
+extern PgbgOutcome pgbg_observe(PgbgJobHandle *job, bool *stopped);
+extern PgbgOutcome pgbg_outcome_after_queue(PgbgJobHandle *job,
+											PgbgStatus *st);
+extern int	pgbg_status_errcode(const PgbgStatus *st);
+extern void pgbg_note_outcome(PgbgJobHandle *job, PgbgOutcome outcome,
 							  const char *errmsg);
-extern bool pgbg_worker_blocked(PgbgSession *sess);
-extern void pgbg_request_cancel(PgbgSession *sess);
-extern void pgbg_terminate(PgbgSession *sess);
+extern bool pgbg_worker_blocked(PgbgJobHandle *job);
+extern bool pgbg_wait_for_outcome(PgbgJobHandle *job, int64 timeout_ms,
+								  bool detect_deadlock);
+extern void pgbg_request_cancel(PgbgJobHandle *job);
+extern void pgbg_terminate(PgbgJobHandle *job);
 extern int	pgbg_registry_count(void);
 extern int	pgbg_sweep_lingering(void);
 extern int	pgbg_count_manageable(Oid user_id);
-extern void pgbg_registry_foreach(void (*fn) (PgbgSession *sess, void *arg),
+extern void pgbg_registry_foreach(void (*fn) (PgbgJobHandle *job, void *arg),
 								  void *arg);
 extern PgbgStats *pgbg_stats(void);
-extern void pgbg_status_snapshot(PgbgSession *sess, PgbgStatus *copy);
+extern void pgbg_status_snapshot(PgbgJobHandle *job, PgbgStatus *copy);
+
+/* pgbg_reuse.c, launcher side */
+extern bool pgbg_claim_idle(dsm_handle next_job, Oid user_id,
+							MemoryContext *worker_cxt,
+							BackgroundWorkerHandle **handle);
+extern bool pgbg_keep_idle(PgbgJobHandle *job);
+extern void pgbg_drop_idle(void);
+extern void pgbg_retire(PgbgFixed *fixed);
+
+/* pgbg_reuse.c, worker side */
+extern bool pgbg_reset_session(void);
+extern dsm_handle pgbg_wait_for_next_job(int idle_timeout_ms);
+extern void pgbg_leave_pool(void);
 
 /* pgbg_relay.c */
 typedef enum PgbgRecv
@@ -315,21 +375,84 @@ typedef enum PgbgRecv
 	PGBG_RECV_DETACHED
 } PgbgRecv;
 
-extern PgbgRecv pgbg_receive(PgbgSession *sess, long timeout_ms,
+/* One column of a PGBG_MSG_COLUMNS message. */
+typedef struct PgbgColumnDesc
+{
+	const char *name;
+	Oid			typid;
+	int32		typmod;
+	const char *type_name;		/* the worker's format_type */
+} PgbgColumnDesc;
+
+/*
+ * A message from the worker, decoded once (pgbg_decode).  Strings and
+ * values point into the received message (valid until the next receive);
+ * values are not NUL-terminated, lengths[i] < 0 is SQL NULL.  The arrays
+ * belong to the PgbgDecoder and are reused for every message.
+ */
+typedef struct PgbgMessage
+{
+	char		kind;			/* PGBG_MSG_* */
+	int			natts;			/* COLUMNS, ROW */
+	PgbgColumnDesc *columns;	/* COLUMNS */
+	const char **values;		/* ROW */
+	int		   *lengths;		/* ROW */
+	int64		rows;			/* COMMAND: -1 = tag carries no count */
+	const char *tag;			/* COMMAND */
+	ErrorData  *edata;			/* NOTICE, ERROR */
+} PgbgMessage;
+
+typedef struct PgbgDecoder
+{
+	int			capacity;		/* entries allocated in the arrays below */
+	PgbgColumnDesc *columns;
+	const char **values;
+	int		   *lengths;
+	MemoryContext cxt;			/* owns the arrays */
+	MemoryContext error_cxt;	/* where an ERROR's ErrorData goes; NULL =
+								 * the current context */
+} PgbgDecoder;
+
+extern PgbgRecv pgbg_receive(PgbgJobHandle *job, long timeout_ms,
 							 StringInfo msg);
-extern void pgbg_push_error_context(PgbgSession *sess,
+extern void pgbg_decoder_init(PgbgDecoder *d, MemoryContext cxt,
+							  MemoryContext error_cxt);
+extern void pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m);
+extern void pgbg_unexpected_message(char msgtype) pg_attribute_noreturn();
+extern PgbgOutcome pgbg_error_outcome(PgbgJobHandle *job, ErrorData *edata);
+extern void pgbg_push_error_context(PgbgJobHandle *job,
 									ErrorContextCallback *cb);
 extern void pgbg_check_srf_context(FunctionCallInfo fcinfo,
 								   bool need_expected);
 extern struct Tuplestorestate *pgbg_init_materialize(FunctionCallInfo fcinfo,
 													 TupleDesc tupdesc);
-extern void pgbg_materialize_result(PgbgSession *sess,
+
+/* pgbg_result.c */
+extern void pgbg_materialize_result(PgbgJobHandle *job,
 									FunctionCallInfo fcinfo);
-extern void pgbg_materialize_fetch(PgbgSession *sess, FunctionCallInfo fcinfo,
+
+/* pgbg_fetch.c */
+extern void pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 								   int32 max_rows, int32 wait_ms);
 
 /* pgbg_worker.c */
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
+extern void pgbg_name_after_launcher(void);
 extern PgbgStatus *pgbg_my_status;
+extern PgbgFixed *pgbg_my_fixed;
+extern dsm_segment *pgbg_my_seg;
+extern volatile sig_atomic_t pgbg_terminating;
+
+/* pgbg_exec.c */
+extern bool pgbg_run_job(const char *sql, char *gucstate,
+						 MemoryContext jobcxt);
+
+/* pgbg_queue.c */
+extern bool pgbg_output_abandoned;
+extern void pgbg_output_attach(shm_mq *mq, dsm_segment *seg);
+extern void pgbg_output_detach(void);
+extern bool pgbg_send(const char *data, Size len, bool flush, bool drain);
+extern void pgbg_abandon_output(void);
+extern void pgbg_wake_launcher(void);
 
 #endif							/* PG_BACKGROUND_H */

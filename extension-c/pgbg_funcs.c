@@ -41,8 +41,8 @@ PG_FUNCTION_INFO_V1(pg_background_get_progress_v2);
 PG_FUNCTION_INFO_V1(pg_background_stats_v2);
 
 /* Launch from (sql text, queue_size int4) arguments. */
-static PgbgSession *
-launch_from_args(FunctionCallInfo fcinfo, bool submit, bool v1)
+static PgbgJobHandle *
+pgbg_launch_from_args(FunctionCallInfo fcinfo, bool submit, bool v1)
 {
 	pgbg_check_not_null(fcinfo, 0, "sql");
 	pgbg_check_not_null(fcinfo, 1, "queue_size");
@@ -50,23 +50,23 @@ launch_from_args(FunctionCallInfo fcinfo, bool submit, bool v1)
 }
 
 /* Handle from (pid int4, cookie int8) arguments. */
-static PgbgSession *
-lookup_v2(FunctionCallInfo fcinfo)
+static PgbgJobHandle *
+pgbg_lookup_v2(FunctionCallInfo fcinfo)
 {
 	pgbg_check_not_null(fcinfo, 0, "pid");
 	pgbg_check_not_null(fcinfo, 1, "cookie");
 	return pgbg_lookup(PG_GETARG_INT32(0), PG_GETARG_INT64(1), false);
 }
 
-static PgbgSession *
-lookup_v1(FunctionCallInfo fcinfo)
+static PgbgJobHandle *
+pgbg_lookup_v1(FunctionCallInfo fcinfo)
 {
 	pgbg_check_not_null(fcinfo, 0, "pid");
 	return pgbg_lookup(PG_GETARG_INT32(0), 0, true);
 }
 
 static Datum
-handle_datum(FunctionCallInfo fcinfo, PgbgSession *sess)
+pgbg_handle_datum(FunctionCallInfo fcinfo, PgbgJobHandle *job)
 {
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -75,77 +75,33 @@ handle_datum(FunctionCallInfo fcinfo, PgbgSession *sess)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	values[0] = Int32GetDatum(sess->key.pid);
-	values[1] = Int64GetDatum(sess->key.cookie);
+	values[0] = Int32GetDatum(job->key.pid);
+	values[1] = Int64GetDatum(job->key.cookie);
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
-/*
- * Wait until the job has an outcome (completed, failed, canceled) or its
- * process is gone.  timeout_ms < 0 waits without limit.  Returns false on
- * timeout.
- *
- * A worker that is blocked because its queue is full can only go on when
- * this session reads; since we are busy waiting, that would be a deadlock.
- * We detect it and raise 55000 instead of hanging (both for the plain and
- * for the timeout variant: no amount of waiting helps).
- */
-static bool
-wait_for_outcome(PgbgSession *sess, int64 timeout_ms, bool detect_deadlock)
-{
-	TimestampTz start = GetCurrentTimestamp();
-
-	for (;;)
-	{
-		bool		stopped;
-		long		wait = 1000;
-
-		if (pgbg_observe(sess, &stopped) != PGBG_RUNNING)
-			return true;
-		if (detect_deadlock && !sess->submit_mode && pgbg_worker_blocked(sess))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("pg_background worker %d cannot finish because its result queue is full",
-							sess->key.pid),
-					 errdetail("The worker waits for this session to read its results."),
-					 errhint("Read the results with pg_background_result_v2 or pg_background_fetch_v2, release them with pg_background_detach_v2, or use pg_background_submit_v2 for jobs whose results are not needed.")));
-		if (timeout_ms >= 0)
-		{
-			int64		elapsed = (GetCurrentTimestamp() - start) / 1000;
-
-			if (elapsed >= timeout_ms)
-				return false;
-			wait = (long) Min(wait, timeout_ms - elapsed);
-		}
-		/* the worker sets our latch when it records an outcome or blocks */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
 
 /* ---- v1 ---- */
 
 Datum
 pg_background_launch(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess = launch_from_args(fcinfo, false, true);
+	PgbgJobHandle *job = pgbg_launch_from_args(fcinfo, false, true);
 
-	PG_RETURN_INT32(sess->key.pid);
+	PG_RETURN_INT32(job->key.pid);
 }
 
 Datum
 pg_background_result(PG_FUNCTION_ARGS)
 {
-	pgbg_materialize_result(lookup_v1(fcinfo), fcinfo);
+	pgbg_materialize_result(pgbg_lookup_v1(fcinfo), fcinfo);
 	return (Datum) 0;
 }
 
 Datum
 pg_background_detach(PG_FUNCTION_ARGS)
 {
-	pgbg_release(lookup_v1(fcinfo), PGBG_RELEASED_DETACHED);
+	pgbg_release(pgbg_lookup_v1(fcinfo), PGBG_RELEASED_DETACHED);
 	PG_RETURN_VOID();
 }
 
@@ -154,26 +110,26 @@ pg_background_detach(PG_FUNCTION_ARGS)
 Datum
 pg_background_launch_v2(PG_FUNCTION_ARGS)
 {
-	return handle_datum(fcinfo, launch_from_args(fcinfo, false, false));
+	return pgbg_handle_datum(fcinfo, pgbg_launch_from_args(fcinfo, false, false));
 }
 
 Datum
 pg_background_submit_v2(PG_FUNCTION_ARGS)
 {
-	return handle_datum(fcinfo, launch_from_args(fcinfo, true, false));
+	return pgbg_handle_datum(fcinfo, pgbg_launch_from_args(fcinfo, true, false));
 }
 
 Datum
 pg_background_result_v2(PG_FUNCTION_ARGS)
 {
-	pgbg_materialize_result(lookup_v2(fcinfo), fcinfo);
+	pgbg_materialize_result(pgbg_lookup_v2(fcinfo), fcinfo);
 	return (Datum) 0;
 }
 
 Datum
 pg_background_fetch_v2(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess;
+	PgbgJobHandle *job;
 	int32		max_rows;
 	int32		wait_ms;
 
@@ -183,8 +139,8 @@ pg_background_fetch_v2(PG_FUNCTION_ARGS)
 	wait_ms = PG_GETARG_INT32(3);
 	pgbg_check_range("max_rows", max_rows, 1, PG_INT32_MAX);
 	pgbg_check_range("wait_ms", wait_ms, 0, PGBG_MAX_TIMEOUT_MS);
-	sess = lookup_v2(fcinfo);
-	pgbg_materialize_fetch(sess, fcinfo, max_rows, wait_ms);
+	job = pgbg_lookup_v2(fcinfo);
+	pgbg_materialize_fetch(job, fcinfo, max_rows, wait_ms);
 	return (Datum) 0;
 }
 
@@ -192,18 +148,18 @@ pg_background_fetch_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_detach_v2(PG_FUNCTION_ARGS)
 {
-	pgbg_release(lookup_v2(fcinfo), PGBG_RELEASED_DETACHED);
+	pgbg_release(pgbg_lookup_v2(fcinfo), PGBG_RELEASED_DETACHED);
 	PG_RETURN_VOID();
 }
 
 Datum
 pg_background_cancel_v2(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess = lookup_v2(fcinfo);
+	PgbgJobHandle *job = pgbg_lookup_v2(fcinfo);
 	bool		stopped;
 
-	if (pgbg_observe(sess, &stopped) == PGBG_RUNNING)
-		pgbg_request_cancel(sess);
+	if (pgbg_observe(job, &stopped) == PGBG_RUNNING)
+		pgbg_request_cancel(job);
 	PG_RETURN_VOID();
 }
 
@@ -213,24 +169,24 @@ pg_background_cancel_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess;
+	PgbgJobHandle *job;
 	int32		grace_ms;
 	bool		stopped;
 
 	pgbg_check_not_null(fcinfo, 2, "grace_ms");
 	grace_ms = PG_GETARG_INT32(2);
 	pgbg_check_range("grace_ms", grace_ms, 0, PGBG_MAX_GRACE_MS);
-	sess = lookup_v2(fcinfo);
+	job = pgbg_lookup_v2(fcinfo);
 
-	if (pgbg_observe(sess, &stopped) != PGBG_RUNNING)
+	if (pgbg_observe(job, &stopped) != PGBG_RUNNING)
 		PG_RETURN_VOID();
-	pgbg_request_cancel(sess);
-	if (!wait_for_outcome(sess, grace_ms, false))
+	pgbg_request_cancel(job);
+	if (!pgbg_wait_for_outcome(job, grace_ms, false))
 	{
 		ereport(pgbg_log_level,
 				(errmsg_internal("pg_background: terminating worker %d after %d ms grace",
-								 sess->key.pid, grace_ms)));
-		pgbg_terminate(sess);
+								 job->key.pid, grace_ms)));
+		pgbg_terminate(job);
 	}
 	PG_RETURN_VOID();
 }
@@ -238,97 +194,83 @@ pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
 Datum
 pg_background_wait_v2(PG_FUNCTION_ARGS)
 {
-	(void) wait_for_outcome(lookup_v2(fcinfo), -1, true);
+	(void) pgbg_wait_for_outcome(pgbg_lookup_v2(fcinfo), -1, true);
 	PG_RETURN_VOID();
 }
 
 Datum
 pg_background_wait_v2_timeout(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess;
+	PgbgJobHandle *job;
 	int32		timeout_ms;
 
 	pgbg_check_not_null(fcinfo, 2, "timeout_ms");
 	timeout_ms = PG_GETARG_INT32(2);
 	pgbg_check_range("timeout_ms", timeout_ms, 0, PGBG_MAX_TIMEOUT_MS);
-	sess = lookup_v2(fcinfo);
-	PG_RETURN_BOOL(wait_for_outcome(sess, timeout_ms, true));
+	job = pgbg_lookup_v2(fcinfo);
+	PG_RETURN_BOOL(pgbg_wait_for_outcome(job, timeout_ms, true));
 }
 
 /* ---- list_v2 ---- */
 
-#define LIST_NATTS 9
+#define PGBG_LIST_NATTS 9
 
-typedef struct ListState
+typedef struct PgbgListState
 {
 	Tuplestorestate *tupstore;
 	TupleDesc	tupdesc;
-} ListState;
+} PgbgListState;
 
 static void
-list_one(PgbgSession *sess, void *arg)
+pgbg_list_one(PgbgJobHandle *job, void *arg)
 {
-	ListState  *ls = (ListState *) arg;
-	Datum		values[LIST_NATTS];
-	bool		nulls[LIST_NATTS];
+	PgbgListState  *ls = (PgbgListState *) arg;
+	Datum		values[PGBG_LIST_NATTS];
+	bool		nulls[PGBG_LIST_NATTS];
 	bool		stopped;
 	PgbgOutcome outcome;
 	const char *state;
 
 	/* a user sees only the workers whose results they could read */
-	if (!has_privs_of_role(GetUserId(), sess->user_id))
+	if (!has_privs_of_role(GetUserId(), job->user_id))
 		return;
 
-	outcome = pgbg_observe(sess, &stopped);
-	switch (outcome)
-	{
-		case PGBG_RUNNING:
-			state = "running";
-			break;
-		case PGBG_COMPLETED:
-			state = "stopped";
-			break;
-		case PGBG_CANCELED:
-			state = "canceled";
-			break;
-		default:
-			state = "error";
-			break;
-	}
+	outcome = pgbg_observe(job, &stopped);
+	state = pgbg_outcome_names[outcome].list_state;
 
 	memset(nulls, 0, sizeof(nulls));
-	values[0] = Int32GetDatum(sess->key.pid);
-	values[1] = Int64GetDatum(sess->key.cookie);
-	values[2] = TimestampTzGetDatum(sess->launched_at);
-	values[3] = ObjectIdGetDatum(sess->user_id);
-	values[4] = Int32GetDatum(sess->queue_size);
+	values[0] = Int32GetDatum(job->key.pid);
+	values[1] = Int64GetDatum(job->key.cookie);
+	values[2] = TimestampTzGetDatum(job->launched_at);
+	values[3] = ObjectIdGetDatum(job->user_id);
+	values[4] = Int32GetDatum(job->queue_size);
 	values[5] = CStringGetTextDatum(state);
-	values[6] = CStringGetTextDatum(sess->preview);
-	if (sess->last_error != NULL)
-		values[7] = CStringGetTextDatum(sess->last_error);
+	values[6] = CStringGetTextDatum(job->preview);
+	if (job->last_error != NULL)
+		values[7] = CStringGetTextDatum(job->last_error);
 	else
 		nulls[7] = true;
-	values[8] = BoolGetDatum(sess->consumed);
+	values[8] = BoolGetDatum(job->consumed);
 	tuplestore_putvalues(ls->tupstore, ls->tupdesc, values, nulls);
 }
 
 Datum
 pg_background_list_v2(PG_FUNCTION_ARGS)
 {
-	static const Oid expected[LIST_NATTS] = {
+	static const Oid expected[PGBG_LIST_NATTS] = {
 		INT4OID, INT8OID, TIMESTAMPTZOID, OIDOID, INT4OID,
 		TEXTOID, TEXTOID, TEXTOID, BOOLOID
 	};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	desc;
-	ListState	ls;
+	PgbgListState	ls;
 	int			i;
 
 	pgbg_check_srf_context(fcinfo, true);
 	desc = rsinfo->expectedDesc;
-	for (i = 0; i < LIST_NATTS; i++)
+	for (i = 0; i < PGBG_LIST_NATTS; i++)
 	{
-		if (desc->natts != LIST_NATTS ||
+		if (desc->natts != PGBG_LIST_NATTS ||
 			TupleDescAttr(desc, i)->atttypid != expected[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -338,7 +280,7 @@ pg_background_list_v2(PG_FUNCTION_ARGS)
 	(void) pgbg_sweep_lingering();
 	ls.tupstore = pgbg_init_materialize(fcinfo, desc);
 	ls.tupdesc = rsinfo->setDesc;
-	pgbg_registry_foreach(list_one, &ls);
+	pgbg_registry_foreach(pgbg_list_one, &ls);
 	return (Datum) 0;
 }
 
@@ -378,7 +320,7 @@ pg_background_progress(PG_FUNCTION_ARGS)
 Datum
 pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 {
-	PgbgSession *sess = lookup_v2(fcinfo);
+	PgbgJobHandle *job = pgbg_lookup_v2(fcinfo);
 	PgbgStatus	st;
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -387,7 +329,7 @@ pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	pgbg_status_snapshot(sess, &st);
+	pgbg_status_snapshot(job, &st);
 	if (st.progress_pct < 0)
 	{
 		nulls[0] = true;
@@ -405,11 +347,11 @@ pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 }
 
 static void
-count_active(PgbgSession *sess, void *arg)
+pgbg_count_active(PgbgJobHandle *job, void *arg)
 {
 	bool		stopped;
 
-	if (pgbg_observe(sess, &stopped) == PGBG_RUNNING)
+	if (pgbg_observe(job, &stopped) == PGBG_RUNNING)
 		(*(int32 *) arg)++;
 }
 
@@ -435,7 +377,7 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	active = pgbg_sweep_lingering();
-	pgbg_registry_foreach(count_active, &active);
+	pgbg_registry_foreach(pgbg_count_active, &active);
 	stats = pgbg_stats();
 	values[0] = Int64GetDatum(stats->launched);
 	values[1] = Int64GetDatum(stats->completed);

@@ -11,12 +11,16 @@
 # As an ordinary user prove runs in place.
 #
 # Extra arguments go to prove, e.g.  extension-c/t/run.sh t/003_pid_reuse.pl
+#
+# PGBG_PGBIN names another PostgreSQL 15 bin directory to start the clusters from, e.g. a
+# private relocatable copy the extension was installed into with make install DESTDIR=...
+# (the TAP modules and pg_regress still come from the system's PGXS).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 extdir="$(dirname "$here")"
 pgver=15
-pgbin="/usr/lib/postgresql/${pgver}/bin"
+pgbin="${PGBG_PGBIN:-/usr/lib/postgresql/${pgver}/bin}"
 pgxs="/usr/lib/postgresql/${pgver}/lib/pgxs"
 perllib="${pgxs}/src/test/perl"
 pg_regress="${pgxs}/src/test/regress/pg_regress"
