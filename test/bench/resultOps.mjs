@@ -272,9 +272,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-ops-bench-'));
 try {
   out(`\n== result operations benchmark (${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}, node ${process.version})`);
   // --scroll-only: just the Chromium part (a quick check of the responsiveness figure).
+  // --spool-only: just the 10,000,000-row part.
   const scrollOnly = process.argv.includes('--scroll-only');
-  if (!scrollOnly) await memoryBench(dir);
-  await scrollWhileSorting();
+  const spoolOnly = process.argv.includes('--spool-only');
+  if (!scrollOnly && !spoolOnly) await memoryBench(dir);
+  if (!spoolOnly) await scrollWhileSorting();
   if (!scrollOnly) await spoolBench(dir);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

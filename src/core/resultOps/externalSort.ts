@@ -109,6 +109,8 @@ class RunReader {
   private fh: fs.promises.FileHandle | undefined;
   private pos = 0;
   private buf = Buffer.alloc(0);
+  /** Backing store of `buf`, reused for every read. */
+  private space = Buffer.allocUnsafe(1 << 18);
   private eof = false;
   block: KeyBlock;
   at = 0;
@@ -134,10 +136,12 @@ class RunReader {
         off = end;
       }
       if (b.n === MERGE_BLOCK || this.eof) break;
-      // Keep the undecoded tail and read more behind it.
-      const more = Buffer.allocUnsafe(Math.max(1 << 18, (this.buf.length - off) * 2));
+      // Keep the undecoded tail and read more behind it, in the reader's one buffer (a fresh
+      // buffer per read would churn hundreds of megabytes of external memory over a big merge).
       const tail = this.buf.length - off;
-      this.buf.copy(more, 0, off);
+      if (tail * 2 > this.space.length) this.space = Buffer.allocUnsafe(tail * 2);
+      this.buf.copy(this.space, 0, off);
+      const more = this.space;
       const { bytesRead } = await this.fh.read(more, tail, more.length - tail, this.pos);
       this.pos += bytesRead;
       if (bytesRead === 0) this.eof = true;
