@@ -449,6 +449,8 @@ extern bool pgbg_run_job(const char *sql, char *gucstate,
 
 /* pgbg_queue.c */
 extern bool pgbg_output_abandoned;
+extern bool pgbg_job_committed;
+extern bool pgbg_output_cut;
 extern void pgbg_output_attach(shm_mq *mq, dsm_segment *seg);
 extern void pgbg_output_detach(void);
 extern bool pgbg_send(const char *data, Size len, bool flush, bool drain);

@@ -77,6 +77,7 @@ static void pgbg_arm_timer(bool statement);
 static void pgbg_statement_starts(void);
 static void pgbg_statement_ends(void);
 static void pgbg_stop_timers(void);
+static void pgbg_last_commit_done(void);
 static void pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata);
 static void pgbg_handle_error(MemoryContext jobcxt);
 
@@ -340,6 +341,33 @@ pgbg_stop_timers(void)
 }
 
 /*
+ * The job's last transaction has ended; nothing it did can be undone any
+ * more.  Neither the job's deadline nor a cancel may turn it into a failure
+ * now (a client told "canceled" would run it again): the timers stop before
+ * the final messages go out, and a cancel that arrives from here on, or
+ * arrived during the commit, only gives up the output (see pgbg_put).  The
+ * job is then reported completed from the status block; the worker is not
+ * kept, so that its queue ends and the reader learns the outcome.
+ */
+static void
+pgbg_last_commit_done(void)
+{
+	bool		requested;
+
+	pgbg_stop_timers();
+	pgbg_job_committed = true;
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	requested = pgbg_my_status->cancel_requested;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	if (QueryCancelPending || requested)
+	{
+		QueryCancelPending = false;
+		pgbg_output_cut = true;
+		pgbg_abandon_output();
+	}
+}
+
+/*
  * After a statement, as exec_simple_query() does: the last one ends the
  * implicit block and commits, a transaction control statement commits, any
  * other makes its effects visible to the next.  Returns true if the
@@ -474,6 +502,8 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 		pgbg_statement_ends();
 		if (pgbg_end_statement(parsetree, is_last, use_implicit_block))
 			xact_started = false;
+		if (is_last)
+			pgbg_last_commit_done();
 
 		pgbg_send_command_complete(receiver, &qc);
 		MemoryContextDelete(stmtcxt);
@@ -482,7 +512,10 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 	/* only when the string held no statement at all (e.g. a comment) */
 	pgbg_statement_ends();
 	if (xact_started)
+	{
 		CommitTransactionCommand();
+		pgbg_last_commit_done();
+	}
 	debug_query_string = NULL;
 }
 
@@ -564,7 +597,8 @@ pgbg_handle_error(MemoryContext jobcxt)
 }
 
 /*
- * Run the job of the current segment.  Returns true if it completed.
+ * Run the job of the current segment.  Returns true if it completed and its
+ * output reached the queue whole, i.e. the worker may serve another job.
  */
 bool
 pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
@@ -637,6 +671,8 @@ pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
 		pgbg_abandon_output();
 		pgbg_record_outcome(PGBG_COMPLETED, NULL);
 	}
+	if (pgbg_output_cut)
+		completed = false;		/* its reader must see the queue end */
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: worker for session %d finished",
 							 fixed->launcher_pid)));

@@ -88,6 +88,15 @@ static PgbgOutput pgbg_out;
  */
 bool		pgbg_output_abandoned = true;
 
+/*
+ * The job's last transaction has committed (set by pgbg_exec.c).  From then
+ * on a cancel or the job's deadline cannot undo anything: while we wait for
+ * the launcher to take the final messages, a cancel only gives up the
+ * output (pgbg_output_cut), and the job is still reported completed.
+ */
+bool		pgbg_job_committed = false;
+bool		pgbg_output_cut = false;
+
 static int64 pgbg_now_ms(void);
 static void pgbg_set_blocked(bool blocked);
 static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
@@ -221,6 +230,14 @@ pgbg_put(const char *data, Size len, bool flush, bool wait)
 		ResetLatch(MyLatch);
 		if (InterruptPending)
 		{
+			if (QueryCancelPending && !ProcDiePending && pgbg_job_committed)
+			{
+				/* too late to cancel: keep the commit, drop the output */
+				QueryCancelPending = false;
+				pgbg_output_cut = true;
+				pgbg_abandon_output();
+				return SHM_MQ_DETACHED;
+			}
 			if (QueryCancelPending || ProcDiePending)
 			{
 				pgbg_abandon_output();
@@ -473,6 +490,8 @@ pgbg_output_attach(shm_mq *mq, dsm_segment *seg)
 		pfree(pgbg_out.overflow.data);
 	memset(&pgbg_out, 0, sizeof(pgbg_out));
 	pgbg_output_abandoned = true;	/* until there is a queue to write to */
+	pgbg_job_committed = false;
+	pgbg_output_cut = false;
 	if (mq == NULL)
 		return;
 
