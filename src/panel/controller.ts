@@ -297,8 +297,9 @@ export class PanelController implements Disposable {
       this.lastStatements = key;
       this.post({ type: 'statements', statements });
       this.pushFirstRows(statements);
-      this.refreshViews(store);
     }
+    // Also when completion comes after the last rows were already announced.
+    this.refreshViews(store);
     const messages = store.messages();
     if (messages.length > this.sentMessages) {
       this.post({ type: 'messages', from: this.sentMessages, messages: messages.slice(this.sentMessages) });
