@@ -220,6 +220,7 @@ async function scrollWhileSorting() {
             s.scrollTop = (s.scrollHeight - s.clientHeight) * at;
             const costs = [];
             const starts = [];
+            const began = performance.now();
             let pending = 0;
             let i = 0;
             s.addEventListener('scroll', () => { if (!pending) pending = performance.now(); }, { capture: true });
@@ -229,7 +230,7 @@ async function scrollWhileSorting() {
               starts[i] = pending || performance.now();
               pending = 0;
               const frame = i;
-              if (i++ >= frames) return setTimeout(() => resolve(costs.slice(1)), 50);
+              if (i++ >= frames) return setTimeout(() => resolve({ costs: costs.slice(1), ms: performance.now() - began }), 50);
               s.dispatchEvent(new WheelEvent('wheel', { deltaY: 66, deltaMode: 0, bubbles: true, cancelable: true }));
               ch.port2.postMessage(frame);
               requestAnimationFrame(tick);
@@ -239,29 +240,32 @@ async function scrollWhileSorting() {
         { frames, at },
       );
     const p95 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.95)];
-    const idle = await measure(300, 1 / 3);
+    const { costs: idle } = await measure(300, 1 / 3);
     const rowAnswers = () => p.toWebview.filter((m) => m.type === 'rows').length;
     const t0 = now();
     const answers0 = rowAnswers();
     let answersDuring = 0;
     await p.page.click('.grid-hcell[data-col="1"] .grid-hname');
-    // Somewhere else, so the grid needs rows it has not cached yet.
-    const during = await measure(300, 2 / 3);
-    const tMeasured = now() - t0;
-    const sorted = await new Promise((resolve) => {
+    // Watched while the frames are measured, so the sort's end is timed when it happens.
+    const sortedP = new Promise((resolve) => {
       const check = () => {
         const v = p.toWebview.find((m) => m.type === 'view' && m.spec.sort?.length);
         if (v) {
           answersDuring = rowAnswers() - answers0;
           resolve(now() - t0);
-        }
-        else setTimeout(check, 20);
+        } else setTimeout(check, 5);
       };
       check();
     });
+    // Somewhere else, so the grid needs rows it has not cached yet.
+    const { costs: during, ms: tMeasured } = await measure(300, 2 / 3);
+    const sorted = await sortedP;
     const overlap = Math.min(1, sorted / tMeasured);
     out(`p95 frame while the sort runs ${msf(p95(during))} (not sorting: ${msf(p95(idle))}) — target < 16 ms ${verdict(p95(during) < 16)}`);
-    out(`  the sort took ${s(sorted)} and covered ${(overlap * 100).toFixed(0)} % of the ${s(tMeasured)} measured; the host answered ${answersDuring} row requests of the grid meanwhile`);
+    out(
+      `  the sort took ${s(sorted)} and ran through ${(overlap * 100).toFixed(0)} % of the ${s(tMeasured)} of frames measured; the host answered ${answersDuring} row requests of the grid while it sorted` +
+        ` (sort and page share this machine's ${os.cpus().length} cores)`,
+    );
     await p.close();
   } finally {
     await h.close();
