@@ -171,6 +171,9 @@ export class ChartPane {
     const colours = PALETTE_VARS.map((v, i) => cssVar(v, PALETTE_FALLBACK[i]));
     const labels = data.labels;
     const axis = (): uPlot.Axis => ({ stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font });
+    const yAxis = axis();
+    // Wide enough for the longest tick label ("20,000", "-1.5e+9"), which the default 50 px cuts.
+    yAxis.size = (_u, values) => (values && values.length > 0 ? Math.max(50, 16 + 7.5 * Math.max(...values.map((v) => String(v).length))) : 50);
     const xAxis = axis();
     if (data.xKind === 'category' && labels) {
       // Category x: positions in view order, labelled with the x column's text.
@@ -201,7 +204,7 @@ export class ChartPane {
       legend: { show: false },
       cursor: { show: true, points: { show: false } },
       scales: { x: { time: data.xKind === 'time' } },
-      axes: [xAxis, axis()],
+      axes: [xAxis, yAxis],
       series,
     };
     const aligned: uPlot.AlignedData = [data.x, ...data.series.map((s) => s.values)];
