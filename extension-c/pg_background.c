@@ -20,6 +20,7 @@ int			pgbg_default_queue_size = 65536;
 int			pgbg_worker_timeout = 0;
 int			pgbg_log_level = DEBUG1;
 int			pgbg_worker_idle_timeout = 1000;
+int			pgbg_fetch_rows_per_tuple = 1;
 
 /*
  * Our own list: the core's server_message_level_options is not exported on
@@ -111,6 +112,18 @@ _PG_init(void)
 							&pgbg_worker_idle_timeout,
 							1000, 0, 60000,
 							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/*
+	 * fetch_v2 returns one row per tuple unless the caller asks for more:
+	 * existing callers keep the "row" kind they know.
+	 */
+	DefineCustomIntVariable("pg_background.fetch_rows_per_tuple",
+							"Rows of a job's result that pg_background_fetch_v2 returns in one tuple.",
+							"1 returns each row as kind 'row'; more returns up to this many consecutive rows of one statement as kind 'rows', a JSON array of rows.",
+							&pgbg_fetch_rows_per_tuple,
+							1, 1, PGBG_MAX_ROWS_PER_TUPLE,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_background");

@@ -108,6 +108,7 @@
 #define PGBG_ERRMSG_LEN			512
 #define PGBG_PREVIEW_LEN		120
 #define PGBG_REGISTER_RETRY_MS	2000	/* wait for a free worker slot */
+#define PGBG_MAX_ROWS_PER_TUPLE 1000000 /* pg_background.fetch_rows_per_tuple */
 
 /*
  * Receiving a stream (pgbg_receive): after this many messages in a row the
@@ -279,12 +280,16 @@ typedef struct PgbgJobHandle
 
 	/*
 	 * fetch_v2 rows built from messages already taken off the queue but not
-	 * yet returned (see "Batches" in pgbg_fetch.c); allocated in cxt.
+	 * yet delivered (see "Batches" in pgbg_fetch.c); allocated in cxt.
 	 */
 	StringInfoData fetch_pending;
-	int			fetch_pending_at;	/* first entry not yet returned */
+	int			fetch_pending_at;	/* first entry not yet delivered */
+	int			fetch_emit_at;	/* first entry not yet returned by a call */
+	int			fetch_unconfirmed;	/* calls whose statement has not ended */
+	bool		fetch_done_out; /* "done" returned, its statement not ended */
 	char	   *fetch_carry;	/* a message whose conversion failed */
 	int			fetch_carry_len;
+	int			fetch_carry_tries;	/* conversions of it that failed */
 	int32		recv_streak;	/* messages received without waiting */
 	char	   *preview;
 	char	   *last_error;
@@ -315,6 +320,7 @@ extern int	pgbg_default_queue_size;
 extern int	pgbg_worker_timeout;
 extern int	pgbg_log_level;
 extern int	pgbg_worker_idle_timeout;
+extern int	pgbg_fetch_rows_per_tuple;
 
 /* pg_background.c */
 extern void pgbg_check_not_null(FunctionCallInfo fcinfo, int argno,

@@ -4,33 +4,52 @@
  *		pg_background_fetch_v2: whatever the worker has produced so far, as
  *		self-describing (kind, stmt, data) rows whose data is JSON.
  *
- * Kinds: "columns", "row", "command", "notice", "error", and finally "done"
- * with the job's outcome, which releases the handle.  Nothing blocks
- * except the wait for the first message (wait_ms).  A submitted job has no
- * queue: its "done" comes from the status block once it has an outcome.
+ * Kinds: "columns", "row" (or, with pg_background.fetch_rows_per_tuple > 1,
+ * "rows": a JSON array of up to that many consecutive rows of one
+ * statement), "command", "notice", "error", and finally "done" with the
+ * job's outcome, which releases the handle.  Nothing blocks except the wait
+ * for the first message (wait_ms).  A submitted job has no queue: its "done"
+ * comes from the status block once it has an outcome.
  *
  * Batches
  * -------
  * A message taken off the queue cannot be put back, and the rows of a
  * materialized result go away with the call when it fails.  So a batch is
  * first built in the handle's own memory ("pending", which outlives a failed
- * call) and copied into the result only once it is complete; entries leave
- * pending only after every one of them is in the result.  Whatever fails
- * meanwhile (an interrupt, temp_file_limit while the result spills to disk,
- * a message that cannot be converted), every message already taken off the
- * queue is still there for the next call: as pending rows, or, for the
- * message being converted, as a raw copy ("carry") that the next call
- * converts first.
+ * call) and copied into the result only once it is complete.  Whatever fails
+ * meanwhile (an interrupt, temp_file_limit while the result spills to disk),
+ * every message already taken off the queue is still there for the next
+ * call: as pending entries, or, for the message being converted, as a raw
+ * copy ("carry") that the next call converts once the pending entries are
+ * out.  A carried message that fails to convert twice, and a row whose JSON
+ * could never be returned, become an error entry (54000) in their place, so
+ * that one message cannot stop the stream.
  *
  * A pending entry is a PgbgFetchEntry followed by the data column as a
- * ready text datum, both MAXALIGNed.  The entries of one message are
- * committed together: a failed conversion truncates pending to where the
- * message began.
+ * ready json datum, both MAXALIGNed.  A row's JSON is written there straight
+ * from the received message; a "rows" entry grows a row at a time (its
+ * closing bracket is overwritten by the next row), and a call cuts it at any
+ * row to stay within max_rows: an entry of n rows stands for n messages.
+ * The entries of one message are committed together: a failed conversion
+ * truncates pending to where the message began.
+ *
+ * Delivery
+ * --------
+ * The executor reads a materialized result after the function returned, so
+ * the calling statement can still fail (an error in the caller's own
+ * expressions, a cancel or statement_timeout while rows are sent).
+ * Returned entries therefore stay pending, marked, until that statement's
+ * memory goes away: if the transaction is still in progress then, they were
+ * delivered and are dropped (a returned "done" releases the handle only
+ * now); if it is aborting (or a (sub)transaction abort reaches the mark
+ * first), the next call returns them again.  A statement that succeeded
+ * inside a transaction that rolls back later has delivered its rows.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -46,13 +65,14 @@ typedef enum PgbgFetchKind
 	PGBG_FK_COMMAND,
 	PGBG_FK_NOTICE,
 	PGBG_FK_ERROR,
-	PGBG_FK_DONE
+	PGBG_FK_DONE,
+	PGBG_FK_ROWS
 } PgbgFetchKind;
 
-#define PGBG_FK_COUNT	(PGBG_FK_DONE + 1)
+#define PGBG_FK_COUNT	(PGBG_FK_ROWS + 1)
 
 static const char *const pgbg_fetch_kinds[PGBG_FK_COUNT] = {
-	"columns", "row", "command", "notice", "error", "done"
+	"columns", "row", "command", "notice", "error", "done", "rows"
 };
 
 typedef struct PgbgFetchEntry
@@ -60,9 +80,16 @@ typedef struct PgbgFetchEntry
 	int32		size;			/* of the whole entry, MAXALIGNed */
 	int32		stmt;			/* 0 = NULL */
 	int32		kind;			/* PgbgFetchKind */
+	int32		nrows;			/* rows it holds: 1 for "row", n for "rows" */
 } PgbgFetchEntry;
 
 #define PGBG_FETCH_HDR	MAXALIGN(sizeof(PgbgFetchEntry))
+
+/* The JSON text of an entry: a json datum right after its header. */
+#define PGBG_ENTRY_DATUM(p, at)	((p)->data + (at) + PGBG_FETCH_HDR)
+#define PGBG_ENTRY_JSON(p, at)	(PGBG_ENTRY_DATUM(p, at) + VARHDRSZ)
+#define PGBG_ENTRY_JSON_LEN(p, at) \
+	((int) VARSIZE(PGBG_ENTRY_DATUM(p, at)) - VARHDRSZ)
 
 /*
  * A batch stops taking messages once this much is pending, whatever
@@ -70,8 +97,24 @@ typedef struct PgbgFetchEntry
  */
 #define PGBG_FETCH_BUDGET	(32 * 1024 * 1024)
 
-/* Pending buffers up to this size are kept for the handle's next batch. */
-#define PGBG_FETCH_KEEP		(8 * 1024 * 1024)
+/*
+ * Pending buffers up to this size are kept for the handle's next batch;
+ * larger ones are freed as soon as they are delivered, so that idle handles
+ * do not hold batch-sized buffers (16 handles x 1 MB at most).
+ */
+#define PGBG_FETCH_KEEP		(1024 * 1024)
+
+/* A "rows" tuple takes no further row once its JSON is this large. */
+#define PGBG_FETCH_TUPLE_BYTES	(8 * 1024 * 1024)
+
+/*
+ * The largest JSON value an entry may have: it must fit, with the tuple
+ * around it and the protocol message that sends it, into one allocation.
+ */
+#define PGBG_FETCH_MAX_JSON	((Size) MaxAllocSize - 1024 * 1024)
+
+/* Converting a carried message failed this often: give it up. */
+#define PGBG_FETCH_CARRY_TRIES	2
 
 /*
  * What one fetch_v2 call has collected so far (pending entries included).
@@ -81,14 +124,41 @@ typedef struct PgbgFetchEntry
 typedef struct PgbgFetchBatch
 {
 	PgbgJobHandle *job;
-	StringInfoData json;		/* data of the entry being built */
-	int32		rows;			/* "row" entries */
+	StringInfoData json;		/* data of a non-row entry being built */
+	int32		max_rows;
+	int32		per_tuple;		/* pg_background.fetch_rows_per_tuple */
+	int32		rows;			/* rows in entries not yet returned */
 	int32		others;			/* entries of other kinds */
 	bool		finished;		/* "done" is pending */
+	bool		full;			/* the next message did not fit: carried */
 	int			committed;		/* pending up to here is complete */
+	int			last;			/* where this call's last entry starts, or
+								 * -1 */
+	int			reopened;		/* where the ']' of the entry being
+								 * extended was, or -1 */
 	const char *inflight;		/* the raw message being converted */
 	int			inflight_len;
 } PgbgFetchBatch;
+
+/*
+ * Returned entries are delivered only when the statement that called
+ * fetch_v2 ends without an error (see "Delivery" in the file header).
+ * Until then a mark remembers them; marks live in TopMemoryContext, on a
+ * session-wide list, and name their handle by key because the handle may be
+ * released meanwhile.
+ */
+typedef struct PgbgFetchMark
+{
+	PgbgKey		key;
+	int			start;			/* the entries returned: [start, end) */
+	int			end;
+	bool		done;			/* "done" was among them */
+	int			level;			/* transaction nesting level of the call */
+	bool		resolved;
+} PgbgFetchMark;
+
+static List *pgbg_fetch_marks = NIL;
+static bool pgbg_fetch_callbacks = false;
 
 /* ---- JSON writers ---- */
 
@@ -169,23 +239,158 @@ pgbg_json_columns(StringInfo buf, PgbgMessage *m)
 	appendStringInfoChar(buf, ']');
 }
 
-/* [text or null, ...]; the copies live in the per-message context */
+/*
+ * Rows are most of what fetch_v2 moves, so their JSON is written straight
+ * from the received message into the pending buffer: no copy of a value,
+ * one enlargement per row, and escaping only where a byte needs it.  The
+ * output is byte for byte what escape_json() writes.
+ */
+static inline bool
+pgbg_json_special(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* Length of a value as a JSON string, quotes included. */
+static Size
+pgbg_json_value_len(const char *s, int len)
+{
+	Size		n = (Size) len + 2;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (!pgbg_json_special(c))
+			continue;
+		if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ||
+			c == '"' || c == '\\')
+			n += 1;
+		else
+			n += 5;				/* \u00XX */
+	}
+	return n;
+}
+
+/* The slow path of pgbg_json_value: from the first byte that needs escaping. */
+static void
+pgbg_json_escape_rest(StringInfo buf, const char *s, const char *end)
+{
+	const char *run = s;
+
+	for (; s < end; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (!pgbg_json_special(c))
+			continue;
+		if (s > run)
+			appendBinaryStringInfo(buf, run, s - run);
+		run = s + 1;
+		switch (c)
+		{
+			case '\b':
+				appendBinaryStringInfo(buf, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(buf, "\\f", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(buf, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(buf, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(buf, "\\t", 2);
+				break;
+			case '"':
+				appendBinaryStringInfo(buf, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(buf, "\\\\", 2);
+				break;
+			default:
+				appendStringInfo(buf, "\\u%04x", (int) c);
+				break;
+		}
+	}
+	if (s > run)
+		appendBinaryStringInfo(buf, run, s - run);
+}
+
+/*
+ * Append one value as a JSON string.  The caller has made room for the
+ * value without escapes, quotes included; escapes enlarge as they go.
+ */
+static inline void
+pgbg_json_value(StringInfo buf, const char *s, int len)
+{
+	char	   *dst = buf->data + buf->len;
+	int			i;
+
+	*dst++ = '"';
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (unlikely(pgbg_json_special(c)))
+			break;
+		dst[i] = (char) c;
+	}
+	buf->len += 1 + i;
+	if (unlikely(i < len))
+		pgbg_json_escape_rest(buf, s + i, s + len);
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/*
+ * The row's JSON length: exact, or an upper bound when that is small enough
+ * not to matter (the exact length costs a scan of every value).
+ */
+static Size
+pgbg_json_row_len(PgbgMessage *m, Size small)
+{
+	Size		worst = 2;
+	Size		exact = 2;
+	int			i;
+
+	for (i = 0; i < m->natts; i++)
+		worst += (m->lengths[i] < 0 ? 4 : 6 * (Size) m->lengths[i] + 2) + 1;
+	if (worst <= small)
+		return worst;
+	for (i = 0; i < m->natts; i++)
+		exact += (m->lengths[i] < 0 ? 4 :
+				  pgbg_json_value_len(m->values[i], m->lengths[i])) + 1;
+	return exact;
+}
+
+/* [text or null, ...] */
 static void
 pgbg_json_row(StringInfo buf, PgbgMessage *m)
 {
 	int			i;
 
-	appendStringInfoChar(buf, '[');
+	appendStringInfoCharMacro(buf, '[');
 	for (i = 0; i < m->natts; i++)
 	{
+		int			len = m->lengths[i];
+
+		/* a separator, then the value without escapes, quotes included */
+		enlargeStringInfo(buf, (len < 0 ? 4 : len + 2) + 1);
 		if (i > 0)
-			appendStringInfoChar(buf, ',');
-		if (m->lengths[i] < 0)
-			appendStringInfoString(buf, "null");
+			buf->data[buf->len++] = ',';
+		if (len < 0)
+		{
+			memcpy(buf->data + buf->len, "null", 4);
+			buf->len += 4;
+		}
 		else
-			escape_json(buf, pnstrdup(m->values[i], m->lengths[i]));
+			pgbg_json_value(buf, m->values[i], len);
 	}
-	appendStringInfoChar(buf, ']');
+	appendStringInfoCharMacro(buf, ']');
+	buf->data[buf->len] = '\0';
 }
 
 /* {"tag", "rows"} */
@@ -221,53 +426,179 @@ pgbg_json_error(StringInfo buf, ErrorData *edata)
 
 /* ---- pending entries ---- */
 
+static void
+pgbg_fetch_pending_init(PgbgJobHandle *job)
+{
+	StringInfo	p = &job->fetch_pending;
+
+	if (p->data == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(job->cxt);
+
+		initStringInfo(p);
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/* Pad the entry that starts at "at" and ends the buffer to MAXALIGN. */
+static void
+pgbg_fetch_close_entry(StringInfo p, int at)
+{
+	int			used = p->len - at;
+	int			size = MAXALIGN(used);
+
+	enlargeStringInfo(p, size - used);
+	memset(p->data + p->len, 0, size - used);
+	SET_VARSIZE(p->data + at + PGBG_FETCH_HDR, used - PGBG_FETCH_HDR);
+	((PgbgFetchEntry *) (p->data + at))->size = size;
+	p->len = at + size;
+}
+
 /* Add one entry of the given kind with b->json as data; stmt 0 = NULL. */
 static void
 pgbg_fetch_put(PgbgFetchBatch *b, PgbgFetchKind kind, int32 stmt)
 {
 	StringInfo	p = &b->job->fetch_pending;
-	int			size = MAXALIGN(PGBG_FETCH_HDR + VARHDRSZ + b->json.len);
+	int			at;
 	PgbgFetchEntry *e;
 
-	if (p->data == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(b->job->cxt);
-
-		initStringInfo(p);
-		MemoryContextSwitchTo(oldcxt);
-	}
+	pgbg_fetch_pending_init(b->job);
 	/* entries start MAXALIGNed: the buffer is, and every size is */
-	enlargeStringInfo(p, size);
-	e = (PgbgFetchEntry *) (p->data + p->len);
-	e->size = size;
+	enlargeStringInfo(p, MAXALIGN(PGBG_FETCH_HDR + VARHDRSZ + b->json.len));
+	at = p->len;
+	e = (PgbgFetchEntry *) (p->data + at);
 	e->stmt = stmt;
 	e->kind = kind;
+	e->nrows = 0;
 	/* json's internal form is its text */
-	SET_VARSIZE(p->data + p->len + PGBG_FETCH_HDR, VARHDRSZ + b->json.len);
-	memcpy(p->data + p->len + PGBG_FETCH_HDR + VARHDRSZ, b->json.data,
-		   b->json.len);
-	p->len += size;
-	if (kind == PGBG_FK_ROW)
-		b->rows++;
-	else
-		b->others++;
+	memcpy(p->data + at + PGBG_FETCH_HDR + VARHDRSZ, b->json.data, b->json.len);
+	p->len += PGBG_FETCH_HDR + VARHDRSZ + b->json.len;
+	pgbg_fetch_close_entry(p, at);
+	b->last = at;
+	b->others++;
 	if (kind == PGBG_FK_DONE)
 		b->finished = true;
 }
 
-/* Count what an earlier, failed call left pending. */
+/*
+ * Where this call's last entry starts, if it is a "rows" entry of stmt that
+ * takes another row.
+ */
+static int
+pgbg_fetch_open_rows(PgbgFetchBatch *b, int32 stmt)
+{
+	StringInfo	p = &b->job->fetch_pending;
+	PgbgFetchEntry *e;
+
+	if (b->per_tuple <= 1 || b->last < 0)
+		return -1;
+	e = (PgbgFetchEntry *) (p->data + b->last);
+	if (e->kind != PGBG_FK_ROWS || e->stmt != stmt ||
+		e->nrows >= b->per_tuple ||
+		PGBG_ENTRY_JSON_LEN(p, b->last) >= PGBG_FETCH_TUPLE_BYTES)
+		return -1;
+	return b->last;
+}
+
+/*
+ * A row too large to be returned at all: an error entry says so, and the
+ * rest of the result follows.
+ */
+static void
+pgbg_fetch_row_too_large(PgbgFetchBatch *b, Size len, int32 stmt)
+{
+	ErrorData	edata;
+
+	memset(&edata, 0, sizeof(edata));
+	edata.elevel = ERROR;
+	edata.sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	edata.message = psprintf("row of %zu bytes as JSON is too large for pg_background_fetch_v2",
+							 len);
+	edata.detail = psprintf("The largest row it can return has %zu bytes; the row was skipped and the rest of the result follows.",
+							PGBG_FETCH_MAX_JSON);
+	edata.hint = "Read such a result with pg_background_result_v2, or return the value in smaller parts.";
+	resetStringInfo(&b->json);
+	pgbg_json_error(&b->json, &edata);
+	pgbg_fetch_put(b, PGBG_FK_ERROR, stmt);
+}
+
+/*
+ * One row, written into pending: its own "row" entry, or appended to the
+ * open "rows" entry of its statement.  Returns false, adding nothing, when
+ * it does not fit beside what is pending (it is carried to the next call).
+ */
+static bool
+pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
+{
+	PgbgJobHandle *job = b->job;
+	StringInfo	p = &job->fetch_pending;
+	Size		len = pgbg_json_row_len(m, PGBG_FETCH_TUPLE_BYTES);
+	int			open;
+	int			at;
+	PgbgFetchEntry *e;
+
+	if (len > PGBG_FETCH_MAX_JSON)
+	{
+		pgbg_fetch_row_too_large(b, len, stmt);
+		return true;
+	}
+	pgbg_fetch_pending_init(job);
+	if ((Size) p->len + PGBG_FETCH_HDR + VARHDRSZ + len + MAXIMUM_ALIGNOF + 2 >=
+		(Size) MaxAllocSize)
+		return false;			/* pending is not empty: it was checked */
+
+	open = pgbg_fetch_open_rows(b, stmt);
+	if (open >= 0 &&
+		(Size) PGBG_ENTRY_JSON_LEN(p, open) + len + 1 <= PGBG_FETCH_MAX_JSON)
+	{
+		/* drop the closing bracket, add ",row]" */
+		at = open;
+		b->reopened = at + PGBG_FETCH_HDR + VARHDRSZ +
+			PGBG_ENTRY_JSON_LEN(p, at) - 1;
+		p->len = b->reopened;
+		p->data[p->len++] = ',';
+		pgbg_json_row(p, m);
+		appendStringInfoCharMacro(p, ']');
+		e = (PgbgFetchEntry *) (p->data + at);
+		e->nrows++;
+	}
+	else
+	{
+		bool		batched = (b->per_tuple > 1);
+
+		enlargeStringInfo(p, PGBG_FETCH_HDR + VARHDRSZ + 1);
+		at = p->len;
+		e = (PgbgFetchEntry *) (p->data + at);
+		e->stmt = stmt;
+		e->nrows = 1;
+		e->kind = batched ? PGBG_FK_ROWS : PGBG_FK_ROW;
+		p->len += PGBG_FETCH_HDR + VARHDRSZ;
+		if (batched)
+			p->data[p->len++] = '[';
+		pgbg_json_row(p, m);
+		if (batched)
+			appendStringInfoCharMacro(p, ']');
+	}
+	pgbg_fetch_close_entry(p, at);
+	b->last = at;
+	b->reopened = -1;
+	b->rows++;
+	return true;
+}
+
+/* Count what was taken off the queue earlier and not returned yet. */
 static void
 pgbg_fetch_count_pending(PgbgFetchBatch *b)
 {
 	StringInfo	p = &b->job->fetch_pending;
 	int			at;
 
-	for (at = b->job->fetch_pending_at; p->data != NULL && at < p->len;)
+	for (at = b->job->fetch_emit_at; p->data != NULL && at < p->len;)
 	{
 		PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
 
-		if (e->kind == PGBG_FK_ROW)
-			b->rows++;
+		if (e->kind == PGBG_FK_ROW || e->kind == PGBG_FK_ROWS)
+			b->rows += e->nrows;
 		else
 			b->others++;
 		if (e->kind == PGBG_FK_DONE)
@@ -277,24 +608,260 @@ pgbg_fetch_count_pending(PgbgFetchBatch *b)
 }
 
 /*
- * Copy pending entries into the result, at most max_rows rows and max_rows
- * others, and only then drop them from pending.  Returns true if "done" was
- * among them.
+ * Split the "rows" entry at "at" after its first k rows, so that a call
+ * returns no more than max_rows rows.  Rare (the rows of one call are
+ * grouped within its max_rows), so the entries from "at" on are copied.
  */
-static bool
+static void
+pgbg_fetch_split(PgbgJobHandle *job, int at, int k)
+{
+	StringInfo	p = &job->fetch_pending;
+	PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
+	const char *json = PGBG_ENTRY_JSON(p, at);
+	int			jlen = PGBG_ENTRY_JSON_LEN(p, at);
+	int			pos = 1;		/* after the outer '[' */
+	int			row;
+	StringInfoData out;
+	int			first;
+	int			second;
+
+	/* our own JSON: rows are arrays of strings and nulls */
+	for (row = 0; row < k; row++)
+	{
+		bool		in_string = false;
+
+		Assert(json[pos] == '[');
+		for (pos++; pos < jlen; pos++)
+		{
+			char		c = json[pos];
+
+			if (in_string)
+			{
+				if (c == '\\')
+					pos++;
+				else if (c == '"')
+					in_string = false;
+			}
+			else if (c == '"')
+				in_string = true;
+			else if (c == ']')
+				break;
+		}
+		pos++;					/* past the row's ']', at ',' */
+	}
+	if (pos >= jlen || json[pos] != ',')
+		elog(ERROR, "could not split a pg_background_fetch_v2 batch");
+
+	initStringInfo(&out);
+	appendBinaryStringInfo(&out, p->data, at);
+	/* the first k rows */
+	first = out.len;
+	enlargeStringInfo(&out, PGBG_FETCH_HDR + VARHDRSZ);
+	memcpy(out.data + first, e, sizeof(PgbgFetchEntry));
+	out.len += PGBG_FETCH_HDR + VARHDRSZ;
+	appendBinaryStringInfo(&out, json, pos);
+	appendStringInfoChar(&out, ']');
+	((PgbgFetchEntry *) (out.data + first))->nrows = k;
+	pgbg_fetch_close_entry(&out, first);
+	/* the others */
+	second = out.len;
+	enlargeStringInfo(&out, PGBG_FETCH_HDR + VARHDRSZ);
+	memcpy(out.data + second, e, sizeof(PgbgFetchEntry));
+	out.len += PGBG_FETCH_HDR + VARHDRSZ;
+	appendStringInfoChar(&out, '[');
+	appendBinaryStringInfo(&out, json + pos + 1, jlen - pos - 1);
+	((PgbgFetchEntry *) (out.data + second))->nrows = e->nrows - k;
+	pgbg_fetch_close_entry(&out, second);
+	/* and what follows */
+	appendBinaryStringInfo(&out, p->data + at + e->size,
+						   p->len - at - e->size);
+
+	pfree(p->data);
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(job->cxt);
+
+		initStringInfo(p);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	appendBinaryStringInfo(p, out.data, out.len);
+	pfree(out.data);
+}
+
+/* ---- delivery ---- */
+
+static void
+pgbg_fetch_find(PgbgJobHandle *job, void *arg)
+{
+	PgbgFetchMark *mark = (PgbgFetchMark *) ((void **) arg)[0];
+
+	if (job->key.pid == mark->key.pid && job->key.cookie == mark->key.cookie)
+		((void **) arg)[1] = job;
+}
+
+/* Everything delivered: let a large buffer go now, not at the next call. */
+static void
+pgbg_fetch_compact(PgbgJobHandle *job)
+{
+	StringInfo	p = &job->fetch_pending;
+
+	if (job->fetch_unconfirmed > 0 || p->data == NULL ||
+		job->fetch_pending_at == 0)
+		return;
+	if (job->fetch_pending_at < p->len)
+	{
+		memmove(p->data, p->data + job->fetch_pending_at,
+				p->len - job->fetch_pending_at);
+		p->len -= job->fetch_pending_at;
+		job->fetch_emit_at -= job->fetch_pending_at;
+		job->fetch_pending_at = 0;
+		return;
+	}
+	job->fetch_pending_at = 0;
+	job->fetch_emit_at = 0;
+	if (p->maxlen > PGBG_FETCH_KEEP)
+	{
+		pfree(p->data);
+		memset(p, 0, sizeof(StringInfoData));
+	}
+	else
+		resetStringInfo(p);
+}
+
+/*
+ * The statement of a call ended: its entries were delivered (it
+ * succeeded), or they go back to be returned again (it failed).  Never
+ * raises on the failure path, which runs during abort.
+ */
+static void
+pgbg_fetch_resolve(PgbgFetchMark *mark, bool delivered)
+{
+	void	   *arg[2] = {mark, NULL};
+	PgbgJobHandle *job;
+
+	if (mark->resolved)
+		return;
+	mark->resolved = true;
+	pgbg_registry_foreach(pgbg_fetch_find, arg);
+	job = (PgbgJobHandle *) arg[1];
+	if (job == NULL)
+		return;					/* released meanwhile */
+	job->fetch_unconfirmed--;
+	if (!delivered)
+	{
+		if (mark->done)
+			job->fetch_done_out = false;
+		job->fetch_emit_at = Max(job->fetch_pending_at,
+								 Min(job->fetch_emit_at, mark->start));
+		return;
+	}
+	job->fetch_pending_at = Max(job->fetch_pending_at, mark->end);
+	if (mark->done)
+		pgbg_release(job, PGBG_RELEASED_FINISHED);
+	else
+		pgbg_fetch_compact(job);
+}
+
+/*
+ * Reset callback of the calling statement's memory: it ends.  During an
+ * abort the transaction is no longer in progress.
+ */
+static void
+pgbg_fetch_statement_ends(void *arg)
+{
+	PgbgFetchMark *mark = (PgbgFetchMark *) arg;
+
+	pgbg_fetch_resolve(mark, IsTransactionState());
+	pgbg_fetch_marks = list_delete_ptr(pgbg_fetch_marks, mark);
+	pfree(mark);
+}
+
+/*
+ * An abort may reach our marks after or before the statement's memory goes
+ * (portals of a failed statement, SPI inside a subtransaction): whichever
+ * comes first hands the entries back.
+ */
+static void
+pgbg_fetch_abort_marks(int level)
+{
+	ListCell   *lc;
+
+	foreach(lc, pgbg_fetch_marks)
+	{
+		PgbgFetchMark *mark = (PgbgFetchMark *) lfirst(lc);
+
+		if (mark->level >= level)
+			pgbg_fetch_resolve(mark, false);
+	}
+}
+
+static void
+pgbg_fetch_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		pgbg_fetch_abort_marks(0);
+}
+
+static void
+pgbg_fetch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		pgbg_fetch_abort_marks(GetCurrentTransactionNestLevel());
+}
+
+/* Remember entries [start, end) returned by this call until it ends. */
+static void
+pgbg_fetch_mark(PgbgJobHandle *job, int start, int end, bool done,
+				MemoryContext query_cxt)
+{
+	PgbgFetchMark *mark;
+	MemoryContextCallback *cb;
+	MemoryContext oldcxt;
+
+	if (!pgbg_fetch_callbacks)
+	{
+		RegisterXactCallback(pgbg_fetch_xact_callback, NULL);
+		RegisterSubXactCallback(pgbg_fetch_subxact_callback, NULL);
+		pgbg_fetch_callbacks = true;
+	}
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	mark = palloc0(sizeof(PgbgFetchMark));
+	mark->key = job->key;
+	mark->start = start;
+	mark->end = end;
+	mark->done = done;
+	mark->level = GetCurrentTransactionNestLevel();
+	pgbg_fetch_marks = lappend(pgbg_fetch_marks, mark);
+	MemoryContextSwitchTo(oldcxt);
+
+	cb = MemoryContextAlloc(query_cxt, sizeof(MemoryContextCallback));
+	cb->func = pgbg_fetch_statement_ends;
+	cb->arg = mark;
+	MemoryContextRegisterResetCallback(query_cxt, cb);
+	job->fetch_unconfirmed++;
+	if (done)
+		job->fetch_done_out = true;
+}
+
+/*
+ * Copy pending entries into the result, at most max_rows rows and max_rows
+ * others; they stay pending until the calling statement ends.
+ */
+static void
 pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
-				TupleDesc tupdesc, int32 max_rows)
+				TupleDesc tupdesc, int32 max_rows, MemoryContext query_cxt)
 {
 	StringInfo	p = &job->fetch_pending;
 	Datum		kinds[PGBG_FK_COUNT];
-	int			at = job->fetch_pending_at;
+	int			start = job->fetch_emit_at;
+	int			at = start;
 	int32		rows = 0;
 	int32		others = 0;
 	bool		done = false;
 	int			i;
 
-	if (p->data == NULL)
-		return false;
+	if (p->data == NULL || at >= p->len)
+		return;
 	for (i = 0; i < PGBG_FK_COUNT; i++)
 		kinds[i] = CStringGetTextDatum(pgbg_fetch_kinds[i]);
 	while (at < p->len && rows < max_rows && others < max_rows)
@@ -303,35 +870,26 @@ pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 
+		if (e->kind == PGBG_FK_ROWS && rows + e->nrows > max_rows)
+		{
+			pgbg_fetch_split(job, at, max_rows - rows);
+			e = (PgbgFetchEntry *) (p->data + at);
+		}
 		values[0] = kinds[e->kind];
 		values[1] = Int32GetDatum(e->stmt);
 		nulls[1] = (e->stmt <= 0);
-		values[2] = PointerGetDatum(p->data + at + PGBG_FETCH_HDR);
+		values[2] = PointerGetDatum(PGBG_ENTRY_DATUM(p, at));
 		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
-		if (e->kind == PGBG_FK_ROW)
-			rows++;
+		if (e->kind == PGBG_FK_ROW || e->kind == PGBG_FK_ROWS)
+			rows += e->nrows;
 		else
 			others++;
 		if (e->kind == PGBG_FK_DONE)
 			done = true;
 		at += e->size;
 	}
-
-	/* all of these are in the result now */
-	if (at < p->len)
-		job->fetch_pending_at = at;
-	else
-	{
-		job->fetch_pending_at = 0;
-		if (p->maxlen > PGBG_FETCH_KEEP)
-		{
-			pfree(p->data);
-			memset(p, 0, sizeof(StringInfoData));
-		}
-		else
-			resetStringInfo(p);
-	}
-	return done;
+	job->fetch_emit_at = at;
+	pgbg_fetch_mark(job, start, at, done, query_cxt);
 }
 
 /* The final entry: {"state": ...}.  The handle is released once it is out. */
@@ -389,8 +947,11 @@ pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m)
 	}
 }
 
-/* Add the entries for one decoded message (b->json is empty). */
-static void
+/*
+ * Add the entries for one decoded message (b->json is empty).  Returns
+ * false if it did not fit beside what is pending.
+ */
+static bool
 pgbg_fetch_handle(PgbgFetchBatch *b, PgbgMessage *m)
 {
 	switch (m->kind)
@@ -400,9 +961,7 @@ pgbg_fetch_handle(PgbgFetchBatch *b, PgbgMessage *m)
 			pgbg_fetch_put(b, PGBG_FK_COLUMNS, b->job->stmt_no + 1);
 			break;
 		case PGBG_MSG_ROW:
-			pgbg_json_row(&b->json, m);
-			pgbg_fetch_put(b, PGBG_FK_ROW, b->job->stmt_no + 1);
-			break;
+			return pgbg_fetch_row(b, m, b->job->stmt_no + 1);
 		case PGBG_MSG_COMMAND:
 			pgbg_json_command(&b->json, m);
 			pgbg_fetch_put(b, PGBG_FK_COMMAND, b->job->stmt_no + 1);
@@ -420,9 +979,19 @@ pgbg_fetch_handle(PgbgFetchBatch *b, PgbgMessage *m)
 		default:
 			pgbg_unexpected_message(m->kind);
 	}
+	return true;
 }
 
 /* ---- readers ---- */
+
+/* Keep a copy of a message taken off the queue for the next call. */
+static void
+pgbg_fetch_keep_raw(PgbgJobHandle *job, const char *data, int len)
+{
+	job->fetch_carry = MemoryContextAlloc(job->cxt, len);
+	memcpy(job->fetch_carry, data, len);
+	job->fetch_carry_len = len;
+}
 
 /*
  * Turn one raw message into pending entries, in msgcxt (reset first).  The
@@ -435,15 +1004,22 @@ pgbg_fetch_convert(PgbgFetchBatch *b, PgbgDecoder *decoder, StringInfo raw,
 {
 	MemoryContext oldcxt;
 	PgbgMessage m;
+	bool		fits;
 
 	b->inflight = raw->data;
 	b->inflight_len = raw->len;
 	MemoryContextReset(msgcxt);
 	oldcxt = MemoryContextSwitchTo(msgcxt);
-	initStringInfo(&b->json);
+	resetStringInfo(&b->json);
 	pgbg_decode(decoder, raw, &m);
-	pgbg_fetch_handle(b, &m);
+	fits = pgbg_fetch_handle(b, &m);
 	MemoryContextSwitchTo(oldcxt);
+	if (!fits && raw->data != b->job->fetch_carry)
+	{
+		pgbg_fetch_keep_raw(b->job, raw->data, raw->len);
+		b->job->fetch_carry_tries = 0;
+	}
+	b->full = !fits;
 	b->committed = b->job->fetch_pending.len;
 	b->inflight = NULL;
 }
@@ -456,15 +1032,18 @@ pgbg_fetch_convert_status(PgbgFetchBatch *b, MemoryContext msgcxt)
 
 	MemoryContextReset(msgcxt);
 	oldcxt = MemoryContextSwitchTo(msgcxt);
-	initStringInfo(&b->json);
+	resetStringInfo(&b->json);
 	pgbg_fetch_finish_from_status(b);
 	MemoryContextSwitchTo(oldcxt);
 	b->committed = b->job->fetch_pending.len;
 }
 
 /*
- * A message whose conversion failed in an earlier call goes first.  Returns
- * true if there was one.
+ * A message whose conversion failed in an earlier call goes first, but
+ * only once nothing else is pending: whatever it does, the entries already
+ * built are returned first.  A message that failed to convert twice is
+ * given up, with an error entry in its place.  Returns true if the carried
+ * message is out of the way (or there was none).
  */
 static bool
 pgbg_fetch_carried(PgbgFetchBatch *b, PgbgDecoder *decoder,
@@ -473,14 +1052,37 @@ pgbg_fetch_carried(PgbgFetchBatch *b, PgbgDecoder *decoder,
 	PgbgJobHandle *job = b->job;
 	StringInfoData raw;
 
-	if (job->fetch_carry == NULL || b->finished)
+	if (job->fetch_carry == NULL)
+		return true;
+	if (b->finished || b->rows + b->others > 0)
 		return false;
-	raw.data = job->fetch_carry;
-	raw.len = raw.maxlen = job->fetch_carry_len;
-	raw.cursor = 0;
-	pgbg_fetch_convert(b, decoder, &raw, msgcxt);
+	if (job->fetch_carry_tries >= PGBG_FETCH_CARRY_TRIES)
+	{
+		ErrorData	edata;
+
+		memset(&edata, 0, sizeof(edata));
+		edata.elevel = ERROR;
+		edata.sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		edata.message = psprintf("a message of %d bytes from the worker could not be converted by pg_background_fetch_v2",
+								 job->fetch_carry_len);
+		edata.detail = "Converting it failed repeatedly; it was skipped and the rest of the result follows.";
+		resetStringInfo(&b->json);
+		pgbg_json_error(&b->json, &edata);
+		pgbg_fetch_put(b, PGBG_FK_ERROR, job->stmt_no + 1);
+		b->committed = job->fetch_pending.len;
+	}
+	else
+	{
+		raw.data = job->fetch_carry;
+		raw.len = raw.maxlen = job->fetch_carry_len;
+		raw.cursor = 0;
+		pgbg_fetch_convert(b, decoder, &raw, msgcxt);
+		if (b->full)
+			return false;		/* still carried */
+	}
 	pfree(job->fetch_carry);
 	job->fetch_carry = NULL;
+	job->fetch_carry_tries = 0;
 	return true;
 }
 
@@ -506,8 +1108,9 @@ pgbg_fetch_queued(PgbgFetchBatch *b, PgbgDecoder *decoder, int32 max_rows,
 {
 	StringInfo	pending = &b->job->fetch_pending;
 
-	while (!b->finished && b->rows < max_rows && b->others < max_rows &&
-		   pending->len - b->job->fetch_pending_at < PGBG_FETCH_BUDGET)
+	while (!b->finished && !b->full && b->rows < max_rows &&
+		   b->others < max_rows &&
+		   pending->len - b->job->fetch_emit_at < PGBG_FETCH_BUDGET)
 	{
 		StringInfoData raw;
 		PgbgRecv	r;
@@ -527,13 +1130,15 @@ pgbg_fetch_queued(PgbgFetchBatch *b, PgbgDecoder *decoder, int32 max_rows,
 /*
  * pg_background_fetch_v2: whatever the worker has produced so far, without
  * blocking (but waiting up to wait_ms for the first message).  At most
- * max_rows rows of kind 'row' and at most max_rows entries of other kinds
- * per call; 'done' always comes last and releases the handle.
+ * max_rows rows and at most max_rows entries of other kinds per call;
+ * 'done' always comes last and releases the handle when the calling
+ * statement ends.
  */
 void
 pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 					   int32 max_rows, int32 wait_ms)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	tupdesc;
 	Tuplestorestate *tupstore;
 	PgbgFetchBatch *b;
@@ -549,16 +1154,26 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 				 errmsg("results of pg_background worker %d are already being read",
 						job->key.pid)));
 	tupstore = pgbg_init_materialize(fcinfo, tupdesc);
-	tupdesc = ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc;
+	tupdesc = rsinfo->setDesc;
 	job->consumed = true;
 	job->fetching = true;
 
+	/* "done" is out; the handle goes when that statement ends */
+	if (job->fetch_done_out)
+		return;
+
+	pgbg_fetch_compact(job);
 	msgcxt = AllocSetContextCreate(CurrentMemoryContext,
 								   "pg_background fetch message",
 								   ALLOCSET_DEFAULT_SIZES);
 	pgbg_decoder_init(&decoder, CurrentMemoryContext, NULL);
 	b = palloc0(sizeof(PgbgFetchBatch));
 	b->job = job;
+	b->max_rows = max_rows;
+	b->per_tuple = Min(pgbg_fetch_rows_per_tuple, max_rows);
+	b->reopened = -1;
+	b->last = -1;
+	initStringInfo(&b->json);
 	pgbg_fetch_count_pending(b);
 	b->committed = job->fetch_pending.len;
 
@@ -567,33 +1182,40 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 		/* rows left by a failed call are ready: do not wait for more */
 		long		timeout = (b->rows + b->others > 0) ? 0 : wait_ms;
 
-		if (pgbg_fetch_carried(b, &decoder, msgcxt))
-			timeout = 0;
-		if (b->finished)
+		if (!pgbg_fetch_carried(b, &decoder, msgcxt))
+		{
+			/* the carried message comes after what is pending */
+		}
+		else if (b->finished)
 		{
 			/* "done" is pending already */
 		}
 		else if (job->submit_mode)
-			pgbg_fetch_submitted(b, timeout, msgcxt);
+			pgbg_fetch_submitted(b, b->rows + b->others > 0 ? 0 : timeout,
+								 msgcxt);
 		else
-			pgbg_fetch_queued(b, &decoder, max_rows, timeout, msgcxt);
+			pgbg_fetch_queued(b, &decoder, max_rows,
+							  b->rows + b->others > 0 ? 0 : timeout, msgcxt);
 	}
 	PG_CATCH();
 	{
 		/* keep what was taken off the queue for the next call */
+		if (b->reopened >= 0)
+			job->fetch_pending.data[b->reopened] = ']';
 		if (job->fetch_pending.data != NULL)
 			job->fetch_pending.len = b->committed;
-		if (b->inflight != NULL && b->inflight != job->fetch_carry)
+		if (b->inflight != NULL && b->inflight == job->fetch_carry)
+			job->fetch_carry_tries++;
+		else if (b->inflight != NULL)
 		{
-			job->fetch_carry = MemoryContextAlloc(job->cxt, b->inflight_len);
-			memcpy(job->fetch_carry, b->inflight, b->inflight_len);
-			job->fetch_carry_len = b->inflight_len;
+			pgbg_fetch_keep_raw(job, b->inflight, b->inflight_len);
+			job->fetch_carry_tries = 1;
 		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
 	MemoryContextDelete(msgcxt);
-	if (pgbg_fetch_emit(job, tupstore, tupdesc, max_rows))
-		pgbg_release(job, PGBG_RELEASED_FINISHED);
+	pgbg_fetch_emit(job, tupstore, tupdesc, max_rows,
+					rsinfo->econtext->ecxt_per_query_memory);
 }
