@@ -58,6 +58,7 @@ typedef struct PgbgReceiver
  */
 static TimestampTz pgbg_job_deadline = 0;	/* 0 = no worker_timeout */
 static bool pgbg_timing_statement = false;
+static bool pgbg_timer_for_deadline = false;	/* armed for the deadline */
 
 static void pgbg_rstartup(DestReceiver *self, int operation,
 						  TupleDesc typeinfo);
@@ -79,6 +80,7 @@ static void pgbg_statement_ends(void);
 static void pgbg_stop_timers(void);
 static void pgbg_last_commit_done(void);
 static void pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata);
+static bool pgbg_deadline_fired(ErrorData *edata);
 static void pgbg_handle_error(MemoryContext jobcxt);
 
 /*
@@ -304,6 +306,7 @@ pgbg_arm_timer(bool statement)
 		if (fin == 0 || stmt_fin < fin)
 			fin = stmt_fin;
 	}
+	pgbg_timer_for_deadline = (fin != 0 && fin == pgbg_job_deadline);
 	if (fin != 0)
 		enable_timeout_at(STATEMENT_TIMEOUT, fin);
 	else if (get_timeout_active(STATEMENT_TIMEOUT))
@@ -337,6 +340,7 @@ pgbg_stop_timers(void)
 {
 	disable_all_timeouts(false);
 	pgbg_job_deadline = 0;
+	pgbg_timer_for_deadline = false;
 	pgbg_timing_statement = false;
 }
 
@@ -538,10 +542,31 @@ pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
 }
 
 /*
+ * Was this error the job's deadline?  The timer fired (it is no longer
+ * active) while it was armed for pg_background.worker_timeout rather than
+ * for statement_timeout; a cancel from anyone else, or a statement_timeout
+ * handled just after the deadline, leaves one of the two false.  Must be
+ * asked before the timers are stopped.
+ */
+static bool
+pgbg_deadline_fired(ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+		pgbg_timer_for_deadline &&
+		!get_timeout_active(STATEMENT_TIMEOUT);
+}
+
+/*
  * The job failed.  Release its locks and resources first, and only then
  * report the error through the queue, which may have to wait for the
  * launcher to make room: a failed job must not hold locks while it waits
  * for a reader.  Finally record the outcome.
+ *
+ * The outcome is "canceled" only when a cancel was asked for (cancel_v2,
+ * or a launcher that went away, which also sets the flag); a timeout is an
+ * error like any other (README, "States").  The flag is read when the error
+ * is caught: a job that failed on its own and is canceled while it reports
+ * the error still failed.
  */
 static void
 pgbg_handle_error(MemoryContext jobcxt)
@@ -553,19 +578,22 @@ pgbg_handle_error(MemoryContext jobcxt)
 	edata = CopyErrorData();
 	FlushErrorState();
 
-	/*
-	 * Core says "statement timeout" for both uses of the timer; say which
-	 * limit it was when it was the job's.
-	 */
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	canceled = pgbg_my_status->cancel_requested;
 	SpinLockRelease(&pgbg_my_status->mutex);
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !canceled &&
-		pgbg_job_deadline != 0 &&
-		GetCurrentTimestamp() >= pgbg_job_deadline &&
-		edata->detail == NULL)
+
+	/*
+	 * Core says "statement timeout" for both uses of the timer; say which
+	 * limit it was when it was the job's.  The message itself names it, so
+	 * that a reader who gets the error from the status block alone (the
+	 * worker was blocked on a full queue and gave up its output) knows too.
+	 */
+	if (!canceled && pgbg_deadline_fired(edata))
+	{
+		edata->message = pstrdup("canceling statement due to pg_background.worker_timeout");
 		edata->detail = psprintf("The job ran longer than pg_background.worker_timeout (%d ms).",
 								 pgbg_my_fixed->worker_timeout_ms);
+	}
 
 	pgbg_stop_timers();
 	QueryCancelPending = false;
@@ -574,7 +602,10 @@ pgbg_handle_error(MemoryContext jobcxt)
 	/*
 	 * Re-raise to get the standard logging and client report (to our queue),
 	 * then swallow it.  As on success, the message goes out before the
-	 * outcome is recorded.
+	 * outcome is recorded.  Interrupts are held: a cancel that arrives while
+	 * we wait for room in the queue must only make us give up the queue
+	 * (pgbg_put), not raise an error here, where no handler is left to
+	 * catch it (it would become FATAL and lose this error).
 	 */
 	edata->elevel = ERROR;
 	PG_TRY();
@@ -583,17 +614,18 @@ pgbg_handle_error(MemoryContext jobcxt)
 	}
 	PG_CATCH();
 	{
+		/* here, not before the throw: errfinish() clears the holdoff count */
+		HOLD_INTERRUPTS();
 		EmitErrorReport();
 		FlushErrorState();
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 
-	SpinLockAcquire(&pgbg_my_status->mutex);
-	canceled = pgbg_my_status->cancel_requested;
-	SpinLockRelease(&pgbg_my_status->mutex);
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		canceled = true;
 	pgbg_record_outcome(canceled ? PGBG_CANCELED : PGBG_FAILED, edata);
+
+	/* a cancel that came too late to matter must not fail the exit path */
+	QueryCancelPending = false;
 }
 
 /*

@@ -359,8 +359,9 @@ pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
 /*
  * The outcome an error from the worker stands for: a cancel we asked for
  * (whatever error it ended in, e.g. the termination after a grace period)
- * or a query cancel is CANCELED, anything else FAILED.  The worker decides
- * the same way when it records its outcome (pgbg_exec.c).
+ * is CANCELED, anything else FAILED, timeouts included (they raise 57014
+ * too, but nobody asked for a cancel).  The worker decides the same way
+ * when it records its outcome (pgbg_exec.c).
  */
 PgbgOutcome
 pgbg_error_outcome(PgbgJobHandle *job, ErrorData *edata)
@@ -368,7 +369,7 @@ pgbg_error_outcome(PgbgJobHandle *job, ErrorData *edata)
 	PgbgStatus	st;
 
 	pgbg_status_snapshot(job, &st);
-	if (st.cancel_requested || edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	if (st.cancel_requested)
 		return PGBG_CANCELED;
 	return PGBG_FAILED;
 }

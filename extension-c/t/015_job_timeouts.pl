@@ -35,7 +35,7 @@ sub outcome
 	like($errors->[0] // '', qr/^error\|2\|.*"sqlstate":"57014".*canceling statement due to statement timeout/,
 		'carried in: the sleeping statement is canceled by statement_timeout (57014)');
 	ok(!grep({ /ran past/ } @$rows), 'carried in: no statement after it runs');
-	is($done, '{"state":"canceled"}', 'carried in: the job ends canceled');
+	is($done, '{"state":"error"}', 'carried in: a timeout is an error, not a cancel');
 }
 
 # --- SET inside the job applies from the next statement on --------------------------------
