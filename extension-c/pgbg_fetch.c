@@ -352,17 +352,18 @@ pgbg_json_value(StringInfo buf, const char *s, int len)
 static Size
 pgbg_json_row_len(PgbgMessage *m, Size small)
 {
-	Size		worst = 2;
-	Size		exact = 2;
+	/* brackets and the commas between values */
+	Size		worst = 2 + (m->natts > 0 ? m->natts - 1 : 0);
+	Size		exact = worst;
 	int			i;
 
 	for (i = 0; i < m->natts; i++)
-		worst += (m->lengths[i] < 0 ? 4 : 6 * (Size) m->lengths[i] + 2) + 1;
+		worst += (m->lengths[i] < 0 ? 4 : 6 * (Size) m->lengths[i] + 2);
 	if (worst <= small)
 		return worst;
 	for (i = 0; i < m->natts; i++)
 		exact += (m->lengths[i] < 0 ? 4 :
-				  pgbg_json_value_len(m->values[i], m->lengths[i])) + 1;
+				  pgbg_json_value_len(m->values[i], m->lengths[i]));
 	return exact;
 }
 
