@@ -64,12 +64,14 @@ _PG_init(void)
 	/*
 	 * A per-session quota.  SUSET so that an unprivileged user cannot lift
 	 * the limit an administrator chose; every launched worker holds a
-	 * max_worker_processes slot.  A launch counts the handles its role can
-	 * see and release (pgbg_count_manageable).
+	 * max_worker_processes slot.  The session's handles count whatever role
+	 * launched them; only the jobs of a SECURITY DEFINER function whose owner
+	 * the caller cannot act as count against that owner instead
+	 * (pgbg_count_held).
 	 */
 	DefineCustomIntVariable("pg_background.max_workers",
-							"Maximum number of pg_background workers one session may hold at a time, per launching role.",
-							"Counts the handles not released yet (running or finished but unread) that the launching role can see in pg_background_list_v2.",
+							"Maximum number of pg_background workers one session may hold at a time.",
+							"Counts the handles not released yet (running or finished but unread), whichever role launched them; jobs of a SECURITY DEFINER function whose owner the caller cannot act as count against that owner.",
 							&pgbg_max_workers,
 							16, 1, 1024,
 							PGC_SUSET, 0,

@@ -267,6 +267,10 @@ typedef struct PgbgJobHandle
 								 * when it is kept for another job */
 	shm_mq_handle *mqh;			/* NULL in submit mode */
 	Oid			user_id;		/* current user at launch */
+	bool		definer;		/* launched by a SECURITY DEFINER function
+								 * whose owner the calling role cannot act
+								 * as: counts against the owner, not the
+								 * session (pgbg_count_held) */
 	TimestampTz launched_at;
 	int32		queue_size;
 	bool		submit_mode;
@@ -354,7 +358,7 @@ extern void pgbg_request_cancel(PgbgJobHandle *job);
 extern void pgbg_terminate(PgbgJobHandle *job);
 extern int	pgbg_registry_count(void);
 extern int	pgbg_sweep_lingering(void);
-extern int	pgbg_count_manageable(Oid user_id);
+extern int	pgbg_count_held(bool definer, Oid user_id, int *hidden);
 extern void pgbg_registry_foreach(void (*fn) (PgbgJobHandle *job, void *arg),
 								  void *arg);
 extern PgbgStats *pgbg_stats(void);

@@ -25,6 +25,7 @@
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
 #include "parser/scansup.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -53,9 +54,11 @@ pgbg_check_sql(const char *sql)
  * allocated.  Returns the queue size to use (0 means the default).
  */
 static int32
-pgbg_check_launch(const char *sql, int32 queue_size, Oid user_id)
+pgbg_check_launch(const char *sql, int32 queue_size, Oid user_id,
+				  bool definer)
 {
 	int			held;
+	int			hidden;
 
 	pgbg_check_sql(sql);
 	(void) pgbg_sweep_lingering();
@@ -82,13 +85,28 @@ pgbg_check_launch(const char *sql, int32 queue_size, Oid user_id)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot start a pg_background worker during a security-restricted operation")));
 
-	held = pgbg_count_manageable(user_id);
-	if (held >= pgbg_max_workers)
+	held = pgbg_count_held(definer, user_id, &hidden);
+	if (held >= pgbg_max_workers && definer)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("role \"%s\" already holds %d pg_background workers in this session",
 						GetUserNameFromId(user_id, false), held),
-				 errdetail("pg_background.max_workers is %d; it counts the handles of this session that pg_background_list_v2 shows to the role.",
+				 errdetail("pg_background.max_workers is %d; jobs launched by a SECURITY DEFINER function count against the function's owner.",
+						   pgbg_max_workers),
+				 errhint("The owner's handles are read, waited for or detached by code running as the owner.")));
+	if (held >= pgbg_max_workers && hidden > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("this session already holds %d pg_background workers", held),
+				 errdetail("pg_background.max_workers is %d per session; %d of them were launched under another role and are not shown to role \"%s\".",
+						   pgbg_max_workers, hidden,
+						   GetUserNameFromId(user_id, false)),
+				 errhint("SET ROLE to the launching role to read, wait for or detach them, or raise pg_background.max_workers.")));
+	if (held >= pgbg_max_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("this session already holds %d pg_background workers", held),
+				 errdetail("pg_background.max_workers is %d per session.",
 						   pgbg_max_workers),
 				 errhint("Read, wait for or detach finished workers, or raise pg_background.max_workers.")));
 	return queue_size;
@@ -345,9 +363,17 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 	int64		cookie;
 	Oid			user_id;
 	int			sec_context;
+	bool		definer;
 
 	GetUserIdAndSecContext(&user_id, &sec_context);
-	queue_size = pgbg_check_launch(sqlstr, queue_size, user_id);
+
+	/*
+	 * Inside a SECURITY DEFINER function whose owner the session's role
+	 * cannot act as, the job is the owner's (see pgbg_count_held).
+	 */
+	definer = (sec_context & SECURITY_LOCAL_USERID_CHANGE) != 0 &&
+		!has_privs_of_role(GetOuterUserId(), user_id);
+	queue_size = pgbg_check_launch(sqlstr, queue_size, user_id, definer);
 	cookie = pgbg_new_cookie();
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "pg_background handle",
@@ -357,6 +383,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 	job->submit_mode = submit;
 	job->queue_size = submit ? 0 : queue_size;
 	job->user_id = user_id;
+	job->definer = definer;
 
 	PG_TRY();
 	{

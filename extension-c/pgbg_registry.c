@@ -137,30 +137,46 @@ pgbg_registry_foreach(void (*fn) (PgbgJobHandle *job, void *arg), void *arg)
 }
 
 /*
- * Whose handles are these?  A job runs with the privileges of the role that
- * launched it (inside a SECURITY DEFINER function: the function's owner),
- * and its results are that role's data, so only a role having its
- * privileges may see the handle in list_v2, read, cancel or release it
- * (pgbg_lookup).  The quota follows the same rule: a launch counts the
- * handles its role can see and release, so that the hint of the quota error
- * can always be followed, and a SECURITY DEFINER function's jobs, which the
- * caller can neither see nor free, count against its owner, not against the
- * caller.
+ * Whose handles are these, and what do they count against?  A job runs with
+ * the privileges of the role that launched it (inside a SECURITY DEFINER
+ * function: the function's owner), and its results are that role's data, so
+ * only a role having its privileges may see the handle in list_v2, read,
+ * cancel or release it (pgbg_lookup).
+ *
+ * pg_background.max_workers is a ceiling for the session, whatever role it
+ * has switched to: SET ROLE to roles that cannot see each other's handles
+ * must not give each of them a quota of its own.  Such handles stay
+ * freeable by the session, which can SET ROLE back (the quota error says
+ * so).  The one exception is a SECURITY DEFINER function whose owner the
+ * calling role cannot act as (definer): its jobs are the owner's, which the
+ * caller can neither see nor free, so they count against the owner (the
+ * definer handles of roles the owner has privileges of) and not against the
+ * session.
+ *
+ * Returns the handles a launch of this kind counts; *hidden is how many of
+ * them user_id cannot see.
  */
 int
-pgbg_count_manageable(Oid user_id)
+pgbg_count_held(bool definer, Oid user_id, int *hidden)
 {
 	HASH_SEQ_STATUS status;
 	PgbgEntry  *entry;
 	int			n = 0;
 
+	*hidden = 0;
 	if (pgbg_registry == NULL)
 		return 0;
 	hash_seq_init(&status, pgbg_registry);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		if (has_privs_of_role(user_id, entry->job->user_id))
-			n++;
+		PgbgJobHandle *job = entry->job;
+		bool		visible = has_privs_of_role(user_id, job->user_id);
+
+		if (job->definer != definer || (definer && !visible))
+			continue;
+		n++;
+		if (!visible)
+			(*hidden)++;
 	}
 	return n;
 }

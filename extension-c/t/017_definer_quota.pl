@@ -43,7 +43,7 @@ for (1 .. 4)
 }
 my $err = sql_err($al, q{SELECT pg_background_launch_v2('SELECT 1')}, '53400',
 	'alice\'s fifth handle exceeds her quota');
-like($err, qr/role "alice" already holds 4 pg_background workers/, 'the error names her count');
+like($err, qr/this session already holds 4 pg_background workers/, 'the error names the count');
 is(sql_ok($al, list_sql()), '4', 'and list_v2 shows her exactly the handles that count');
 sql_ok($al, "SELECT pg_background_detach_v2($hers[0][0], $hers[0][1])");
 my ($out, $err2) = sql($al, q{SELECT pid, cookie FROM pg_background_launch_v2('SELECT 1')});
