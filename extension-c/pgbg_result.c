@@ -19,6 +19,7 @@
 #include "funcapi.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
@@ -162,6 +163,17 @@ pgbg_result_row(PgbgResultReader *rr, PgbgMessage *m)
 	{
 		char	   *str = NULL;
 
+		/*
+		 * textin() is cstring_to_text(): make the datum from the message
+		 * directly, without the NUL-terminated copy and its strlen.
+		 */
+		if (m->lengths[i] >= 0 && rr->finfo[i].fn_oid == F_TEXTIN)
+		{
+			rr->values[i] = PointerGetDatum(cstring_to_text_with_len(m->values[i],
+																	 m->lengths[i]));
+			rr->nulls[i] = false;
+			continue;
+		}
 		if (m->lengths[i] >= 0)
 		{
 			resetStringInfo(&rr->cstr);
