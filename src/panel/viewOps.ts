@@ -189,6 +189,7 @@ export class ViewOps {
       if (ac.signal.aborted || this.disposed) return;
       s.version = version;
       s.view = new ResultView(store, stmt, rowCount, index);
+      s.find = undefined; // a find made while the filter was still scanning saw only part of it
       this.publish(stmt, s, rowCount);
     } catch (err) {
       if (s.running.get('view') !== ac) return; // superseded: the newer request reports
