@@ -139,6 +139,9 @@
  *					job created and has not committed)
  *	'D'  row:		int16 natts, then per column: int32 length (-1 = NULL),
  *					bytes of the text output
+ *	'B'  rows:		consecutive rows of one result set, each as the body of
+ *					a 'D' message, up to the end of the message (one
+ *					message standing for as many as it holds)
  *	'C'  command:	int64 rows (-1 = tag carries no row count), tag\0
  *	'N'  notice:	error fields
  *	'E'  error:		error fields (elevel >= ERROR ends the stream)
@@ -146,6 +149,7 @@
  */
 #define PGBG_MSG_COLUMNS		'T'
 #define PGBG_MSG_ROW			'D'
+#define PGBG_MSG_ROWS			'B'
 #define PGBG_MSG_COMMAND		'C'
 #define PGBG_MSG_NOTICE			'N'
 #define PGBG_MSG_ERROR			'E'
@@ -219,6 +223,8 @@ typedef struct PgbgStatus
 	bool		retire;			/* launcher: no further job will come */
 	bool		pooled;			/* launcher pinned the segment for reuse;
 								 * whoever clears this unpins it */
+	dsm_handle	outcome_mailbox;	/* launcher let this segment go; the
+									 * worker posts its outcome there */
 } PgbgStatus;
 
 /* Fixed-size part of the DSM segment. */
@@ -236,6 +242,19 @@ typedef struct PgbgFixed
 	int32		idle_timeout_ms;	/* keep the worker this long; 0 = exit */
 	PgbgStatus	status;
 } PgbgFixed;
+
+/*
+ * What a launcher keeps of a job it released before the outcome was known
+ * (pgbg_registry.c, "lingering"): a small segment of its own, instead of the
+ * job's whole segment with its queue.  The worker copies its outcome into
+ * it (pgbg_post_outcome) when the status block names it.
+ */
+typedef struct PgbgMailbox
+{
+	uint32		magic;			/* PGBG_MAGIC */
+	int64		cookie;			/* the job's; checked before writing */
+	PgbgFixed	fixed;			/* copy; only its status block is used */
+} PgbgMailbox;
 
 /*
  * Launcher-side registry entry.  Everything belonging to one handle lives in
@@ -428,6 +447,8 @@ extern PgbgRecv pgbg_receive(PgbgJobHandle *job, long timeout_ms,
 extern void pgbg_decoder_init(PgbgDecoder *d, MemoryContext cxt,
 							  MemoryContext error_cxt);
 extern void pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m);
+extern bool pgbg_decode_next_row(PgbgDecoder *d, StringInfo raw,
+								 PgbgMessage *m);
 extern void pgbg_unexpected_message(char msgtype) pg_attribute_noreturn();
 extern PgbgOutcome pgbg_error_outcome(PgbgJobHandle *job, ErrorData *edata);
 extern void pgbg_push_error_context(PgbgJobHandle *job,

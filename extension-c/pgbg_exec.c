@@ -22,6 +22,7 @@
 #include "tcop/dest.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
+#include "storage/dsm.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -80,6 +81,7 @@ static void pgbg_statement_starts(void);
 static void pgbg_statement_ends(void);
 static void pgbg_stop_timers(void);
 static void pgbg_last_commit_done(void);
+static void pgbg_post_outcome(dsm_handle mailbox);
 static void pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata);
 static bool pgbg_deadline_fired(ErrorData *edata);
 static void pgbg_handle_error(MemoryContext jobcxt);
@@ -572,9 +574,47 @@ pgbg_execute(const char *sql, MemoryContext jobcxt, PgbgReceiver *receiver)
 	debug_query_string = NULL;
 }
 
+/*
+ * The launcher released the job before its outcome was known and let its
+ * segment go (see pgbg_linger): copy the outcome into the small segment it
+ * keeps instead.  The cookie check guards against a handle that was reused
+ * after the launcher went away.
+ */
+static void
+pgbg_post_outcome(dsm_handle mailbox)
+{
+	dsm_segment *seg = dsm_attach(mailbox);
+	PgbgMailbox *box;
+
+	if (seg == NULL)
+		return;					/* the launcher is gone */
+	box = dsm_segment_address(seg);
+	if (dsm_segment_map_length(seg) >= sizeof(PgbgMailbox) &&
+		box->magic == PGBG_MAGIC && box->cookie == pgbg_my_fixed->cookie)
+	{
+		PgbgStatus *dst = &box->fixed.status;
+		PgbgStatus	src;
+
+		SpinLockAcquire(&pgbg_my_status->mutex);
+		memcpy(&src, pgbg_my_status, sizeof(src));
+		SpinLockRelease(&pgbg_my_status->mutex);
+
+		SpinLockAcquire(&dst->mutex);
+		dst->outcome = src.outcome;
+		memcpy(dst->sqlstate, src.sqlstate, sizeof(dst->sqlstate));
+		memcpy(dst->errmsg, src.errmsg, sizeof(dst->errmsg));
+		dst->started_at = src.started_at;
+		dst->finished_at = src.finished_at;
+		SpinLockRelease(&dst->mutex);
+	}
+	dsm_detach(seg);
+}
+
 static void
 pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
 {
+	dsm_handle	mailbox;
+
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pgbg_my_status->outcome = outcome;
 	pgbg_my_status->finished_at = GetCurrentTimestamp();
@@ -586,7 +626,10 @@ pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
 						  edata->message ? edata->message : "unknown error",
 						  PGBG_ERRMSG_LEN);
 	}
+	mailbox = pgbg_my_status->outcome_mailbox;
 	SpinLockRelease(&pgbg_my_status->mutex);
+	if (mailbox != DSM_HANDLE_INVALID)
+		pgbg_post_outcome(mailbox);
 	pgbg_wake_launcher();
 }
 

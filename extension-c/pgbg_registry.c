@@ -83,6 +83,7 @@ static int	pgbg_tombstone_next = 0;
 static List *pgbg_lingering = NIL;
 
 static void pgbg_on_detach(dsm_segment *seg, Datum arg);
+static bool pgbg_move_to_mailbox(PgbgJobHandle *job);
 static void pgbg_linger(PgbgJobHandle *job);
 static void pgbg_raise_not_found(int32 pid, int64 cookie, bool v1,
 								 bool pid_known) pg_attribute_noreturn();
@@ -301,18 +302,75 @@ pgbg_release(PgbgJobHandle *job, PgbgReleaseReason reason)
 }
 
 /*
+ * Swap a lingering handle's segment for a small mailbox of its own (see
+ * PgbgMailbox), so that the job's segment, queue included, goes away with
+ * its worker rather than with our next call.  Under the status block's lock
+ * either the worker has recorded its outcome already (then false: nothing
+ * is swapped) or it will see the mailbox when it does.  A mailbox we cannot
+ * create leaves the handle as it was.
+ */
+static bool
+pgbg_move_to_mailbox(PgbgJobHandle *job)
+{
+	dsm_segment *box_seg;
+	PgbgMailbox *box;
+	PgbgStatus *st = &job->fixed->status;
+	bool		running;
+
+	box_seg = dsm_create(sizeof(PgbgMailbox), DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	if (box_seg == NULL)
+		return false;
+	dsm_pin_mapping(box_seg);
+	box = dsm_segment_address(box_seg);
+	memset(box, 0, sizeof(PgbgMailbox));
+	box->magic = PGBG_MAGIC;
+	box->cookie = job->key.cookie;
+	memcpy(&box->fixed, job->fixed, offsetof(PgbgFixed, status));
+
+	SpinLockAcquire(&st->mutex);
+	running = (st->outcome == PGBG_RUNNING);
+	if (running)
+	{
+		st->outcome_mailbox = dsm_segment_handle(box_seg);
+		memcpy(&box->fixed.status, st, sizeof(PgbgStatus));
+	}
+	SpinLockRelease(&st->mutex);
+	if (!running)
+	{
+		dsm_detach(box_seg);
+		return false;
+	}
+
+	/* the copy was taken under the lock: give it its own, and no worker */
+	SpinLockInit(&box->fixed.status.mutex);
+	box->fixed.status.worker_proc = NULL;
+	box->fixed.status.outcome_mailbox = DSM_HANDLE_INVALID;
+	box->fixed.status.pooled = false;
+	box->fixed.status.next_job = DSM_HANDLE_INVALID;
+
+	cancel_on_dsm_detach(job->seg, pgbg_on_detach, PointerGetDatum(job));
+	dsm_detach(job->seg);
+	job->seg = box_seg;
+	job->fixed = &box->fixed;
+	job->sql = NULL;
+	on_dsm_detach(box_seg, pgbg_on_detach, PointerGetDatum(job));
+	return true;
+}
+
+/*
  * A released handle whose outcome is not known yet: out of the registry (it
  * no longer counts against the quota, and no function can reach it), its
- * queue let go and its worker told not to wait for another job, but the
- * segment stays mapped until pgbg_sweep_lingering() sees the outcome.  Our
- * mapping keeps the segment alive after the worker is gone, so every entry
- * point sweeps (launch, every handle function, list_v2, stats_v2): a
- * finished job's segment lasts at most until the session's next call.
+ * queue let go and its worker told not to wait for another job.  We keep
+ * only a small mailbox mapped (pgbg_move_to_mailbox), where the worker will
+ * post its outcome, until pgbg_sweep_lingering() sees it; every entry point
+ * sweeps (launch, every handle function, list_v2, stats_v2).  The job's own
+ * segment, whose queue may be large, goes away when the worker exits.
  */
 static void
 pgbg_linger(PgbgJobHandle *job)
 {
 	MemoryContext oldcxt;
+	bool		stopped;
 
 	if (job->registered && pgbg_registry != NULL)
 		(void) hash_search(pgbg_registry, &job->key, HASH_REMOVE, NULL);
@@ -322,6 +380,16 @@ pgbg_linger(PgbgJobHandle *job)
 	{
 		shm_mq_detach(job->mqh);	/* the worker stops sending */
 		job->mqh = NULL;
+	}
+	if (!pgbg_move_to_mailbox(job))
+	{
+		/* the outcome arrived meanwhile: nothing needs to linger */
+		(void) pgbg_observe(job, &stopped);
+		if (job->counted)
+		{
+			dsm_detach(job->seg);	/* frees job */
+			return;
+		}
 	}
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	pgbg_lingering = lappend(pgbg_lingering, job);
