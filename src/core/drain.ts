@@ -3,13 +3,14 @@
 // short call on the launcher session (or none, when the job is not due), so concurrent jobs
 // share the session fairly, no worker stalls on a full queue for long, and cancel, detach and
 // new launches interleave promptly:
-//   FetchDrain   launched jobs on a server with fetch_v2: one fetch_v2 batch into the store,
-//                progress polled every pollIntervalMs
+//   FetchDrain   launched jobs on a server with fetch_v2: one fetch_v2 batch into the store
+//                (many rows per tuple where the server offers it), progress polled every
+//                pollIntervalMs
 //   SubmitPoll   fire-and-forget jobs: list_v2 every pollIntervalMs until the worker is done
 //   ReducedRead  launched jobs on a server without fetch_v2: wait in slices, then result_v2
 
 import type { ServerMessage } from './model.js';
-import type { EngineLog, EngineSettings } from './engineTypes.js';
+import { FETCH_ROWS_PER_TUPLE, type EngineLog, type EngineSettings } from './engineTypes.js';
 import { ConnectionError, toServerError } from './errors.js';
 import { applyFetchBatch, toServerMessage } from './fetchMessages.js';
 import { isFinal, outcomeFromServerState, type JobEvent } from './jobStateMachine.js';
@@ -33,8 +34,8 @@ export interface DrainContext {
   /** Runs a call on the job's handle, only on the session generation that owns it. */
   onHandle<T>(job: JobRecord, fn: (c: SessionCalls) => Promise<T>): Promise<T>;
   transition(job: JobRecord, event: JobEvent): void;
-  /** Tells listeners about row counts or progress, coalesced. */
-  scheduleChange(job: JobRecord): void;
+  /** Tells listeners about new progress (polled, so already rare; rows are told by the store). */
+  progressChanged(job: JobRecord): void;
   /** The engine is being disposed: pumps stop. */
   stopped(): boolean;
 }
@@ -73,16 +74,17 @@ export class FetchDrain implements DrainStrategy {
     // Simple protocol with inlined integers (all validated): one message per call instead of
     // Parse/Bind/Describe/Execute, and rows come back as bare text fields.
     if (!Number.isInteger(pid) || !/^-?\d+$/.test(cookie)) throw new Error(`invalid handle ${pid}/${cookie}`);
-    const batch = await this.ctx.onHandle(job, (c) =>
-      c.queryRawText(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}(${pid}, ${cookie}::int8, ${Math.trunc(batchSize)}, ${Math.trunc(waitMs)})`),
-    );
+    const perTuple = Math.max(1, Math.trunc(this.ctx.settings().fetchRowsPerTuple ?? FETCH_ROWS_PER_TUPLE));
+    const batch = await this.ctx.onHandle(job, async (c) => {
+      // Once per backend (and setting): many rows per tuple where the server can (kind `rows`).
+      if (job.conn.session.capabilities?.rowBatches && c.rowsPerTuple() !== perTuple) await c.setRowsPerTuple(perTuple);
+      return c.queryRawText(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}(${pid}, ${cookie}::int8, ${Math.trunc(batchSize)}, ${Math.trunc(waitMs)})`);
+    });
     if (isFinal(job.info.state) || !job.store) return batch.length > 0;
     const outcome = applyFetchBatch(job.store, batch);
     job.failures = 0;
-    if (outcome.rows > 0) {
-      job.info.rowsReceived += outcome.rows;
-      this.ctx.scheduleChange(job);
-    }
+    // The store signals the rows it got; listeners read rowsReceived then.
+    job.info.rowsReceived += outcome.rows;
     if (outcome.error) job.info.error = outcome.error;
     if (outcome.done !== undefined) {
       const final = outcomeFromServerState(outcome.done) ?? 'lost';
@@ -238,7 +240,7 @@ async function pollProgress(ctx: DrainContext, job: JobRecord): Promise<void> {
   if (pct !== job.info.progressPct || msg !== job.info.progressMsg) {
     job.info.progressPct = pct;
     job.info.progressMsg = msg;
-    ctx.scheduleChange(job);
+    ctx.progressChanged(job);
   }
 }
 

@@ -15,7 +15,18 @@ export interface EngineSettings {
   memoryRowBudget: number;
   /** Grace period used when the caller asks for a graceful cancel without a value, in ms. */
   defaultGraceMs: number;
+  /**
+   * Rows per fetch_v2 tuple asked of servers that can batch them (default FETCH_ROWS_PER_TUPLE);
+   * 1 keeps one `row` tuple per row, as before (test/bench/client.mjs measures both).
+   */
+  fetchRowsPerTuple?: number;
 }
+
+/**
+ * A tuple of a thousand typical rows is tens of kB: per-tuple costs (the launcher's tuple, a
+ * DataRow of three fields here) are paid once per thousand rows. The server caps a tuple's bytes.
+ */
+export const FETCH_ROWS_PER_TUPLE = 1000;
 
 export const DEFAULT_ENGINE_SETTINGS: EngineSettings = {
   queueSize: 0,
@@ -52,6 +63,8 @@ export interface Capabilities {
   launcherPid: number;
   /** The server's standard_conforming_strings, for the statement finder. */
   standardConformingStrings: boolean;
+  /** fetch_v2 can return many rows per tuple (kind `rows`, pg_background.fetch_rows_per_tuple). */
+  rowBatches: boolean;
 }
 
 export interface LaunchOptions {

@@ -1,9 +1,11 @@
 // Applies one batch of pg_background_fetch_v2 output (kind, stmt, data) to a result store.
-// Rows arrive as JSON text (the session leaves json unparsed) and are handed to the store as
-// text: it spools them as they are and parses only the rows it keeps in memory.
+// Rows arrive as JSON text (the session leaves json unparsed), one per `row` message or many per
+// `rows` message, and are handed to the store as each row's text: it spools them as they are and
+// parses only the rows it keeps in memory.
 
 import type { ColumnInfo, Row, ServerMessage } from './model.js';
 import type { SpooledResultStore } from './resultStore.js';
+import { splitRowsJson } from './rowCodec.js';
 
 export interface BatchOutcome {
   rows: number;
@@ -32,6 +34,12 @@ interface RawMessage {
 
 function parseJson<T>(data: unknown): T {
   return (typeof data === 'string' ? JSON.parse(data) : data) as T;
+}
+
+/** A row of a `rows` message that was not in the server's usual form: values as text or null. */
+function toRow(value: unknown): Row {
+  if (!Array.isArray(value)) throw new Error(`fetch_v2 sent a row that is not an array: ${JSON.stringify(value).slice(0, 80)}`);
+  return value.map((v: unknown) => (v === null || typeof v === 'string' ? v : JSON.stringify(v)));
 }
 
 export function toServerMessage(kind: 'notice' | 'error', stmt: number, m: RawMessage): ServerMessage {
@@ -69,12 +77,22 @@ export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): 
       continue;
     }
     if (kind === 'rows') {
-      // Several rows in one message, data = [[...], [...], ...]: the batched relay (issue 12)
-      // may send rows this way; today's server sends one `row` message per row.
+      // Several rows of one statement in one message (the server's opt-in batched form, see
+      // launcherSession.ts): split into each row's JSON text and spooled like `row` messages.
+      const text = typeof data === 'string' ? data : JSON.stringify(data);
+      const split = splitRowsJson(text);
+      if (split) {
+        if (stmt !== runStmt) flush();
+        runStmt = stmt;
+        for (const r of split) run.push(r);
+        continue;
+      }
       flush();
-      const rows = parseJson<Row[]>(data);
-      store.addRows(stmt, rows);
-      out.rows += rows.length;
+      const rows = JSON.parse(text) as unknown;
+      if (!Array.isArray(rows)) throw new Error(`fetch_v2 sent a 'rows' message that is not an array of rows`);
+      const clean = rows.map(toRow);
+      store.addRows(stmt, clean);
+      out.rows += clean.length;
       continue;
     }
     flush();

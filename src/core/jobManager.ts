@@ -45,9 +45,6 @@ export interface JobManagerOptions {
   log?: EngineLog;
 }
 
-/** Row-count-only job changes are coalesced to this interval. */
-const JOB_CHANGE_INTERVAL_MS = 250;
-
 let jobCounter = 0;
 function newJobId(): string {
   jobCounter++;
@@ -84,7 +81,7 @@ export class JobManager {
       log: (level, msg) => this.log(level, msg),
       onHandle: (job, fn) => this.onHandle(job, fn),
       transition: (job, event) => this.transition(job, event),
-      scheduleChange: (job) => this.scheduleChange(job),
+      progressChanged: (job) => this.emitChange(job),
       stopped: () => this.disposed,
     };
     this.drainContext = ctx;
@@ -187,6 +184,11 @@ export class JobManager {
         // In reduced mode even a job whose rows cannot be read gets a store: its Messages tab
         // holds the notices and the error that result_v2 relays.
         job.store = new SpooledResultStore(info.id, { storageDir: this.options.storageDir, memoryRowBudget: this.settings().memoryRowBudget });
+        // Rows received are told with the store's own signal (rate-limited there, at once after a
+        // quiet spell), not with a second timer of ours.
+        job.store.onDidChange(() => {
+          if (!isFinal(job.info.state)) this.changeJob.fire({ ...job.info });
+        });
         info.hasResult = true;
         if (job.reduced) job.store.setColumns(1, job.reduced.columns);
       }
@@ -293,7 +295,6 @@ export class JobManager {
     if (!job || !isFinal(job.info.state)) return;
     job.store?.dispose();
     job.store = undefined;
-    if (job.changeTimer) clearTimeout(job.changeTimer);
     job.conn.jobs.delete(job);
     this.records.delete(id);
   }
@@ -377,7 +378,6 @@ export class JobManager {
     await this.registry.dispose();
     for (const job of this.records.values()) {
       job.store?.dispose();
-      if (job.changeTimer) clearTimeout(job.changeTimer);
       if (job.graceTimer) clearTimeout(job.graceTimer);
     }
     this.changeJob.dispose();
@@ -424,21 +424,7 @@ export class JobManager {
   }
 
   private emitChange(job: JobRecord): void {
-    if (job.changeTimer) {
-      clearTimeout(job.changeTimer);
-      job.changeTimer = undefined;
-    }
     this.changeJob.fire({ ...job.info });
-  }
-
-  /** Row counts change very often: tell listeners at most every JOB_CHANGE_INTERVAL_MS. */
-  private scheduleChange(job: JobRecord): void {
-    if (job.changeTimer) return;
-    job.changeTimer = setTimeout(() => {
-      job.changeTimer = undefined;
-      this.changeJob.fire({ ...job.info });
-    }, JOB_CHANGE_INTERVAL_MS);
-    job.changeTimer.unref();
   }
 
   private onSessionDropped(conn: Connection, generation: number, reason: string): void {

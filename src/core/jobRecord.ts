@@ -41,7 +41,6 @@ export interface JobRecord {
   cancelRequested?: boolean;
   /** Reduced mode: result_v2 could not read the result (why); only the worker's end is left to see. */
   unreadable?: string;
-  changeTimer?: NodeJS.Timeout;
   /** Consecutive calls that failed without a server error or a dropped session. */
   failures: number;
 }

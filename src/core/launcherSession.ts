@@ -25,6 +25,10 @@ export interface SessionCalls {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
   /** Simple protocol, rows as raw text fields: the cheapest path, for the drain loop. */
   queryRawText(text: string): Promise<(string | null)[][]>;
+  /** Rows per fetch_v2 tuple this backend was asked for (1 until setRowsPerTuple). */
+  rowsPerTuple(): number;
+  /** Sets pg_background.fetch_rows_per_tuple for this backend (only when Capabilities.rowBatches). */
+  setRowsPerTuple(n: number): Promise<void>;
   /** rowMode 'array' with every value as its text output (no type parsing at all). */
   queryText(text: string, values?: unknown[]): Promise<(string | null)[][]>;
   describe(sql: string): Promise<DescribedColumn[]>;
@@ -48,6 +52,8 @@ export class LauncherSession {
   private caps: Capabilities | undefined;
   private gen = 0;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Rows per fetch_v2 tuple set in this generation's backend (a new backend starts at 1). */
+  private rowsPerTupleSet = 1;
   private closed = false;
   private readonly dropped = new Emitter<SessionDrop>();
 
@@ -112,6 +118,11 @@ export class LauncherSession {
           return res.rows as (string | null)[][];
         },
         queryRawText: (text) => queryRawText(client, text),
+        rowsPerTuple: () => (this.client === client ? this.rowsPerTupleSet : 1),
+        setRowsPerTuple: async (n) => {
+          const res = await client.query<{ v: string }>(`SELECT set_config('pg_background.fetch_rows_per_tuple', $1, false) AS v`, [String(n)]);
+          if (this.client === client) this.rowsPerTupleSet = Number(res.rows[0].v);
+        },
         describe: (sql) => describeStatement(client, sql),
         withNotices: async (onNotice, fn) => {
           // The session is ours alone while this task runs, so every notice belongs to fn's calls.
@@ -179,6 +190,7 @@ export class LauncherSession {
     }
     this.gen++;
     this.client = client;
+    this.rowsPerTupleSet = 1;
     this.log('info', `[${this.name}] connected to ${target} (server ${this.caps.serverVersion}, launcher pid ${this.caps.launcherPid}, ` +
       `pg_background ${this.caps.installed ? (this.caps.version ?? '?') + (this.caps.reducedMode ? ', reduced mode: no fetch_v2' : '') : 'not installed'})`);
     return client;
@@ -247,6 +259,7 @@ async function detectCapabilities(client: pg.Client): Promise<Capabilities> {
   const r = res.rows[0];
   const installed = r.ver !== null;
   const hasFetchV2 = r.funcs.includes('pg_background_fetch_v2');
+  const rowBatches = hasFetchV2 && r.schema !== null ? await detectRowBatches(client, r.schema) : false;
   return {
     installed,
     version: r.ver ?? undefined,
@@ -259,5 +272,19 @@ async function detectCapabilities(client: pg.Client): Promise<Capabilities> {
     canCreateExtension: r.can_create,
     launcherPid: r.pid,
     standardConformingStrings: r.scs === 'on',
+    rowBatches,
   };
+}
+
+/**
+ * Whether this server's fetch_v2 can batch rows (pg_background.fetch_rows_per_tuple, kind
+ * `rows`). The setting exists only once the library is loaded in this backend (calling one of its
+ * functions loads it), and an unknown pg_background.* name is an error once it is, so it is
+ * looked up rather than set blindly: 1.8 and servers without it keep sending `row`.
+ */
+async function detectRowBatches(client: pg.Client, schema: string): Promise<boolean> {
+  const fn = `${pg.escapeIdentifier(schema)}.pg_background_list_v2`;
+  await client.query(`SELECT count(*) FROM ${fn}() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool)`);
+  const res = await client.query(`SELECT 1 FROM pg_settings WHERE name = 'pg_background.fetch_rows_per_tuple'`);
+  return res.rows.length > 0;
 }

@@ -4,14 +4,18 @@
 // A sparse index (one file offset per PAGE rows of each statement) makes any row range one
 // positional read away.
 
-import { Emitter } from './events.js';
+import { ChangeSignal } from './events.js';
 import type { ColumnInfo, Event, ResultStore, Row, ServerMessage, StatementInfo } from './model.js';
 import { RowEncoder, decodeRows, parseRowJson } from './rowCodec.js';
 import { SpoolFile } from './spoolFile.js';
 
 /** Rows per index entry and per cached page. */
 const PAGE = 256;
-/** At most this many change events per second. */
+/**
+ * Changes are signalled at once after a quiet spell, then at most every this many ms: this is
+ * the one rate limit between a fetched row and the grid (the job's events and the panel follow
+ * this signal without timers of their own).
+ */
 const CHANGE_INTERVAL_MS = 100;
 
 interface StatementState {
@@ -42,8 +46,7 @@ export class SpooledResultStore implements ResultStore {
   private totalRows = 0;
   private disposed = false;
   private isComplete = false;
-  private readonly changed = new Emitter<void>();
-  private changeTimer: NodeJS.Timeout | undefined;
+  private readonly changed = new ChangeSignal(CHANGE_INTERVAL_MS);
 
   readonly onDidChange: Event<void> = this.changed.event;
 
@@ -182,7 +185,6 @@ export class SpooledResultStore implements ResultStore {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.changeTimer) clearTimeout(this.changeTimer);
     this.changed.dispose();
     this.spool.dispose();
     this.stmts.clear();
@@ -227,17 +229,10 @@ export class SpooledResultStore implements ResultStore {
   }
 
   private noteChange(): void {
-    if (this.changeTimer || this.disposed) return;
-    this.changeTimer = setTimeout(() => this.flushChange(), CHANGE_INTERVAL_MS);
-    this.changeTimer.unref();
+    if (!this.disposed) this.changed.trigger();
   }
 
   private flushChange(): void {
-    if (this.changeTimer) {
-      clearTimeout(this.changeTimer);
-      this.changeTimer = undefined;
-    }
-    if (this.disposed) return;
-    this.changed.fire();
+    if (!this.disposed) this.changed.flush();
   }
 }

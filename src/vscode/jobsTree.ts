@@ -1,11 +1,13 @@
 // The Jobs view: connections at the root, their jobs (newest first) below, and an "Other
 // sessions" node listing pg_background workers of the same user that this window did not launch.
-// Engine events arrive often (every fetched batch), so refreshes are coalesced; a one-second
+// Engine events arrive often (a streaming job's at most ten a second), so redraws go through a
+// change signal: at once after a quiet spell, then at most every REDRAW_INTERVAL_MS; a one-second
 // ticker keeps elapsed times moving only while a job runs and the view is visible.
 
 import * as vscode from 'vscode';
 import type { ForeignWorker, JobManager } from '../core/jobManager.js';
 import { DisposableStore } from '../core/disposables.js';
+import { ChangeSignal } from '../core/events.js';
 import { formatElapsed } from '../core/elapsed.js';
 import { isFinal } from '../core/jobStateMachine.js';
 import type { JobInfo } from '../core/model.js';
@@ -27,7 +29,8 @@ import {
 } from './treeLabels.js';
 import type { ConnectionNode, ForeignWorkerNode, JobNode, OtherSessionsNode, TreeNode } from './treeNodes.js';
 
-const REFRESH_COALESCE_MS = 250;
+/** Redraws are whole-tree: with many jobs streaming, at most four a second. */
+const REDRAW_INTERVAL_MS = 250;
 const FOREIGN_POLL_MS = 10_000;
 
 export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
@@ -40,7 +43,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private readonly connectionNodes = new Map<string, ConnectionNode>();
   private readonly jobNodes = new Map<string, JobNode>();
   private readonly othersNodes = new Map<string, OtherSessionsNode>();
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly redraw = new ChangeSignal(REDRAW_INTERVAL_MS);
   private ticker: NodeJS.Timeout | undefined;
   private foreignPoll: NodeJS.Timeout | undefined;
   private foreignTimer: NodeJS.Timeout | undefined;
@@ -56,6 +59,8 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.view = vscode.window.createTreeView('pgBackground.jobs', { treeDataProvider: this, showCollapseAll: true });
     this.subscriptions.add(
       this.changed,
+      this.redraw,
+      this.redraw.event(() => this.flush()),
       this.view,
       this.view.onDidChangeVisibility(() => this.onVisibility()),
       engine.onDidChangeJob(() => this.scheduleRefresh()),
@@ -84,23 +89,15 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   }
 
   /**
-   * Schedules a coalesced redraw: engine events arrive per fetched batch, so many collapse into
-   * one. Redraws are whole-tree on purpose: row-level refreshes (firing the changed elements)
+   * Schedules a coalesced redraw: the events of one moment (and, while jobs stream, of a quarter
+   * second) collapse into one. Redraws are whole-tree on purpose: row-level refreshes (firing the changed elements)
    * left new rows unrendered for a long time in code-server 1.139 when they raced a structural one.
    */
   scheduleRefresh(): void {
-    if (this.refreshTimer) return;
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.flush();
-    }, REFRESH_COALESCE_MS);
+    this.redraw.trigger();
   }
 
   private flush(): void {
-    if (this.refreshTimer) {
-      clearTimeout(this.refreshTimer);
-      this.refreshTimer = undefined;
-    }
     this.updateContextKeys();
     this.updateTicker();
     this.updateBadge();
@@ -300,7 +297,6 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   }
 
   dispose(): void {
-    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     if (this.foreignTimer) clearTimeout(this.foreignTimer);
     if (this.ticker) clearInterval(this.ticker);
     if (this.foreignPoll) clearInterval(this.foreignPoll);

@@ -10,7 +10,7 @@ function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
 }
 
-function int(key: keyof EngineSettings, min: number): number {
+function int(key: Exclude<keyof EngineSettings, 'fetchRowsPerTuple'>, min: number): number {
   const value = config().get<number>(key);
   const fallback = DEFAULT_ENGINE_SETTINGS[key];
   // The schema enforces bounds in the Settings UI, but settings.json can hold anything.

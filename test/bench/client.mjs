@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Client-side benchmark (issue 3): rows arriving in this Node.js process through the engine the
+// Client-side benchmark (issues 3 and 12): rows arriving in this Node.js process through the engine the
 // extension uses (JobManager: launch_v2 + fetch_v2 drained into the spooled ResultStore) beside
 // the same query run directly with `pg`; then memory growth of this process while 10,000,000
 // rows are drained (spooling keeps it flat). Prints, never fails.
@@ -17,6 +17,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const ROWS = 1_000_000;
 const BIG = Number(process.env.BENCH_BIG_ROWS ?? 10_000_000);
 const SQL = (n) => `SELECT g, md5(g::text) FROM generate_series(1,${n}) g`;
+// Values that cost the server almost nothing to compute: the transport is all there is to measure.
+const SQL_CHEAP = (n) => `SELECT g, lpad(g::text, 32, 'x') FROM generate_series(1,${n}) g`;
+const TARGET_RATIO = 1.0;
 
 const config = {
   host: process.env.PGHOST ?? '127.0.0.1',
@@ -37,19 +40,19 @@ const cpuMs = (start) => {
   return (u.user + u.system) / 1000;
 };
 
-async function direct(client) {
+async function direct(client, sql = SQL) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const res = await client.query({ text: SQL(ROWS), rowMode: 'array' });
+  const res = await client.query({ text: sql(ROWS), rowMode: 'array' });
   const ms = performance.now() - t0;
   if (res.rows.length !== ROWS) throw new Error(`direct: ${res.rows.length} rows`);
   return { ms, cpu: cpuMs(c0) };
 }
 
-async function viaEngine(jm, conn) {
+async function viaEngine(jm, conn, sql = SQL) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const job = await jm.launch(conn, SQL(ROWS));
+  const job = await jm.launch(conn, sql(ROWS));
   await jm.wait(job.id);
   const ms = performance.now() - t0;
   const info = jm.job(job.id);
@@ -99,42 +102,56 @@ async function main() {
     await client.connect();
     process.stdout.write(`\n== client bench (Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}; ${RUNS} runs; batch ${settings.fetchBatchSize}, queue ${settings.queueSize || 'server default'})\n`);
     // (e) uses the configured queue size (server default unless BENCH_QUEUE_SIZE); (e') a 1 MB
-    // queue, which lets each fetch_v2 call return a full batch instead of one queue's worth.
+    // queue, which lets each fetch_v2 call return a full batch instead of one queue's worth;
+    // (e0) the engine as it was before issue 12: one fetch_v2 tuple (kind `row`) per row.
     const bigQueue = 1 << 20;
-    const d = [];
-    const e = [];
-    const e2 = [];
-    const withQueue = async (q) => {
-      const saved = settings.queueSize;
-      settings.queueSize = q;
+    const withSettings = async (patch, sql) => {
+      const saved = { ...settings };
+      Object.assign(settings, patch);
       try {
-        return await viaEngine(jm, conn);
+        return await viaEngine(jm, conn, sql);
       } finally {
-        settings.queueSize = saved;
+        Object.assign(settings, saved);
       }
     };
-    // Warm-up (plans, worker start, JIT of our parsing code), then alternate to share any noise.
-    await direct(client);
-    await viaEngine(jm, conn);
-    for (let i = 0; i < RUNS; i++) {
-      e.push(await viaEngine(jm, conn));
-      d.push(await direct(client));
-      e2.push(await withQueue(bigQueue));
-    }
-    const dm = median(d.map((x) => x.ms));
-    const cases = [
-      ['(f) 1M rows, direct pg query', d],
-      [`(e) 1M rows, launch → fetch_v2 → store, queue ${settings.queueSize || 'default'}`, e],
-      ["(e') same, queue 1 MB", e2],
-    ];
-    process.stdout.write(`${'case'.padEnd(58)}${'median wall'.padStart(13)}${'client CPU'.padStart(12)}${'vs (f)'.padStart(9)}\n`);
-    for (const [label, xs] of cases) {
-      const m = median(xs.map((x) => x.ms));
-      process.stdout.write(`${label.padEnd(58)}${fmtMs(m).padStart(13)}${fmtMs(median(xs.map((x) => x.cpu))).padStart(12)}${`${(m / dm).toFixed(2)}x`.padStart(9)}\n`);
-    }
-    const best = Math.min(median(e.map((x) => x.ms)), median(e2.map((x) => x.ms))) / dm;
-    process.stdout.write(`target (e)/(f) <= 1.3x: ${median(e.map((x) => x.ms)) / dm <= 1.3 ? 'met' : 'NOT met'} with the configured queue; ${best <= 1.3 ? 'met' : 'NOT met'} with the better of the two\n`);
-    process.stdout.write(`runs (e): ${e.map((x) => fmtMs(x.ms)).join(', ')} | (e'): ${e2.map((x) => fmtMs(x.ms)).join(', ')} | (f): ${d.map((x) => fmtMs(x.ms)).join(', ')}\n`);
+    const runSet = async (sql, label) => {
+      const d = [];
+      const e = [];
+      const e0 = [];
+      const e2 = [];
+      // Warm-up (plans, worker start, JIT of our parsing code), then alternate to share any noise.
+      await direct(client, sql);
+      await viaEngine(jm, conn, sql);
+      for (let i = 0; i < RUNS; i++) {
+        e.push(await viaEngine(jm, conn, sql));
+        d.push(await direct(client, sql));
+        e0.push(await withSettings({ fetchRowsPerTuple: 1 }, sql));
+        e2.push(await withSettings({ queueSize: bigQueue }, sql));
+      }
+      const dm = median(d.map((x) => x.ms));
+      const cases = [
+        [`(f) 1M rows ${label}, direct pg query`, d],
+        [`(e) launch → fetch_v2 → store, queue ${settings.queueSize || 'default'}`, e],
+        ['(e0) same, before: one row per fetch_v2 tuple', e0],
+        ["(e') same as (e), queue 1 MB", e2],
+      ];
+      process.stdout.write(`${'case'.padEnd(58)}${'median wall'.padStart(13)}${'client CPU'.padStart(12)}${'vs (f)'.padStart(9)}\n`);
+      for (const [name, xs] of cases) {
+        const m = median(xs.map((x) => x.ms));
+        process.stdout.write(`${name.padEnd(58)}${fmtMs(m).padStart(13)}${fmtMs(median(xs.map((x) => x.cpu))).padStart(12)}${`${(m / dm).toFixed(2)}x`.padStart(9)}\n`);
+      }
+      const ratio = median(e.map((x) => x.ms)) / dm;
+      const before = median(e0.map((x) => x.ms)) / dm;
+      process.stdout.write(
+        `target 2 (${label}): (e)/(f) ${ratio.toFixed(2)}x <= ${TARGET_RATIO.toFixed(1)}x with the default queue: ${ratio <= TARGET_RATIO ? 'PASS' : 'MISS'} ` +
+          `(baseline, before this change: (e0)/(f) ${before.toFixed(2)}x; issue's starting point 1.17x)\n`,
+      );
+      process.stdout.write(
+        `runs (e): ${e.map((x) => fmtMs(x.ms)).join(', ')} | (e0): ${e0.map((x) => fmtMs(x.ms)).join(', ')} | (e'): ${e2.map((x) => fmtMs(x.ms)).join(', ')} | (f): ${d.map((x) => fmtMs(x.ms)).join(', ')}\n`,
+      );
+    };
+    await runSet(SQL, 'md5');
+    if (!process.env.BENCH_SKIP_CHEAP) await runSet(SQL_CHEAP, 'lpad, transport-bound');
 
     if (!process.env.BENCH_SKIP_BIG) {
       const m = await memoryRun(jm, conn);
@@ -144,7 +161,8 @@ async function main() {
           `spooled ${mb(m.spooled)}; last row ${JSON.stringify(m.last[0] ?? null)}\n`,
       );
       process.stdout.write(
-        `memory growth of this process: RSS ${mb(m.rssGrowth)}, heap ${mb(m.heapGrowth)}  (target < 200 MB: ${Math.max(m.rssGrowth, m.heapGrowth) < 200 * 1048576 ? 'met' : 'NOT met'})\n`,
+        `memory growth of this process: RSS ${mb(m.rssGrowth)}, heap ${mb(m.heapGrowth)} — target 5 (extension host < 200 MB): ${Math.max(m.rssGrowth, m.heapGrowth) < 200 * 1048576 ? 'PASS' : 'MISS'} ` +
+          `(baseline, README before issue 12: +27–34 MB)\n`,
       );
     }
   } catch (err) {
