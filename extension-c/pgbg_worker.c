@@ -72,18 +72,28 @@ pgbg_attach_job(dsm_handle handle, char **sql, char **gucstate)
 	pgbg_my_fixed = fixed;
 	pgbg_my_status = &fixed->status;
 
-	/* tells the launcher we hold a reference to the segment now */
+	pgbg_output_attach(fixed->submit_mode ? NULL :
+					   shm_toc_lookup(toc, PGBG_KEY_QUEUE, false),
+					   seg);
+	return seg;
+}
+
+/*
+ * Tell the launcher we are there: we hold a reference to the job's segment,
+ * and we are a backend others can signal by PID.  The launcher returns our
+ * PID only then, so a pg_terminate_backend() or pg_cancel_backend() right
+ * after the launch finds us in the ProcArray (a first job announces itself
+ * after InitPostgres, not when it has merely mapped the segment).
+ */
+static void
+pgbg_announce(void)
+{
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pgbg_my_status->worker_pid = MyProcPid;
 	pgbg_my_status->worker_proc = MyProc;
 	pgbg_my_status->started_at = GetCurrentTimestamp();
 	SpinLockRelease(&pgbg_my_status->mutex);
 	pgbg_wake_launcher();
-
-	pgbg_output_attach(fixed->submit_mode ? NULL :
-					   shm_toc_lookup(toc, PGBG_KEY_QUEUE, false),
-					   seg);
-	return seg;
 }
 
 /* pg_stat_activity shows which session a worker belongs to. */
@@ -126,6 +136,7 @@ pg_background_worker_main(Datum main_arg)
 	user_id = pgbg_my_fixed->authenticated_user_id;
 
 	BackgroundWorkerInitializeConnectionByOid(database_id, user_id, 0);
+	pgbg_announce();
 
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -158,5 +169,6 @@ pg_background_worker_main(Datum main_arg)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("pg_background worker was handed a job of another database or user")));
 		QueryCancelPending = false;
+		pgbg_announce();
 	}
 }
