@@ -134,8 +134,12 @@ typedef struct PgbgFetchBatch
 	int			committed;		/* pending up to here is complete */
 	int			last;			/* where this call's last entry starts, or
 								 * -1 */
-	int			reopened;		/* where the ']' of the entry being
-								 * extended was, or -1 */
+	int			snap_at;		/* this call's last entry when the message
+								 * being converted began, or -1 */
+	PgbgFetchEntry snap;		/* and its header then */
+	int32		snap_varsize;
+	int			rest_at;		/* where the first row that did not fit
+								 * starts in its 'B' message */
 	const char *inflight;		/* the raw message being converted */
 	int			inflight_len;
 } PgbgFetchBatch;
@@ -491,7 +495,8 @@ pgbg_fetch_open_rows(PgbgFetchBatch *b, int32 stmt)
 	StringInfo	p = &b->job->fetch_pending;
 	PgbgFetchEntry *e;
 
-	if (b->per_tuple <= 1 || b->last < 0)
+	/* rows past this call's max_rows start the next call's tuples */
+	if (b->per_tuple <= 1 || b->last < 0 || b->rows == b->max_rows)
 		return -1;
 	e = (PgbgFetchEntry *) (p->data + b->last);
 	if (e->kind != PGBG_FK_ROWS || e->stmt != stmt ||
@@ -554,9 +559,8 @@ pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
 	{
 		/* drop the closing bracket, add ",row]" */
 		at = open;
-		b->reopened = at + PGBG_FETCH_HDR + VARHDRSZ +
+		p->len = at + PGBG_FETCH_HDR + VARHDRSZ +
 			PGBG_ENTRY_JSON_LEN(p, at) - 1;
-		p->len = b->reopened;
 		p->data[p->len++] = ',';
 		pgbg_json_row(p, m);
 		appendStringInfoCharMacro(p, ']');
@@ -582,7 +586,6 @@ pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
 	}
 	pgbg_fetch_close_entry(p, at);
 	b->last = at;
-	b->reopened = -1;
 	b->rows++;
 	return true;
 }
@@ -953,10 +956,25 @@ pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m)
  * false if it did not fit beside what is pending.
  */
 static bool
-pgbg_fetch_handle(PgbgFetchBatch *b, PgbgMessage *m)
+pgbg_fetch_handle(PgbgFetchBatch *b, PgbgDecoder *d, StringInfo raw,
+				  PgbgMessage *m)
 {
 	switch (m->kind)
 	{
+		case PGBG_MSG_ROWS:
+			for (;;)
+			{
+				int			at = raw->cursor;
+
+				if (!pgbg_decode_next_row(d, raw, m))
+					break;
+				if (!pgbg_fetch_row(b, m, b->job->stmt_no + 1))
+				{
+					b->rest_at = at;
+					return false;
+				}
+			}
+			break;
 		case PGBG_MSG_COLUMNS:
 			pgbg_json_columns(&b->json, m);
 			pgbg_fetch_put(b, PGBG_FK_COLUMNS, b->job->stmt_no + 1);
@@ -995,6 +1013,33 @@ pgbg_fetch_keep_raw(PgbgJobHandle *job, const char *data, int len)
 }
 
 /*
+ * A message that did not fit beside what is pending is carried: all of it,
+ * or, from a 'B' message, the rows from rest_at on.
+ */
+static void
+pgbg_fetch_keep_rest(PgbgFetchBatch *b, StringInfo raw)
+{
+	PgbgJobHandle *job = b->job;
+	char	   *old = (raw->data == job->fetch_carry) ? job->fetch_carry : NULL;
+	int			from = (b->rest_at > 1) ? b->rest_at : 0;
+	int			len = raw->len - from + (from > 0 ? 1 : 0);
+	char	   *copy = MemoryContextAlloc(job->cxt, len);
+
+	if (from > 0)
+	{
+		copy[0] = PGBG_MSG_ROWS;
+		memcpy(copy + 1, raw->data + from, raw->len - from);
+	}
+	else
+		memcpy(copy, raw->data, raw->len);
+	job->fetch_carry = copy;
+	job->fetch_carry_len = len;
+	job->fetch_carry_tries = 0;
+	if (old != NULL)
+		pfree(old);
+}
+
+/*
  * Turn one raw message into pending entries, in msgcxt (reset first).  The
  * message is remembered as in flight until its entries are complete, so
  * that a failure can keep a copy of it (see pgbg_materialize_fetch).
@@ -1009,19 +1054,27 @@ pgbg_fetch_convert(PgbgFetchBatch *b, PgbgDecoder *decoder, StringInfo raw,
 
 	b->inflight = raw->data;
 	b->inflight_len = raw->len;
+	/* the entry rows may be added to, as it is now (see PG_CATCH below) */
+	b->snap_at = b->last;
+	if (b->snap_at >= 0)
+	{
+		StringInfo	p = &b->job->fetch_pending;
+
+		memcpy(&b->snap, p->data + b->snap_at, sizeof(PgbgFetchEntry));
+		b->snap_varsize = VARSIZE(PGBG_ENTRY_DATUM(p, b->snap_at));
+	}
+	b->rest_at = -1;
 	MemoryContextReset(msgcxt);
 	oldcxt = MemoryContextSwitchTo(msgcxt);
 	resetStringInfo(&b->json);
 	pgbg_decode(decoder, raw, &m);
-	fits = pgbg_fetch_handle(b, &m);
+	fits = pgbg_fetch_handle(b, decoder, raw, &m);
 	MemoryContextSwitchTo(oldcxt);
-	if (!fits && raw->data != b->job->fetch_carry)
-	{
-		pgbg_fetch_keep_raw(b->job, raw->data, raw->len);
-		b->job->fetch_carry_tries = 0;
-	}
+	if (!fits)
+		pgbg_fetch_keep_rest(b, raw);
 	b->full = !fits;
 	b->committed = b->job->fetch_pending.len;
+	b->snap_at = -1;
 	b->inflight = NULL;
 }
 
@@ -1172,7 +1225,7 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 	b->job = job;
 	b->max_rows = max_rows;
 	b->per_tuple = Min(pgbg_fetch_rows_per_tuple, max_rows);
-	b->reopened = -1;
+	b->snap_at = -1;
 	b->last = -1;
 	initStringInfo(&b->json);
 	pgbg_fetch_count_pending(b);
@@ -1200,9 +1253,21 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 	}
 	PG_CATCH();
 	{
-		/* keep what was taken off the queue for the next call */
-		if (b->reopened >= 0)
-			job->fetch_pending.data[b->reopened] = ']';
+		/*
+		 * Keep what was taken off the queue for the next call: pending as it
+		 * was before the message being converted, whose rows may have been
+		 * added to an entry that was complete before (its closing bracket
+		 * overwritten, its header changed).
+		 */
+		if (b->snap_at >= 0)
+		{
+			StringInfo	p = &job->fetch_pending;
+
+			memcpy(p->data + b->snap_at, &b->snap, sizeof(PgbgFetchEntry));
+			SET_VARSIZE(PGBG_ENTRY_DATUM(p, b->snap_at), b->snap_varsize);
+			if (b->snap.kind == PGBG_FK_ROWS)
+				p->data[b->snap_at + PGBG_FETCH_HDR + b->snap_varsize - 1] = ']';
+		}
 		if (job->fetch_pending.data != NULL)
 			job->fetch_pending.len = b->committed;
 		if (b->inflight != NULL && b->inflight == job->fetch_carry)

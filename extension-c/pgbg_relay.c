@@ -341,6 +341,10 @@ pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
 		case PGBG_MSG_ROW:
 			pgbg_decode_row(d, raw, m);
 			break;
+		case PGBG_MSG_ROWS:
+			/* the rows follow, one per pgbg_decode_next_row() */
+			m->natts = 0;
+			break;
 		case PGBG_MSG_COMMAND:
 			m->rows = pq_getmsgint64(raw);
 			m->tag = pq_getmsgrawstring(raw);
@@ -354,6 +358,19 @@ pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
 		default:
 			pgbg_unexpected_message(m->kind);
 	}
+}
+
+/*
+ * The next row of a 'B' message (after pgbg_decode), into m as a 'D'
+ * message's row would be; false after the last one.
+ */
+bool
+pgbg_decode_next_row(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
+{
+	if (raw->cursor >= raw->len)
+		return false;
+	pgbg_decode_row(d, raw, m);
+	return true;
 }
 
 /*

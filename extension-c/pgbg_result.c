@@ -232,7 +232,8 @@ pgbg_result_error(PgbgResultReader *rr, PgbgMessage *m)
  * Handle one decoded message.  Returns true when it ended the stream.
  */
 static bool
-pgbg_result_handle(PgbgResultReader *rr, PgbgMessage *m)
+pgbg_result_handle(PgbgResultReader *rr, PgbgDecoder *d, StringInfo raw,
+				   PgbgMessage *m)
 {
 	switch (m->kind)
 	{
@@ -241,6 +242,10 @@ pgbg_result_handle(PgbgResultReader *rr, PgbgMessage *m)
 			break;
 		case PGBG_MSG_ROW:
 			pgbg_result_row(rr, m);
+			break;
+		case PGBG_MSG_ROWS:
+			while (pgbg_decode_next_row(d, raw, m))
+				pgbg_result_row(rr, m);
 			break;
 		case PGBG_MSG_COMMAND:
 			pgbg_result_command(rr, m);
@@ -286,7 +291,7 @@ pgbg_result_read_all(PgbgResultReader *rr, MemoryContext query_cxt)
 		MemoryContextReset(rowcxt);
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		pgbg_decode(&decoder, &raw, &m);
-		end = pgbg_result_handle(rr, &m);
+		end = pgbg_result_handle(rr, &decoder, &raw, &m);
 		MemoryContextSwitchTo(oldcxt);
 		if (end)
 			break;
