@@ -17,6 +17,8 @@
 //   same client running the query (the product path, and the (e) target, is in client.mjs)
 //   launch-to-result latency of SELECT 1 under pgbench (1 and 8 clients) beside dblink
 //   launcher memory (RSS, anonymous RSS, PSS, memory contexts) before/after 10M rows
+//   issue 12 target 1, on a transport-bound query (int, lpad text): (a-d)/(c-d) <= 0.5 and
+//   (b-d)/(c-d) <= 0.35, (b) being fetch_v2 with --rows-per-tuple rows per tuple (default 1000)
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -105,7 +107,55 @@ async function setup(c) {
       END LOOP;
       RETURN n;
     END $$`);
+  // (b) batched, as the product drains: pg_background.fetch_rows_per_tuple rows per tuple. The
+  // loop counts what the command tags report (the product does not parse rows on the server
+  // either); fetch_drain_counted checks once, untimed, that every row really arrives.
+  await c.query(`
+    CREATE OR REPLACE FUNCTION bench.fetch_drain_batched(q text, batch int, per_tuple int) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+    DECLARE
+      h pg_background_handle;
+      n bigint := 0;
+      got bigint;
+      fin bool;
+    BEGIN
+      PERFORM set_config('pg_background.fetch_rows_per_tuple', per_tuple::text, true);
+      h := pg_background_launch_v2(q);
+      LOOP
+        SELECT coalesce(max((data->>'rows')::bigint) FILTER (WHERE kind = 'command'), 0),
+               coalesce(bool_or(kind = 'done'), false)
+          INTO got, fin
+          FROM pg_background_fetch_v2(h.pid, h.cookie, batch, 1000);
+        n := n + got;
+        EXIT WHEN fin;
+      END LOOP;
+      RETURN n;
+    END $$`);
+  await c.query(`
+    CREATE OR REPLACE FUNCTION bench.fetch_drain_counted(q text, batch int, per_tuple int) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+    DECLARE
+      h pg_background_handle;
+      n bigint := 0;
+      got bigint;
+      fin bool;
+    BEGIN
+      PERFORM set_config('pg_background.fetch_rows_per_tuple', per_tuple::text, true);
+      h := pg_background_launch_v2(q);
+      LOOP
+        SELECT coalesce(sum(CASE kind WHEN 'row' THEN 1 WHEN 'rows' THEN json_array_length(data) ELSE 0 END), 0),
+               coalesce(bool_or(kind = 'done'), false)
+          INTO got, fin
+          FROM pg_background_fetch_v2(h.pid, h.cookie, batch, 1000);
+        n := n + got;
+        EXIT WHEN fin;
+      END LOOP;
+      RETURN n;
+    END $$`);
 }
+
+/** Rows per fetch_v2 tuple in the batched measurements (pg_background.fetch_rows_per_tuple). */
+const PER_TUPLE = Number(opt('rows-per-tuple', process.env.BENCH_ROWS_PER_TUPLE ?? 1000));
 
 const rowsOf = (res) => Number(res.rows[0].n);
 
@@ -158,24 +208,51 @@ async function throughput(c) {
 }
 
 /**
- * [info] The same comparison with a row of the same shape (int, 32-character text) whose
- * text is cheap to compute, so that moving rows, not computing them, dominates.
+ * Issue 12, target 1: the same comparison with a row of the same shape (int, 32-character text)
+ * whose text is cheap to compute, so that moving rows, not computing them, dominates. The relay's
+ * cost over computing the rows (a-d, b-d) is set against what a socket to another backend costs
+ * (dblink, c-d): shared memory should cost at most half of it (a) and a third of it (b).
  */
 async function transportBound(c) {
   const q = `SELECT g, lpad(g::text, 32, 'x') FROM generate_series(1,${ROWS}) g`;
-  const runs = Math.min(RUNS, 3);
-  out(`   [info] transport-bound variant, median of ${runs}: ${q}`);
+  const runs = Math.max(RUNS, 3);
+  out(`   transport-bound query, median of ${runs}: ${q}`);
+  const verified = rowsOf(await c.query('SELECT bench.fetch_drain_counted($1, $2, $3) AS n', [q, BATCH, PER_TUPLE]));
+  if (verified !== ROWS) out(`   !! batched fetch_v2 delivered ${verified} rows, expected ${ROWS}`);
   const a = await measure('ta result_v2', async () => {
     const h = (await c.query('SELECT pid, cookie FROM pg_background_launch_v2($1)', [q])).rows[0];
     return rowsOf(await c.query(`SELECT count(*) AS n FROM pg_background_result_v2(${h.pid}, ${h.cookie}) AS (g int, m text)`));
   }, runs);
-  const b = await measure('tb fetch_v2', async () => rowsOf(await c.query('SELECT bench.fetch_drain($1, $2) AS n', [q, BATCH])), runs);
+  const b = await measure('tb fetch_v2 batched', async () =>
+    rowsOf(await c.query('SELECT bench.fetch_drain_batched($1, $2, $3) AS n', [q, BATCH, PER_TUPLE])), runs);
+  const b1 = await measure('tb1 fetch_v2 one row per tuple', async () =>
+    rowsOf(await c.query('SELECT bench.fetch_drain($1, $2) AS n', [q, BATCH])), runs);
   const cc = await measure('tc dblink', async () =>
     rowsOf(await c.query(`SELECT count(*) AS n FROM dblink(${lit(conninfo())}, ${lit(q)}) AS t(g int, m text)`)), runs);
-  const d = await measure('td direct', async () => rowsOf(await c.query(`SELECT count(m) AS n FROM (${q}) s(g, m)`)), runs);
-  out(`   [info] (a) ${fmtS(a.med)}  (b) ${fmtS(b.med)}  (c) dblink ${fmtS(cc.med)}  (d) direct, text evaluated ${fmtS(d.med)}`);
-  out(`   [info] c/a ${(cc.med / a.med).toFixed(2)}x  c/b ${(cc.med / b.med).toFixed(2)}x  a/d ${(a.med / d.med).toFixed(2)}x  b/d ${(b.med / d.med).toFixed(2)}x`);
+  const d = await measure('td direct', async () => rowsOf(await c.query(`SELECT count(m) AS n FROM (${q}) s(g, m)`)), runs, true);
+  for (const [k, v] of Object.entries({ a, b, b1, c: cc, d })) {
+    if (v.last !== ROWS) out(`   !! (t${k}) returned ${v.last} rows, expected ${ROWS}`);
+  }
+  const row = (name, v) =>
+    out(`   ${name.padEnd(44)} ${fmtS(v.med).padStart(10)}   (min ${fmtS(v.min)}, max ${fmtS(v.max)})`);
+  row('(a) result_v2 with column list', a);
+  row(`(b) fetch_v2, ${PER_TUPLE} rows/tuple, batches ${BATCH}`, b);
+  row('(b1) [info] fetch_v2, one row per tuple', b1);
+  row('(c) dblink, same cluster', cc);
+  row('(d) computed directly, text evaluated', d);
+  const cost = cc.med - d.med;
+  const ra = (a.med - d.med) / cost;
+  const rb = (b.med - d.med) / cost;
+  out(`   relay cost over computing the rows: a-d ${fmtS(a.med - d.med)}, b-d ${fmtS(b.med - d.med)}, ` +
+      `b1-d ${fmtS(b1.med - d.med)}; dblink c-d ${fmtS(cost)}`);
+  out('   target (issue 12, 1)                        ratio     want    result');
+  const line = (label, ratio, want, ok) =>
+    out(`   ${label.padEnd(44)} ${ratio.toFixed(2).padStart(6)}   ${want.padEnd(7)} ${ok}`);
+  line('(a-d)/(c-d)  result_v2 vs dblink', ra, '<= 0.5', mark(ra <= 0.5));
+  line('(b-d)/(c-d)  fetch_v2 batched vs dblink', rb, '<= 0.35', mark(rb <= 0.35));
+  line('(b1-d)/(c-d) [info] one row per tuple', (b1.med - d.med) / cost, '', '');
   out('');
+  return { a: a.med, b: b.med, b1: b1.med, c: cc.med, d: d.med };
 }
 
 async function clientSide(c) {
@@ -322,13 +399,18 @@ async function memory() {
     const afterA = await snap();
     const tb = await timed(async () => rowsOf(await c.query('SELECT bench.fetch_drain($1, $2) AS n', [q, BATCH])));
     const afterB = await snap();
-    if (ta.r !== MEM_ROWS || tb.r !== MEM_ROWS) out(`   !! rows read: result_v2 ${ta.r}, fetch_v2 ${tb.r}`);
+    const tc = await timed(async () =>
+      rowsOf(await c.query('SELECT bench.fetch_drain_batched($1, $2, $3) AS n', [q, BATCH, PER_TUPLE])));
+    const afterC = await snap();
+    if (ta.r !== MEM_ROWS || tb.r !== MEM_ROWS || tc.r !== MEM_ROWS)
+      out(`   !! rows read: result_v2 ${ta.r}, fetch_v2 ${tb.r}, fetch_v2 batched ${tc.r}`);
     const mb = (k) => (k / 1024).toFixed(1);
-    out(`   launcher backend pid ${pid}; result_v2 took ${fmtS(ta.ms)}, fetch_v2 loop took ${fmtS(tb.ms)}`);
-    out('   MB                       before  after (a)  after (b)   growth');
+    out(`   launcher backend pid ${pid}; result_v2 took ${fmtS(ta.ms)}, fetch_v2 loop took ${fmtS(tb.ms)}, ` +
+        `batched (${PER_TUPLE} rows per tuple) ${fmtS(tc.ms)}`);
+    out('   MB                       before  after (a)  after (b) after (b batched)  growth');
     const line = (name, key) => {
-      const g = Math.max(afterA[key], afterB[key]) - before[key];
-      out(`   ${name.padEnd(24)} ${mb(before[key]).padStart(6)} ${mb(afterA[key]).padStart(10)} ${mb(afterB[key]).padStart(10)} ${mb(g).padStart(8)}`);
+      const g = Math.max(afterA[key], afterB[key], afterC[key]) - before[key];
+      out(`   ${name.padEnd(24)} ${mb(before[key]).padStart(6)} ${mb(afterA[key]).padStart(10)} ${mb(afterB[key]).padStart(10)} ${mb(afterC[key]).padStart(17)} ${mb(g).padStart(7)}`);
       return g;
     };
     line('RSS (VmRSS)', 'rss');
@@ -341,7 +423,7 @@ async function memory() {
     out(`   growth of private memory and contexts: ${worst.toFixed(1)} MB   want < 10 MB   ${mark(worst < 10)}`);
     out('   (RSS/PSS also count shared buffers and queue pages the backend touched: shown for reference)');
     out('');
-    return { before, afterA, afterB, growthMB: worst };
+    return { before, afterA, afterB, afterC, growthMB: worst };
   } finally {
     await c.end();
   }
