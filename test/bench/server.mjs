@@ -302,8 +302,9 @@ async function clientSide(c) {
   return { e: e.med, f: f.med };
 }
 
-function pgbench(file, clients, pgoptions) {
+function pgbench(file, clients, pgoptions, newSessionEach = false) {
   const args = ['-n', '-T', String(PGBENCH_SECONDS), '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), '-f', file];
+  if (newSessionEach) args.unshift('-C');
   const env = pgoptions ? { ...process.env, PGOPTIONS: `${process.env.PGOPTIONS ?? ''} ${pgoptions}`.trim() } : process.env;
   const res = spawnSync(path.join(bindir, 'pgbench'), args, { encoding: 'utf8', env });
   const text = `${res.stdout}\n${res.stderr}`;
@@ -347,7 +348,21 @@ async function latency() {
       }
       if (fresh && d)
         out(`   ${''.padStart(7)}  [info] a new process per job: ${(fresh.lat / d.lat).toFixed(2)}x dblink`);
-      results[clients] = { bg: p, fresh, dblink: d };
+      // Target 4, the first job of a session (no kept worker): every transaction in a new
+      // session (pgbench -C); the connection itself (SELECT 1 alone) is subtracted from both.
+      const one = path.join(dir, 'one.sql');
+      fs.writeFileSync(one, 'SELECT 1;\n');
+      const firstBg = pgbench(bg, clients, undefined, true);
+      const firstD = pgbench(dbl, clients, undefined, true);
+      const conn = pgbench(one, clients, undefined, true);
+      if (firstBg && firstD && conn) {
+        const jb = firstBg.lat - conn.lat;
+        const jd = firstD.lat - conn.lat;
+        out(`   ${String(clients).padStart(7)}  first job of a session: pg_background ${jb.toFixed(2)} ms, dblink ${jd.toFixed(2)} ms (connection ${conn.lat.toFixed(2)} ms subtracted)`);
+        out(`   ${''.padStart(7)}  first job pg_background/dblink = ${(jb / jd).toFixed(2)}x   want <= 1.0x   ${mark(jb / jd <= 1.0)}`);
+        out(`   ${''.padStart(7)}  [bound] both start a backend (fork + InitPostgres): without a pre-started worker the first job costs what a connection costs`);
+      }
+      results[clients] = { bg: p, fresh, dblink: d, firstBg, firstD, conn };
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
