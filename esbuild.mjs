@@ -1,15 +1,15 @@
-// Builds the two bundles the product ships: the extension host code (Node, CommonJS,
-// `vscode` left external) and the webview script (browser IIFE); their options live in
-// scripts/bundles.mjs. `--watch` rebuilds on change; `--production` minifies and drops source
-// maps for the .vsix.
+// Builds the bundles the product ships: the extension host code (Node, CommonJS, `vscode` left
+// external), the sort worker it starts (Node, CommonJS) and the webview script (browser IIFE);
+// their options live in scripts/bundles.mjs. `--watch` rebuilds on change; `--production`
+// minifies and drops source maps for the .vsix.
 import * as esbuild from 'esbuild';
-import { extensionBundle, webviewBundle } from './scripts/bundles.mjs';
+import { extensionBundle, sortWorkerBundle, webviewBundle } from './scripts/bundles.mjs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 const mode = { sourcemap: production ? false : 'linked', minify: production, logLevel: 'info' };
-const builds = [extensionBundle(mode), webviewBundle(mode)];
+const builds = [extensionBundle(mode), sortWorkerBundle(mode), webviewBundle(mode)];
 
 if (watch) {
   for (const options of builds) {

@@ -1,5 +1,5 @@
 // The esbuild options of every bundle made in this repository, in one place: the extension host
-// code and the webview script the product ships (esbuild.mjs), and the Node bundles the tests
+// code, its sort worker and the webview script the product ships (esbuild.mjs), and the Node bundles the tests
 // load into an extension host (the e2e probe, the test-electron entry). Paths are absolute, so
 // the result does not depend on the caller's working directory.
 
@@ -29,6 +29,15 @@ export function nodeBundle(entry, outfile, overrides = {}) {
 /** The extension host entry; `pg-native` is an optional peer of `pg` that is never installed. */
 export function extensionBundle(overrides = {}) {
   return nodeBundle('src/extension.ts', 'dist/extension.js', { external: ['vscode', 'pg-native'], sourcemap: 'linked', ...overrides });
+}
+
+/**
+ * The result operations' sort worker (src/core/resultOps/sortWorker.ts), its own entry because
+ * a worker thread starts from a file: it must sit beside dist/extension.js, where offThread.ts
+ * looks for it.
+ */
+export function sortWorkerBundle(overrides = {}) {
+  return nodeBundle('src/core/resultOps/sortWorker.ts', 'dist/sortWorker.js', { sourcemap: 'linked', ...overrides });
 }
 
 /** The result panel's page script: a browser IIFE for the Chromium inside VS Code. */

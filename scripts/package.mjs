@@ -31,6 +31,7 @@ const allowed = [
   /^changelog\.md$/i,
   /^LICENSE(\.txt)?$/,
   /^dist\/extension\.js$/,
+  /^dist\/sortWorker\.js$/,
   /^dist\/webview\.js$/,
   /^dist\/webview\.css$/,
   /^media\//,
@@ -62,7 +63,7 @@ export function buildVsix({ out = path.join(repoRoot, 'pg-background.vsix'), qui
     throw new Error(`the .vsix holds files it must not ship:\n  ${unexpected.join('\n  ')}\nfix .vscodeignore`);
   }
   // vsce stores LICENSE as LICENSE.txt and lower-cases changelog.md / readme.md.
-  const must = [/^package\.json$/, /^dist\/extension\.js$/, /^dist\/webview\.js$/, /^LICENSE(\.txt)?$/, /^changelog\.md$/i];
+  const must = [/^package\.json$/, /^dist\/extension\.js$/, /^dist\/sortWorker\.js$/, /^dist\/webview\.js$/, /^LICENSE(\.txt)?$/, /^changelog\.md$/i];
   if (fs.existsSync(path.join(repoRoot, 'README.md'))) must.push(/^readme\.md$/i);
   for (const re of must) {
     if (!payload.some((f) => re.test(f))) throw new Error(`the .vsix lacks ${re.source.replace(/\\/g, '')}`);

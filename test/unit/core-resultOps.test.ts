@@ -12,6 +12,7 @@ import { SpooledResultStore } from '../../src/core/resultStore.js';
 import { chartData } from '../../src/core/resultOps/chart.js';
 import { compileFilter, filterRows } from '../../src/core/resultOps/filter.js';
 import { findInView } from '../../src/core/resultOps/find.js';
+import { liveSortWorkers } from '../../src/core/resultOps/offThread.js';
 import { CanceledError } from '../../src/core/resultOps/scan.js';
 import { sortRows, type SortKey } from '../../src/core/resultOps/sort.js';
 import { columnStats, DISTINCT_EXACT_LIMIT } from '../../src/core/resultOps/stats.js';
@@ -303,6 +304,91 @@ describe('distinct beyond the exact bound', () => {
     assert.equal(s.distinctExact, false);
     assert.ok(Math.abs(s.distinct - n) / n < 0.05, `estimate ${s.distinct} for ${n}`);
     assert.equal(s.topApprox, true);
+    store.dispose();
+  });
+});
+
+describe('sort off the extension host\'s main thread', () => {
+  const mixed = (n: number): Row[] => {
+    const r = rng(5);
+    const w = ['alpha', 'Beta', 'ärger', '', 'zeta', 'alp'];
+    return Array.from({ length: n }, (_, i) => [
+      r() < 0.05 ? null : String(Math.floor(r() * 2000) - 1000),
+      r() < 0.05 ? null : `${w[i % w.length]}${Math.floor(r() * 300)}`,
+      r() < 0.1 ? null : r() < 0.02 ? 'oops' : (r() * 1e6).toFixed(r() < 0.5 ? 0 : 3),
+      `2026-0${1 + (i % 9)}-1${i % 10} 0${i % 10}:00:00.${i % 7}+00`,
+    ]);
+  };
+  const oids = [20, 25, 1700, 1184];
+
+  for (const mode of MODES) {
+    it(`gives the in-thread order for every key type, in memory and through runs (${mode.name})`, async () => {
+      const store = makeStore(oids.map((o, i) => c(`c${i}`, o)), mixed(6000), mode.spooled);
+      for (const keys of [[{ col: 0 }], [{ col: 1, desc: true }], [{ col: 2 }], [{ col: 3, desc: true }], [{ col: 1 }, { col: 0, desc: true }]] as SortKey[][]) {
+        const inThread = await sorted(store, oids, keys, { offThreadMinRows: Infinity });
+        assert.deepEqual(await sorted(store, oids, keys, { offThreadMinRows: 0 }), inThread, JSON.stringify(keys));
+        const runs = { inMemoryRows: 1000, runRows: 1024, tempDir: dir };
+        assert.deepEqual(await sorted(store, oids, keys, { ...runs, offThreadMinRows: 0 }), inThread, `runs ${JSON.stringify(keys)}`);
+      }
+      store.dispose();
+    });
+  }
+
+  it('falls back to sorting in-thread when the worker cannot start', async () => {
+    const store = makeStore(oids.map((o, i) => c(`c${i}`, o)), mixed(3000), false);
+    const expected = await sorted(store, oids, [{ col: 1 }], { offThreadMinRows: Infinity });
+    assert.deepEqual(await sorted(store, oids, [{ col: 1 }], { offThreadMinRows: 0, workerScript: path.join(dir, 'no-such-worker.js') }), expected);
+    store.dispose();
+  });
+
+  /** Resolves once no sort worker runs any more (a terminated worker's exit is reported a moment later). */
+  async function noWorkersLeft(): Promise<number> {
+    for (let i = 0; i < 200 && liveSortWorkers() > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    return liveSortWorkers();
+  }
+
+  it('keeps the event loop turning and the store answering while 1,000,000 rows sort; cancel ends the worker', async () => {
+    const n = 1_000_000;
+    const rows: Row[] = Array.from({ length: n }, (_, i) => [`k${(i * 2654435761) % 4294967291}`]);
+    const store = makeStore([c('t', 25)], rows, false);
+    // From the moment the keys are collected (progress reaches n of 2n) until the sort resolves:
+    // event-loop turns, and row reads like the grid's, that complete meanwhile. A sort on the
+    // main thread is one synchronous native call there, during which neither can happen.
+    let turns = 0;
+    let answered = 0;
+    let sorting = false;
+    const spin = (): void => {
+      if (!sorting) return;
+      turns++;
+      void store.getRows(1, (turns * 7919) % n, 100).then((r) => (answered += r.length > 0 ? 1 : 0));
+      setImmediate(spin);
+    };
+    const onProgress = (done: number): void => {
+      if (done >= n && !sorting) {
+        sorting = true;
+        setImmediate(spin);
+      }
+    };
+    const order = await sortRows(store, 1, [25], [{ col: 0 }], n, undefined, { onProgress });
+    sorting = false;
+    const counted = { turns, answered };
+    assert.equal(order.length, n);
+    for (let i = 1; i < 1000; i++) assert.ok(rows[order[i - 1]][0]! <= rows[order[i]][0]!);
+    assert.ok(counted.turns >= 20 && counted.answered >= 20, `while sorting: ${counted.turns} event-loop turns, ${counted.answered} row reads answered`);
+    assert.equal(await noWorkersLeft(), 0, 'the worker ends with its sort');
+
+    // Canceled while the worker sorts: CanceledError, and the worker is terminated.
+    const ac = new AbortController();
+    await assert.rejects(
+      sortRows(store, 1, [25], [{ col: 0 }], n, undefined, {
+        signal: ac.signal,
+        onProgress: (done) => {
+          if (done >= n) setImmediate(() => ac.abort());
+        },
+      }),
+      CanceledError,
+    );
+    assert.equal(await noWorkersLeft(), 0, 'a canceled sort leaves no worker behind');
     store.dispose();
   });
 });

@@ -11,13 +11,15 @@ import { randomBytes } from 'node:crypto';
 import type { ResultStore } from '../model.js';
 import { CLS_NULL, CLS_VALUE } from './typeKeys.js';
 import { Slicer, throwIfCanceled } from './scan.js';
-import { DEFAULT_RUN_ROWS, MERGE_BLOCK, WITH_TEXT, addKey, collectKeys, newBlock, sortBlock, type ColSpec, type KeyBlock, type KeyComparator, type SortOptions } from './sort.js';
+import { addKey, newBlock, type ColSpec, type KeyBlock, type KeyComparator } from './keyBlock.js';
+import { DEFAULT_RUN_ROWS, MERGE_BLOCK, WITH_TEXT, collectKeys, type BlockSorter, type SortOptions } from './sort.js';
 
 export async function externalSort(
   store: ResultStore,
   stmt: number,
   specs: ColSpec[],
   cmp: KeyComparator,
+  sorter: BlockSorter,
   rowCount: number,
   subset: Uint32Array | undefined,
   opts: SortOptions,
@@ -32,7 +34,7 @@ export async function externalSort(
     let block = newBlock(specs, Math.min(runRows, n));
     const flush = async (): Promise<void> => {
       if (block.n === 0) return;
-      const order = await sortBlock(block, specs, cmp, opts.signal);
+      const order = await sorter(block);
       const file = path.join(dir, `run-${runs.length}`);
       await writeRun(file, block, order, specs);
       runs.push(file);
@@ -41,7 +43,6 @@ export async function externalSort(
     await collectKeys(
       store,
       stmt,
-      specs,
       rowCount,
       subset,
       (row, index) => {
