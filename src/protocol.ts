@@ -9,12 +9,14 @@
 // (`getRows`), the controller answers each request from the ResultStore (`rows`), and both sides
 // keep only what they are currently showing (bounded caches). Copy and export name a range and
 // the host reads it from the store itself. Sort, filter, find, statistics and chart are computed
-// by the host too; the grid then reads rows of a *view*, named by its version.
-//
-// One file on purpose, though long: every message shape and its validator sit side by side, so
-// a shape cannot change without its check.
+// by the host too; their messages live in toolsProtocol.ts (re-exported here), each beside its
+// validator like the messages here.
 
 import { JOB_STATES, type ColumnInfo, type JobState, type Row, type ServerMessage } from './core/model';
+import { isInt, isObj, isStr, optNum, optStr } from './protocolChecks';
+import { checkToolHostMessage, checkToolWebviewMessage, isViewSpec, type ToolHostMessage, type ToolWebviewMessage, type ViewSpec } from './toolsProtocol';
+
+export * from './toolsProtocol';
 
 export const VIEW_TYPE = 'pgBackground.result';
 
@@ -62,70 +64,6 @@ export type RowScope = 'shown' | 'all';
 export type CopyFormat = 'tsv' | 'markdown';
 
 // ---------------------------------------------------------------------------------------------
-// Sort, filter, find, statistics, chart (computed by the host over the whole stored result)
-
-export interface SortSpec {
-  col: number;
-  desc?: boolean;
-}
-
-export const CONDITION_OPS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'between', 'contains', 'isnull', 'notnull'] as const;
-export type ConditionOpName = (typeof CONDITION_OPS)[number];
-
-export interface ConditionSpec {
-  col: number;
-  op: ConditionOpName;
-  value?: string;
-  value2?: string;
-}
-
-/** What a statement's grid shows: no fields = every row in arrival order. */
-export interface ViewSpec {
-  sort?: SortSpec[];
-  /** Quick filter: case-insensitive text in any column, or in `quickCol`. */
-  quick?: string;
-  quickCol?: number;
-  conditions?: ConditionSpec[];
-}
-
-export type OpName = 'view' | 'find' | 'stats' | 'chart';
-export type ChartKindName = 'line' | 'bar' | 'scatter';
-
-export interface StatsSnapshot {
-  col: number;
-  kind: 'number' | 'time' | 'bool' | 'text';
-  count: number;
-  nulls: number;
-  distinct: number;
-  distinctExact: boolean;
-  min?: string;
-  max?: string;
-  mean?: number;
-  histogram?: { from: number; to: number; count: number }[];
-  top?: { value: string; count: number }[];
-  topApprox?: boolean;
-  unparsed?: number;
-}
-
-export interface ChartSnapshot {
-  kind: ChartKindName;
-  xKind: 'number' | 'time' | 'category';
-  xName: string;
-  x: number[];
-  labels?: string[];
-  series: { name: string; values: (number | null)[] }[];
-  rows: number;
-  points: number;
-  reduced?: 'buckets' | 'sample';
-}
-
-export const MAX_SORT_KEYS = 8;
-/** Largest chart image accepted for saving (base64 characters). */
-export const MAX_IMAGE_CHARS = 32 * 1024 * 1024;
-export const MAX_CONDITIONS = 32;
-export const MAX_FILTER_TEXT = 1000;
-
-// ---------------------------------------------------------------------------------------------
 // Extension -> webview
 
 export type HostMessage =
@@ -155,18 +93,8 @@ export type HostMessage =
   | { type: 'unavailable'; reason: string }
   /** Answer to copyRange: what went to the clipboard. */
   | { type: 'copied'; rows: number; cols: number }
-  /**
-   * A statement's view: `version` names it in getRows; `rows` of `baseRows` pass its filter (a
-   * filter still scanning reports its matches so far with `busy`, and they only grow).
-   */
-  | { type: 'view'; stmt: number; version: number; spec: ViewSpec; rows: number; baseRows: number; busy?: { done: number; total: number }; error?: string }
-  /** Find: matches in the view `version`, and the match stepped to. */
-  | { type: 'found'; stmt: number; version: number; text: string; total: number; hit?: { row: number; col: number; ordinal: number } }
-  | { type: 'stats'; stmt: number; stats: StatsSnapshot }
-  | { type: 'chart'; stmt: number; chart: ChartSnapshot }
-  /** Progress of a long operation (done of total work units), and its failure. */
-  | { type: 'opProgress'; stmt: number; op: OpName; done: number; total: number }
-  | { type: 'opError'; stmt: number; op: OpName; message: string };
+  | ToolHostMessage;
+
 
 // ---------------------------------------------------------------------------------------------
 // Webview -> extension
@@ -184,15 +112,7 @@ export type WebviewMessage =
    * or a Markdown table; "all" copies columns c0..c1 of every row. The host answers `copied`.
    */
   | { type: 'copyRange'; stmt: number; r0: number; r1: number; c0: number; c1: number; format?: CopyFormat; scope?: RowScope }
-  /** Sort and filter a statement's grid (the host computes the view and answers `view`). */
-  | { type: 'setView'; stmt: number; spec: ViewSpec }
-  | { type: 'cancelOp'; stmt: number; op: OpName }
-  /** Find `text` in the view and step from (row, col) (-1, -1: from the start). */
-  | { type: 'find'; stmt: number; text: string; row: number; col: number; forward: boolean }
-  | { type: 'getStats'; stmt: number; col: number }
-  | { type: 'getChart'; stmt: number; kind: ChartKindName; x: number; y: number[] }
-  /** The chart as a PNG (base64) for the host to save through a save dialog. */
-  | { type: 'saveImage'; name: string; png: string }
+  | ToolWebviewMessage
   /** Text the webview already holds (the detail pane's whole value) for the clipboard. */
   | { type: 'copyText'; text: string }
   /** Persisted view state changed (also kept by vscode.setState; the host uses it for the serializer). */
@@ -218,14 +138,7 @@ export const MAX_COPY_ROWS = 100_000;
 export const MAX_COPY_CHARS = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// Validators. Hand-written rather than a schema library: the shapes are few and the bundle small.
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-const isStr = (v: unknown): v is string => typeof v === 'string';
-const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
-const optNum = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v));
+// Validators (their building blocks: protocolChecks.ts).
 
 const isJobState = (v: unknown): v is JobState => (JOB_STATES as readonly unknown[]).includes(v);
 
@@ -248,65 +161,6 @@ export function isPersistedState(v: unknown): v is PersistedState {
     for (const spec of Object.values(v.views)) if (!isViewSpec(spec)) return false;
   }
   return true;
-}
-
-const isShortStr = (v: unknown): v is string => isStr(v) && v.length <= MAX_FILTER_TEXT;
-const optShortStr = (v: unknown): boolean => v === undefined || isShortStr(v);
-
-function isCondition(v: unknown): v is ConditionSpec {
-  return isObj(v) && isInt(v.col) && (CONDITION_OPS as readonly unknown[]).includes(v.op) && optShortStr(v.value) && optShortStr(v.value2);
-}
-
-export function isViewSpec(v: unknown): v is ViewSpec {
-  return (
-    isObj(v) &&
-    (v.sort === undefined ||
-      (Array.isArray(v.sort) && v.sort.length <= MAX_SORT_KEYS && v.sort.every((k) => isObj(k) && isInt(k.col) && (k.desc === undefined || typeof k.desc === 'boolean')))) &&
-    optShortStr(v.quick) &&
-    (v.quickCol === undefined || isInt(v.quickCol)) &&
-    (v.conditions === undefined || (Array.isArray(v.conditions) && v.conditions.length <= MAX_CONDITIONS && v.conditions.every(isCondition)))
-  );
-}
-
-const isOpName = (v: unknown): v is OpName => v === 'view' || v === 'find' || v === 'stats' || v === 'chart';
-const isChartKind = (v: unknown): v is ChartKindName => v === 'line' || v === 'bar' || v === 'scatter';
-const isNum = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
-const optNumOrNull = (v: unknown): boolean => v === null || isNum(v);
-
-function isStats(v: unknown): v is StatsSnapshot {
-  return (
-    isObj(v) &&
-    isInt(v.col) &&
-    (v.kind === 'number' || v.kind === 'time' || v.kind === 'bool' || v.kind === 'text') &&
-    isInt(v.count) &&
-    isInt(v.nulls) &&
-    isInt(v.distinct) &&
-    typeof v.distinctExact === 'boolean' &&
-    optStr(v.min) &&
-    optStr(v.max) &&
-    optNum(v.mean) &&
-    (v.histogram === undefined || (Array.isArray(v.histogram) && v.histogram.every((b) => isObj(b) && isNum(b.from) && isNum(b.to) && isInt(b.count)))) &&
-    (v.top === undefined || (Array.isArray(v.top) && v.top.every((t) => isObj(t) && isStr(t.value) && isInt(t.count)))) &&
-    (v.topApprox === undefined || typeof v.topApprox === 'boolean') &&
-    (v.unparsed === undefined || isInt(v.unparsed))
-  );
-}
-
-function isChart(v: unknown): v is ChartSnapshot {
-  return (
-    isObj(v) &&
-    isChartKind(v.kind) &&
-    (v.xKind === 'number' || v.xKind === 'time' || v.xKind === 'category') &&
-    isStr(v.xName) &&
-    Array.isArray(v.x) &&
-    v.x.every(isNum) &&
-    (v.labels === undefined || (Array.isArray(v.labels) && v.labels.every(isStr))) &&
-    Array.isArray(v.series) &&
-    v.series.every((s) => isObj(s) && isStr(s.name) && Array.isArray(s.values) && s.values.length === (v.x as unknown[]).length && s.values.every(optNumOrNull)) &&
-    isInt(v.rows) &&
-    isInt(v.points) &&
-    (v.reduced === undefined || v.reduced === 'buckets' || v.reduced === 'sample')
-  );
 }
 
 function isColumn(v: unknown): v is ColumnInfo {
@@ -392,34 +246,8 @@ export function isHostMessage(v: unknown): v is HostMessage {
       return isStr(v.reason);
     case 'copied':
       return isInt(v.rows) && isInt(v.cols);
-    case 'view':
-      return (
-        isInt(v.stmt, 1) &&
-        isInt(v.version) &&
-        isViewSpec(v.spec) &&
-        isInt(v.rows) &&
-        isInt(v.baseRows) &&
-        (v.busy === undefined || (isObj(v.busy) && isNum(v.busy.done) && isNum(v.busy.total))) &&
-        optStr(v.error)
-      );
-    case 'found':
-      return (
-        isInt(v.stmt, 1) &&
-        isInt(v.version) &&
-        isStr(v.text) &&
-        isInt(v.total) &&
-        (v.hit === undefined || (isObj(v.hit) && isInt(v.hit.row) && isInt(v.hit.col) && isInt(v.hit.ordinal, 1)))
-      );
-    case 'stats':
-      return isInt(v.stmt, 1) && isStats(v.stats);
-    case 'chart':
-      return isInt(v.stmt, 1) && isChart(v.chart);
-    case 'opProgress':
-      return isInt(v.stmt, 1) && isOpName(v.op) && isNum(v.done) && isNum(v.total);
-    case 'opError':
-      return isInt(v.stmt, 1) && isOpName(v.op) && isStr(v.message);
     default:
-      return false;
+      return checkToolHostMessage(v) ?? false;
   }
 }
 
@@ -458,18 +286,6 @@ export function isWebviewMessage(v: unknown): v is WebviewMessage {
         (v.format === undefined || v.format === 'tsv' || v.format === 'markdown') &&
         optScope(v.scope)
       );
-    case 'setView':
-      return isInt(v.stmt, 1) && isViewSpec(v.spec);
-    case 'cancelOp':
-      return isInt(v.stmt, 1) && isOpName(v.op);
-    case 'find':
-      return isInt(v.stmt, 1) && isShortStr(v.text) && isInt(v.row, -1) && isInt(v.col, -1) && typeof v.forward === 'boolean';
-    case 'getStats':
-      return isInt(v.stmt, 1) && isInt(v.col);
-    case 'saveImage':
-      return isStr(v.name) && /^[\w .-]{1,100}$/.test(v.name) && isStr(v.png) && v.png.length <= MAX_IMAGE_CHARS && /^[A-Za-z0-9+/=]*$/.test(v.png.slice(0, 64));
-    case 'getChart':
-      return isInt(v.stmt, 1) && isChartKind(v.kind) && isInt(v.x) && Array.isArray(v.y) && v.y.length >= 1 && v.y.length <= 8 && v.y.every((n) => isInt(n));
     case 'copyText':
       return isStr(v.text) && v.text.length <= MAX_COPY_CHARS;
     case 'state':
@@ -477,7 +293,7 @@ export function isWebviewMessage(v: unknown): v is WebviewMessage {
     case 'info':
       return isStr(v.message) && v.message.length < 2000;
     default:
-      return false;
+      return checkToolWebviewMessage(v) ?? false;
   }
 }
 

@@ -18,6 +18,7 @@ import {
   type WebviewMessage,
 } from '../src/protocol';
 import { DetailPane } from './detail';
+import { secondaryButtons } from './buttons';
 import { el } from './dom';
 import { formatCount } from './format';
 import { Grid, type CellRange } from './grid';
@@ -65,10 +66,12 @@ export class App {
   private readonly elapsedEl = el('span', 'metric elapsed');
   private readonly ring = el('vscode-progress-ring', 'ring');
   private readonly progressEl = el('span', 'metric progress');
-  private readonly cancelBtn = el('vscode-button', 'cancel', 'Cancel');
-  private readonly csvBtn = el('vscode-button', 'export-csv', 'Export CSV');
-  private readonly jsonBtn = el('vscode-button', 'export-json', 'Export JSON');
-  private readonly detailBtn = el('vscode-button', 'toggle-detail', 'Value');
+  private readonly btn = secondaryButtons({
+    cancel: ['cancel', 'Cancel', 'Cancel the job'],
+    csv: ['export-csv', 'Export CSV'],
+    json: ['export-json', 'Export JSON'],
+    detail: ['toggle-detail', 'Value', 'Show the whole value of the focused cell (Enter)'],
+  });
   private readonly banner = el('div', 'banner');
   private readonly tabs: TabStrip;
   private readonly messages: MessagesView;
@@ -125,17 +128,13 @@ export class App {
   private build(): void {
     const bar = el('div', 'topbar');
     this.ring.hidden = true;
-    this.cancelBtn.hidden = true;
-    this.cancelBtn.setAttribute('appearance', 'secondary');
-    this.cancelBtn.title = 'Cancel the job';
-    for (const b of [this.csvBtn, this.jsonBtn, this.detailBtn]) b.setAttribute('appearance', 'secondary');
-    this.detailBtn.title = 'Show the whole value of the focused cell (Enter)';
+    this.btn.cancel.hidden = true;
     const spacer = el('span', 'spacer');
-    bar.append(this.stateTag, this.title, this.rowsEl, this.elapsedEl, this.ring, this.progressEl, spacer, this.cancelBtn, this.csvBtn, this.jsonBtn, this.detailBtn);
-    this.cancelBtn.addEventListener('click', () => this.send({ type: 'cancel' }));
-    this.csvBtn.addEventListener('click', () => this.exportActive('csv'));
-    this.jsonBtn.addEventListener('click', () => this.exportActive('json'));
-    this.detailBtn.addEventListener('click', () => this.toggleDetail(!this.detail.isOpen));
+    bar.append(this.stateTag, this.title, this.rowsEl, this.elapsedEl, this.ring, this.progressEl, spacer, this.btn.cancel, this.btn.csv, this.btn.json, this.btn.detail);
+    this.btn.cancel.addEventListener('click', () => this.send({ type: 'cancel' }));
+    this.btn.csv.addEventListener('click', () => this.exportActive('csv'));
+    this.btn.json.addEventListener('click', () => this.exportActive('json'));
+    this.btn.detail.addEventListener('click', () => this.toggleDetail(!this.detail.isOpen));
 
     this.banner.hidden = true;
     this.banner.setAttribute('role', 'status');
@@ -230,7 +229,7 @@ export class App {
     this.stateTag.dataset.state = job.state;
     const running = RUNNING.has(job.state);
     this.ring.hidden = !running;
-    this.cancelBtn.hidden = !running;
+    this.btn.cancel.hidden = !running;
     this.rowsEl.textContent = `${formatCount(job.rowsReceived)} ${job.rowsReceived === 1 ? 'row' : 'rows'}`;
     const pct = job.progressPct !== undefined ? `${job.progressPct}%` : '';
     this.progressEl.textContent = [pct, job.progressMsg ?? ''].filter(Boolean).join(' ');
@@ -362,7 +361,7 @@ export class App {
   private updateExportButtons(): void {
     const v = this.activeStmt();
     const enabled = v?.snapshot.columns !== undefined;
-    for (const b of [this.csvBtn, this.jsonBtn]) {
+    for (const b of [this.btn.csv, this.btn.json]) {
       if (enabled) b.removeAttribute('disabled');
       else b.setAttribute('disabled', '');
     }
@@ -415,7 +414,7 @@ export class App {
 
   private toggleDetail(open: boolean): void {
     this.detail.setOpen(open);
-    this.detailBtn.classList.toggle('active', open);
+    this.btn.detail.classList.toggle('active', open);
     if (open) this.showDetail();
     // The grid lost height to the pane; let it re-measure.
     this.activeStmt()?.grid?.activate();

@@ -7,6 +7,7 @@
 import uPlot from 'uplot';
 import type { ColumnInfo } from '../src/core/model';
 import { NUMERIC_TYPE_OIDS, type ChartKindName, type ChartSnapshot } from '../src/protocol';
+import { secondaryButtons } from './buttons';
 import { el } from './dom';
 import { formatCount } from './format';
 
@@ -29,9 +30,7 @@ export class ChartPane {
   private readonly kind = el('select', 'chart-kind');
   private readonly x = el('select', 'chart-x');
   private readonly ys = el('div', 'chart-y');
-  private readonly drawBtn = el('vscode-button', 'chart-draw', 'Draw');
-  private readonly saveBtn = el('vscode-button', 'chart-save', 'Save PNG');
-  private readonly closeBtn = el('vscode-button', 'chart-close', 'Close');
+  private readonly btn = secondaryButtons({ draw: ['chart-draw', 'Draw'], save: ['chart-save', 'Save PNG'], close: ['chart-close', 'Close'] });
   readonly note = el('div', 'chart-note');
   private readonly legend = el('div', 'chart-legend');
   private readonly canvasBox = el('div', 'chart-canvas');
@@ -62,14 +61,13 @@ export class ChartPane {
     this.x.setAttribute('aria-label', 'X axis column');
     this.ys.setAttribute('role', 'group');
     this.ys.setAttribute('aria-label', 'Y axis columns');
-    for (const b of [this.drawBtn, this.saveBtn, this.closeBtn]) b.setAttribute('appearance', 'secondary');
-    this.saveBtn.setAttribute('disabled', '');
-    controls.append(label('Chart', this.kind), label('X', this.x), this.ys, this.drawBtn, this.saveBtn, this.closeBtn);
+    this.btn.save.setAttribute('disabled', '');
+    controls.append(label('Chart', this.kind), label('X', this.x), this.ys, this.btn.draw, this.btn.save, this.btn.close);
     this.note.setAttribute('role', 'status');
     this.root.append(controls, this.note, this.legend, this.canvasBox);
-    this.drawBtn.addEventListener('click', () => this.requestDraw());
-    this.saveBtn.addEventListener('click', () => this.save());
-    this.closeBtn.addEventListener('click', () => this.onClose());
+    this.btn.draw.addEventListener('click', () => this.requestDraw());
+    this.btn.save.addEventListener('click', () => this.save());
+    this.btn.close.addEventListener('click', () => this.onClose());
     this.root.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
         e.stopPropagation();
@@ -147,7 +145,7 @@ export class ChartPane {
           : '';
     this.note.textContent = `${formatCount(data.rows)} rows${reduced}.`;
     this.note.classList.toggle('reduced', data.reduced !== undefined);
-    this.saveBtn.removeAttribute('disabled');
+    this.btn.save.removeAttribute('disabled');
     this.render();
   }
 

@@ -6,6 +6,7 @@
 
 import type { ColumnInfo } from '../src/core/model';
 import { CONDITION_OPS, type ConditionOpName, type ConditionSpec, type CopyFormat, type RowScope } from '../src/protocol';
+import { secondaryButtons } from './buttons';
 import { el } from './dom';
 
 const OP_LABELS: Record<ConditionOpName, string> = {
@@ -50,13 +51,15 @@ export class ViewBar {
   readonly quickCol = el('select', 'quick-col');
   readonly scope = el('select', 'row-scope');
   readonly copyFormat = el('select', 'copy-format');
-  private readonly condBtn = el('vscode-button', 'conditions-btn', 'Conditions');
-  private readonly clearBtn = el('vscode-button', 'clear-view', 'Clear');
-  private readonly copyBtn = el('vscode-button', 'copy-btn', 'Copy');
-  private readonly statsBtn = el('vscode-button', 'stats-btn', 'Statistics');
-  private readonly chartBtn = el('vscode-button', 'chart-btn', 'Chart');
+  private readonly btn = secondaryButtons({
+    cond: ['conditions-btn', 'Conditions'],
+    clear: ['clear-view', 'Clear'],
+    copy: ['copy-btn', 'Copy', 'Copy the selection (Ctrl+C) in the chosen format'],
+    stats: ['stats-btn', 'Statistics', 'Statistics of the focused column'],
+    chart: ['chart-btn', 'Chart'],
+    cancel: ['op-cancel', 'Cancel'],
+  });
   readonly opStatus = el('span', 'op-status');
-  private readonly opCancel = el('vscode-button', 'op-cancel', 'Cancel');
   private readonly condList = el('div', 'cond-list');
   private columns: ColumnInfo[] = [];
   private timer = 0;
@@ -72,28 +75,25 @@ export class ViewBar {
     this.scope.setAttribute('aria-label', 'Rows that copy and export take');
     this.copyFormat.append(option('tsv', 'TSV'), option('markdown', 'Markdown'));
     this.copyFormat.setAttribute('aria-label', 'Copy format');
-    for (const b of [this.condBtn, this.clearBtn, this.copyBtn, this.statsBtn, this.chartBtn, this.opCancel]) b.setAttribute('appearance', 'secondary');
-    this.condBtn.setAttribute('aria-expanded', 'false');
-    this.condBtn.setAttribute('aria-controls', 'conditions');
-    this.statsBtn.title = 'Statistics of the focused column';
-    this.copyBtn.title = 'Copy the selection (Ctrl+C) in the chosen format';
+    this.btn.cond.setAttribute('aria-expanded', 'false');
+    this.btn.cond.setAttribute('aria-controls', 'conditions');
     this.opStatus.setAttribute('role', 'status');
     this.opStatus.setAttribute('aria-live', 'polite');
-    this.opCancel.hidden = true;
+    this.btn.cancel.hidden = true;
     const filterBox = el('span', 'filter-box');
     filterBox.append(this.quick, this.quickCol);
     this.root.append(
       filterBox,
-      this.condBtn,
-      this.clearBtn,
+      this.btn.cond,
+      this.btn.clear,
       this.opStatus,
-      this.opCancel,
+      this.btn.cancel,
       el('span', 'spacer'),
       labelled('Rows', this.scope, 'scope-label'),
       labelled('Copy as', this.copyFormat, 'format-label'),
-      this.copyBtn,
-      this.statsBtn,
-      this.chartBtn,
+      this.btn.copy,
+      this.btn.stats,
+      this.btn.chart,
     );
     this.quick.addEventListener('input', () => this.changedSoon());
     this.quick.addEventListener('keydown', (e) => {
@@ -105,16 +105,16 @@ export class ViewBar {
       }
     });
     this.quickCol.addEventListener('change', () => this.changedNow());
-    this.condBtn.addEventListener('click', () => this.toggleConditions());
-    this.clearBtn.addEventListener('click', () => {
+    this.btn.cond.addEventListener('click', () => this.toggleConditions());
+    this.btn.clear.addEventListener('click', () => {
       this.quick.value = '';
       this.condList.replaceChildren();
       this.ev.onClearView();
     });
-    this.opCancel.addEventListener('click', () => this.ev.onCancelOp());
-    this.copyBtn.addEventListener('click', () => this.ev.onCopy());
-    this.statsBtn.addEventListener('click', () => this.ev.onStats());
-    this.chartBtn.addEventListener('click', () => this.ev.onChart());
+    this.btn.cancel.addEventListener('click', () => this.ev.onCancelOp());
+    this.btn.copy.addEventListener('click', () => this.ev.onCopy());
+    this.btn.stats.addEventListener('click', () => this.ev.onStats());
+    this.btn.chart.addEventListener('click', () => this.ev.onChart());
 
     this.conditionsRoot.id = 'conditions';
     this.conditionsRoot.hidden = true;
@@ -153,7 +153,7 @@ export class ViewBar {
 
   setBusy(text: string, cancellable: boolean): void {
     this.opStatus.textContent = text;
-    this.opCancel.hidden = !cancellable;
+    this.btn.cancel.hidden = !cancellable;
   }
 
   setEnabled(enabled: boolean): void {
@@ -164,7 +164,7 @@ export class ViewBar {
   private toggleConditions(): void {
     const open = this.conditionsRoot.hidden;
     this.conditionsRoot.hidden = !open;
-    this.condBtn.setAttribute('aria-expanded', String(open));
+    this.btn.cond.setAttribute('aria-expanded', String(open));
     if (open && this.condList.childElementCount === 0) this.addCondition();
     if (open) this.conditionsRoot.querySelector('select')?.focus();
   }
@@ -243,9 +243,7 @@ export class FindBar {
   readonly root = el('div', 'findbar');
   readonly input = el('input', 'find-input');
   readonly count = el('span', 'find-count');
-  private readonly prev = el('vscode-button', 'find-prev', 'Previous');
-  private readonly next = el('vscode-button', 'find-next', 'Next');
-  private readonly close = el('vscode-button', 'find-close', 'Close');
+  private readonly btn = secondaryButtons({ prev: ['find-prev', 'Previous'], next: ['find-next', 'Next'], close: ['find-close', 'Close'] });
   private timer = 0;
 
   constructor(private readonly ev: FindEvents) {
@@ -256,8 +254,7 @@ export class FindBar {
     this.input.setAttribute('aria-label', 'Find in result (Enter: next, Shift+Enter: previous)');
     this.count.setAttribute('role', 'status');
     this.count.setAttribute('aria-live', 'polite');
-    for (const b of [this.prev, this.next, this.close]) b.setAttribute('appearance', 'secondary');
-    this.root.append(this.input, this.count, this.prev, this.next, this.close);
+    this.root.append(this.input, this.count, this.btn.prev, this.btn.next, this.btn.close);
     this.input.addEventListener('input', () => {
       clearTimeout(this.timer);
       this.timer = window.setTimeout(() => this.ev.onFind(this.input.value, true), 200);
@@ -273,9 +270,9 @@ export class FindBar {
         this.ev.onClose();
       }
     });
-    this.prev.addEventListener('click', () => this.ev.onFind(this.input.value, false));
-    this.next.addEventListener('click', () => this.ev.onFind(this.input.value, true));
-    this.close.addEventListener('click', () => this.ev.onClose());
+    this.btn.prev.addEventListener('click', () => this.ev.onFind(this.input.value, false));
+    this.btn.next.addEventListener('click', () => this.ev.onFind(this.input.value, true));
+    this.btn.close.addEventListener('click', () => this.ev.onClose());
   }
 
   open(): void {

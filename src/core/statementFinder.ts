@@ -71,7 +71,7 @@ function blockCommentEnd(sql: string, i: number): number {
 }
 
 /** Past a comment starting at i, or undefined when none starts there. */
-function commentEnd(sql: string, i: number): number | undefined {
+export function commentEnd(sql: string, i: number): number | undefined {
   if (sql[i] === '-' && sql[i + 1] === '-') return lineEnd(sql, i);
   if (sql[i] === '/' && sql[i + 1] === '*') return blockCommentEnd(sql, i);
   return undefined;
@@ -112,7 +112,7 @@ function dollarTagAt(sql: string, i: number): string | undefined {
 }
 
 /** Past a string, quoted identifier or dollar-quoted body starting at i, or undefined when none starts there. */
-function literalEnd(sql: string, i: number, standardConformingStrings: boolean): number | undefined {
+export function literalEnd(sql: string, i: number, standardConformingStrings: boolean): number | undefined {
   const c = sql[i];
   if (c === "'") return quotedEnd(sql, i, "'", !standardConformingStrings || isEscapeString(sql, i));
   if (c === '"') return quotedEnd(sql, i, '"', false);

@@ -4,48 +4,23 @@
 // README's screenshot of these tools.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import type { Frame } from 'playwright-core';
-import { paletteTitle, publishScreenshot, testProfile, until, Workbench } from './workbench';
+import { workbenchSuite } from './suite';
+import { paletteTitle, publishScreenshot, until, type Workbench } from './workbench';
 
 const files: Record<string, string> = {
   'tools.sql': ['SELECT g AS n, (g * 37) % 101 AS v, round(sin(g / 40.0)::numeric * 100, 2) AS wave, md5(g::text) AS h', '  FROM generate_series(1, 5000) AS g;', ''].join('\n'),
 };
 
-const profile = testProfile('e2e');
 
 describe('Result tools in VS Code (code-server)', { timeout: 20 * 60_000 }, () => {
   let wb: Workbench;
   let frame: Frame;
-  const step = (name: string, body: () => Promise<void>) =>
-    it(name, async () => {
-      if (!wb) throw new Error('the workbench did not start');
-      try {
-        await body();
-      } catch (err) {
-        await wb.screenshot('FAILED').catch(() => undefined);
-        throw err;
-      }
-    });
+  const step = workbenchSuite({ name: 'tools', files, settings: { 'pgBackground.notifyOnCompletion': false } }, (w) => (wb = w));
 
   const firstColumn = async (col: number, n: number): Promise<string[]> =>
     (await wb.gridRows(frame)).slice(0, n).map((r) => r.cells[col] ?? '');
-
-  before(async () => {
-    wb = await Workbench.launch({
-      name: 'tools',
-      files,
-      workspaceSettings: {
-        'pgBackground.connections': [profile],
-        'pgBackground.activeConnection': 'e2e',
-        'pgBackground.notifyOnCompletion': false,
-      },
-    });
-  });
-
-  after(async () => {
-    if (wb) await wb.close();
-  });
 
   step('the result panel opens when the job starts, beside the editor, and the editor keeps the focus', async () => {
     await wb.showJobsView();

@@ -5,9 +5,10 @@
 // window reload. Each step asserts what is on screen; screenshots go to test-artifacts/e2e/.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe } from 'node:test';
 import pg from 'pg';
-import { keybindingFor, menuTitle, paletteTitle, publishScreenshot, testProfile, until, Workbench } from './workbench';
+import { workbenchSuite } from './suite';
+import { keybindingFor, menuTitle, paletteTitle, publishScreenshot, testProfile, until, type Workbench } from './workbench';
 
 const files: Record<string, string> = {
   'select.sql': [
@@ -53,32 +54,9 @@ async function workerCount(marker: string): Promise<number> {
 describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () => {
   let wb: Workbench;
   const timings: Record<string, number> = {};
-  // Each step keeps a screenshot of the screen when it fails, next to the others.
-  const step = (name: string, body: () => Promise<void>) =>
-    it(name, async () => {
-      if (!wb) throw new Error('the workbench did not start');
-      try {
-        await body();
-      } catch (err) {
-        await wb.screenshot('FAILED').catch(() => undefined);
-        throw err;
-      }
-    });
-
-  before(async () => {
-    wb = await Workbench.launch({
-      name: 'flows',
-      files,
-      workspaceSettings: {
-        'pgBackground.connections': [profile],
-        'pgBackground.activeConnection': 'e2e',
-        'pgBackground.notifyOnCompletion': true,
-      },
-    });
-  });
+  const step = workbenchSuite({ name: 'flows', files, settings: { 'pgBackground.notifyOnCompletion': true } }, (w) => (wb = w));
 
   after(async () => {
-    if (wb) await wb.close();
     // Workers the test left behind on purpose (the detached one) end with the cluster; end
     // them now so a reused cluster stays clean.
     const c = db();

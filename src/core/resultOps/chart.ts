@@ -7,8 +7,9 @@
 import { isNumericOid, keyerFor } from './typeKeys.js';
 import type { OpOptions } from './scan.js';
 import type { ResultView } from './view.js';
+import type { ChartData, ChartKind } from './shapes.js';
 
-export type ChartKind = 'line' | 'bar' | 'scatter';
+export type { ChartData, ChartKind };
 
 export interface ChartRequest {
   kind: ChartKind;
@@ -16,21 +17,6 @@ export interface ChartRequest {
   y: number[];
   /** Points the webview can use; default 2,000. */
   maxPoints?: number;
-}
-
-export interface ChartData {
-  kind: ChartKind;
-  /** 'number' and 'time' (epoch seconds) axes are continuous; 'category' plots view order with labels. */
-  xKind: 'number' | 'time' | 'category';
-  xName: string;
-  x: number[];
-  /** Category labels (xKind 'category'), parallel to x. */
-  labels?: string[];
-  series: { name: string; values: (number | null)[] }[];
-  /** View rows the chart covers and points drawn. */
-  rows: number;
-  points: number;
-  reduced?: 'buckets' | 'sample';
 }
 
 const DEFAULT_POINTS = 2000;

@@ -6,31 +6,14 @@ import type { Row } from '../model.js';
 import { compareValues, isTimeOid, keyerFor } from './typeKeys.js';
 import type { OpOptions } from './scan.js';
 import type { ResultView } from './view.js';
+import type { ColumnStats } from './shapes.js';
+
+export type { ColumnStats };
 
 /** Distinct values counted exactly up to this many; beyond, estimated. */
 export const DISTINCT_EXACT_LIMIT = 100_000;
 const TOP_K = 10;
 const HIST_BINS = 24;
-
-export interface ColumnStats {
-  col: number;
-  kind: 'number' | 'time' | 'bool' | 'text';
-  count: number;
-  nulls: number;
-  distinct: number;
-  distinctExact: boolean;
-  min?: string;
-  max?: string;
-  /** Numbers: the mean value; time columns: the mean as epoch seconds. */
-  mean?: number;
-  /** Equal-width bins over [min, max] of the parsed values (epoch seconds for time columns). */
-  histogram?: { from: number; to: number; count: number }[];
-  top?: { value: string; count: number }[];
-  /** True when top counts are estimates (more distinct values than could be counted exactly). */
-  topApprox?: boolean;
-  /** Values that did not parse as the column's type (left out of mean and histogram). */
-  unparsed?: number;
-}
 
 /** HyperLogLog with 2^14 registers (~0.8 % standard error), over a 32-bit FNV-1a hash mixed by murmur's finaliser. */
 export class HyperLogLog {
