@@ -46,7 +46,10 @@ export interface PanelSurface {
 }
 
 export interface ControllerOptions {
-  /** Minimum spacing of status pushes. */
+  /**
+   * Extra minimum spacing of status pushes. Default 0: none, the store's change signal is the
+   * one rate limit between a row and the grid (core/events.ts ChangeSignal).
+   */
   statusIntervalMs?: number;
   /** Directory for the external sort's run files (the extension's storage). */
   tempDir?: string;
@@ -103,18 +106,36 @@ export function cutRows(rows: Row[], max: number): { rows: Row[]; cut: [number, 
   return { rows: out, cut };
 }
 
+/** Field by field: snapshots are flat apart from a statement's columns, which never change once set. */
+function sameJob(a: JobSnapshot, b: JobSnapshot): boolean {
+  const keys = Object.keys(a) as (keyof JobSnapshot)[];
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+function sameStatements(a: StatementSnapshot[], b: StatementSnapshot[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.stmt !== y.stmt || x.rowCount !== y.rowCount || x.commandTag !== y.commandTag || (x.columns === undefined) !== (y.columns === undefined)) return false;
+  }
+  return true;
+}
+
 export class PanelController implements Disposable {
   private ready = false;
   private disposed = false;
   private store: ResultStore | undefined;
   private storeSub: Disposable | undefined;
   private readonly jobSub: Disposable;
-  private readonly throttle: Throttle;
+  private readonly throttle: Throttle | undefined;
+  /** A status push is queued for the end of the current task (job and store signals coalesce). */
+  private pushQueued = false;
   private sentMessages = 0;
   /** Statements whose first block was pushed to the current page (cleared on every init). */
   private readonly pushedFirstRows = new Set<number>();
-  private lastStatements = '';
-  private lastJob = '';
+  private lastStatements: StatementSnapshot[] = [];
+  private lastJob: JobSnapshot | undefined;
   /** Latest view state the webview reported (tab, scroll), for logging and the serializer. */
   lastState: PersistedState | undefined;
   private readonly ops: ViewOps;
@@ -125,14 +146,14 @@ export class PanelController implements Disposable {
     private readonly surface: PanelSurface,
     opts: ControllerOptions = {},
   ) {
-    this.throttle = new Throttle(opts.statusIntervalMs ?? 150, () => this.pushStatus());
+    this.throttle = opts.statusIntervalMs ? new Throttle(opts.statusIntervalMs, () => this.pushStatus()) : undefined;
     this.ops = new ViewOps(() => this.store, (m) => this.post(m), { tempDir: opts.tempDir });
     this.jobSub = host.onDidChangeJob((job) => {
       if (job.id !== this.jobId) return;
       this.attachStore();
-      this.throttle.trigger();
-      // The final state should not wait for the throttle.
-      if (FINAL_STATES.has(job.state)) this.throttle.flush();
+      this.statusChanged();
+      // The final state should not wait for a throttle.
+      if (FINAL_STATES.has(job.state)) this.throttle?.flush();
     });
     this.attachStore();
   }
@@ -140,7 +161,7 @@ export class PanelController implements Disposable {
   dispose(): void {
     this.disposed = true;
     this.ops.dispose();
-    this.throttle.dispose();
+    this.throttle?.dispose();
     this.jobSub.dispose();
     this.storeSub?.dispose();
   }
@@ -249,7 +270,7 @@ export class PanelController implements Disposable {
     if (store === this.store) return;
     this.storeSub?.dispose();
     this.store = store;
-    this.storeSub = store?.onDidChange(() => this.throttle.trigger());
+    this.storeSub = store?.onDidChange(() => this.statusChanged());
     if (this.ready) this.sendInit();
   }
 
@@ -267,8 +288,8 @@ export class PanelController implements Disposable {
     const statements = this.store ? statementSnapshots(this.store) : [];
     const messages = this.store ? this.store.messages() : job?.error ? [job.error] : [];
     this.sentMessages = this.store ? messages.length : 0;
-    this.lastStatements = JSON.stringify(statements);
-    this.lastJob = job ? JSON.stringify(jobSnapshot(job)) : '';
+    this.lastStatements = statements;
+    this.lastJob = job ? jobSnapshot(job) : undefined;
     const init: HostMessage = { type: 'init', jobId: this.jobId, job: job ? jobSnapshot(job) : null, statements, messages };
     const reason = this.unavailableReason();
     if (reason) init.unavailable = reason;
@@ -277,24 +298,39 @@ export class PanelController implements Disposable {
     this.pushFirstRows(statements);
   }
 
+  /**
+   * The job or its store changed. Their signals are rate-limited at the source and often come
+   * together (the job's row count follows the store's signal): one push at the end of this task.
+   */
+  private statusChanged(): void {
+    if (this.throttle) {
+      this.throttle.trigger();
+      return;
+    }
+    if (this.pushQueued) return;
+    this.pushQueued = true;
+    queueMicrotask(() => {
+      this.pushQueued = false;
+      this.pushStatus();
+    });
+  }
+
   /** Sends only what changed since the last push. */
   private pushStatus(): void {
     if (!this.ready || this.disposed) return;
     const job = this.host.job(this.jobId);
     if (job) {
       const snap = jobSnapshot(job);
-      const key = JSON.stringify(snap);
-      if (key !== this.lastJob) {
-        this.lastJob = key;
+      if (!this.lastJob || !sameJob(snap, this.lastJob)) {
+        this.lastJob = snap;
         this.post({ type: 'job', job: snap });
       }
     }
     const store = this.store;
     if (!store) return;
     const statements = statementSnapshots(store);
-    const key = JSON.stringify(statements);
-    if (key !== this.lastStatements) {
-      this.lastStatements = key;
+    if (!sameStatements(statements, this.lastStatements)) {
+      this.lastStatements = statements;
       this.post({ type: 'statements', statements });
       this.pushFirstRows(statements);
     }

@@ -95,6 +95,7 @@ export class PanelPage {
   readonly infos: string[] = [];
   readonly pageErrors: string[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly outbox: HostMessage[] = [];
 
   constructor(
     readonly context: BrowserContext,
@@ -162,10 +163,22 @@ export class PanelPage {
     this.controller = new PanelController(this.jobId, this.host, {
       post: (msg) => {
         this.toWebview.push(msg);
-        // Serialised so messages arrive in the order they were posted, as with postMessage.
-        this.queue = this.queue.then(() =>
-          this.page.evaluate((m) => window.dispatchEvent(new MessageEvent('message', { data: m })), msg).catch(() => undefined),
-        );
+        // Serialised so messages arrive in the order they were posted, as with postMessage; the
+        // messages of one task, and those posted while an evaluate is under way, go together in
+        // the next one (an evaluate per message made a backlog on a busy machine that postMessage
+        // does not have).
+        this.outbox.push(msg);
+        if (this.outbox.length === 1) {
+          this.queue = this.queue.then(async () => {
+            await new Promise((resolve) => setImmediate(resolve));
+            const batch = this.outbox.splice(0);
+            return this.page
+              .evaluate((ms) => {
+                for (const m of ms) window.dispatchEvent(new MessageEvent('message', { data: m }));
+              }, batch)
+              .catch(() => undefined);
+          });
+        }
         return this.queue;
       },
       exportResult: async (stmt, format, view) => {
