@@ -341,6 +341,15 @@ describe('sort off the extension host\'s main thread', () => {
     store.dispose();
   });
 
+  it('a worker that dies during a sort fails it with a message, without hanging or leaking', async () => {
+    const store = makeStore(oids.map((o, i) => c(`c${i}`, o)), mixed(3000), false);
+    const script = path.join(dir, 'dying-worker.js');
+    fs.writeFileSync(script, "const { parentPort } = require('node:worker_threads');\nparentPort.postMessage({ type: 'ready' });\nparentPort.on('message', () => process.exit(3));\n");
+    await assert.rejects(sorted(store, oids, [{ col: 1 }], { offThreadMinRows: 0, workerScript: script }), /sort worker stopped/);
+    assert.equal(await noWorkersLeft(), 0);
+    store.dispose();
+  });
+
   /** Resolves once no sort worker runs any more (a terminated worker's exit is reported a moment later). */
   async function noWorkersLeft(): Promise<number> {
     for (let i = 0; i < 200 && liveSortWorkers() > 0; i++) await new Promise((r) => setTimeout(r, 25));

@@ -30,78 +30,79 @@ function store(): SpooledResultStore {
   return s;
 }
 
+/** A ViewOps over a fresh store, posting into `posted`; both disposed after `body`. */
+async function withOps(body: (ops: ViewOps, posted: HostMessage[], s: SpooledResultStore) => Promise<void>): Promise<void> {
+  const s = store();
+  const posted: HostMessage[] = [];
+  const ops = new ViewOps(() => s, (m) => posted.push(m), { tempDir: dir });
+  try {
+    await body(ops, posted, s);
+  } finally {
+    ops.dispose();
+    s.dispose();
+  }
+}
+
 describe('ViewOps', () => {
-  it('computes a filtered, sorted view under a new version; stale versions are refused', async () => {
-    const s = store();
-    const posted: HostMessage[] = [];
-    const ops = new ViewOps(() => s, (m) => posted.push(m), { tempDir: dir });
-    await ops.setView(1, { sort: [{ col: 0, desc: true }], quick: 'l|7' }, columns, N);
-    const view = posted.filter((m) => m.type === 'view').at(-1);
-    assert.ok(view && view.type === 'view');
-    // label "L|7", "L|70".."L|79": 11 of every 100 values, less the NULLs at i % 10 == 0 (70).
-    assert.equal(view.rows, (N / 100) * 10);
-    const v = ops.viewFor(1, view.version);
-    assert.ok(v && v !== 'stale');
-    assert.deepEqual((await v.rows(0, 3)).map((r) => r[0]), ['49979', '49978', '49977']);
-    assert.equal(ops.viewFor(1, view.version + 100), 'stale');
-    // Same spec again: answered at once, no new version.
-    await ops.setView(1, { sort: [{ col: 0, desc: true }], quick: 'l|7' }, columns, N);
-    const again = posted.filter((m) => m.type === 'view').at(-1);
-    assert.equal(again?.type === 'view' && again.version, view.version);
-    // Copy as shown, as Markdown: the pipe in the values is escaped, NULL is marked.
-    const md = await copyRange(s, 1, 0, 1, 0, 1, { view: v, format: 'markdown' });
-    assert.equal(md.text, ['| n | label |', '| ---: | --- |', '| 49979 | L\\|79 |', '| 49978 | L\\|78 |'].join('\n'));
-    assert.equal(markdownCell('a\nb|c\\'), 'a<br>b\\|c\\\\');
-    const nullMd = await copyRange(s, 1, 10, 10, 0, 1, { format: 'markdown' });
-    assert.equal(nullMd.text.split('\n')[2], '| 10 | *NULL* |');
-    // Export as shown.
-    let csv = '';
-    const rows = await exportStatement(s, 1, 'csv', { write: (c) => void (csv += c) }, { view: v });
-    assert.equal(rows, view.rows);
-    assert.equal(csv.split('\r\n')[1], '49979,L|79');
-    ops.dispose();
-    s.dispose();
-  });
+  it('computes a filtered, sorted view under a new version; stale versions are refused', () =>
+    withOps(async (ops, posted, s) => {
+      await ops.setView(1, { sort: [{ col: 0, desc: true }], quick: 'l|7' }, columns, N);
+      const view = posted.filter((m) => m.type === 'view').at(-1);
+      assert.ok(view && view.type === 'view');
+      // label "L|7", "L|70".."L|79": 11 of every 100 values, less the NULLs at i % 10 == 0 (70).
+      assert.equal(view.rows, (N / 100) * 10);
+      const v = ops.viewFor(1, view.version);
+      assert.ok(v && v !== 'stale');
+      assert.deepEqual((await v.rows(0, 3)).map((r) => r[0]), ['49979', '49978', '49977']);
+      assert.equal(ops.viewFor(1, view.version + 100), 'stale');
+      // Same spec again: answered at once, no new version.
+      await ops.setView(1, { sort: [{ col: 0, desc: true }], quick: 'l|7' }, columns, N);
+      const again = posted.filter((m) => m.type === 'view').at(-1);
+      assert.equal(again?.type === 'view' && again.version, view.version);
+      // Copy as shown, as Markdown: the pipe in the values is escaped, NULL is marked.
+      const md = await copyRange(s, 1, 0, 1, 0, 1, { view: v, format: 'markdown' });
+      assert.equal(md.text, ['| n | label |', '| ---: | --- |', '| 49979 | L\\|79 |', '| 49978 | L\\|78 |'].join('\n'));
+      assert.equal(markdownCell('a\nb|c\\'), 'a<br>b\\|c\\\\');
+      const nullMd = await copyRange(s, 1, 10, 10, 0, 1, { format: 'markdown' });
+      assert.equal(nullMd.text.split('\n')[2], '| 10 | *NULL* |');
+      // Export as shown.
+      let csv = '';
+      const rows = await exportStatement(s, 1, 'csv', { write: (c) => void (csv += c) }, { view: v });
+      assert.equal(rows, view.rows);
+      assert.equal(csv.split('\r\n')[1], '49979,L|79');
+    }));
 
-  it('cancel stops a sort and falls back to all rows; a bad condition is reported', async () => {
-    const s = store();
-    const posted: HostMessage[] = [];
-    const ops = new ViewOps(() => s, (m) => posted.push(m), { tempDir: dir });
-    const running = ops.setView(1, { sort: [{ col: 1 }] }, columns, N);
-    ops.cancel(1, 'view');
-    await running;
-    assert.ok(posted.some((m) => m.type === 'opError' && m.op === 'view' && m.message === 'Canceled.'));
-    const last = posted.filter((m) => m.type === 'view').at(-1);
-    assert.ok(last && last.type === 'view');
-    assert.deepEqual(last.spec, {});
-    assert.equal(last.rows, N);
-    await ops.setView(1, { conditions: [{ col: 0, op: 'gt', value: 'many' }] }, columns, N);
-    const bad = posted.filter((m) => m.type === 'view').at(-1);
-    assert.ok(bad && bad.type === 'view' && /not a value/.test(bad.error ?? ''));
-    ops.dispose();
-    s.dispose();
-  });
+  it('cancel stops a sort and falls back to all rows; a bad condition is reported', () =>
+    withOps(async (ops, posted) => {
+      const running = ops.setView(1, { sort: [{ col: 1 }] }, columns, N);
+      ops.cancel(1, 'view');
+      await running;
+      assert.ok(posted.some((m) => m.type === 'opError' && m.op === 'view' && m.message === 'Canceled.'));
+      const last = posted.filter((m) => m.type === 'view').at(-1);
+      assert.ok(last && last.type === 'view');
+      assert.deepEqual(last.spec, {});
+      assert.equal(last.rows, N);
+      await ops.setView(1, { conditions: [{ col: 0, op: 'gt', value: 'many' }] }, columns, N);
+      const bad = posted.filter((m) => m.type === 'view').at(-1);
+      assert.ok(bad && bad.type === 'view' && /not a value/.test(bad.error ?? ''));
+    }));
 
-  it('answers find, statistics and chart requests over the current view', async () => {
-    const s = store();
-    const posted: HostMessage[] = [];
-    const ops = new ViewOps(() => s, (m) => posted.push(m), { tempDir: dir });
-    await ops.setView(1, { conditions: [{ col: 0, op: 'lt', value: '1000' }] }, columns, N);
-    await ops.find(1, 'l|99', -1, -1, true, N);
-    const found = posted.find((m) => m.type === 'found');
-    assert.ok(found && found.type === 'found');
-    assert.equal(found.total, 10);
-    assert.deepEqual(found.hit, { row: 99, col: 1, ordinal: 1 });
-    await ops.stats(1, 0, columns, N);
-    const st = posted.find((m) => m.type === 'stats');
-    assert.ok(st && st.type === 'stats');
-    assert.equal(st.stats.count, 1000);
-    assert.equal(st.stats.max, '999');
-    await ops.chart(1, 'line', 0, [0], columns, N);
-    const ch = posted.find((m) => m.type === 'chart');
-    assert.ok(ch && ch.type === 'chart');
-    assert.equal(ch.chart.rows, 1000);
-    ops.dispose();
-    s.dispose();
-  });
+  it('answers find, statistics and chart requests over the current view', () =>
+    withOps(async (ops, posted) => {
+      await ops.setView(1, { conditions: [{ col: 0, op: 'lt', value: '1000' }] }, columns, N);
+      await ops.find(1, 'l|99', -1, -1, true, N);
+      const found = posted.find((m) => m.type === 'found');
+      assert.ok(found && found.type === 'found');
+      assert.equal(found.total, 10);
+      assert.deepEqual(found.hit, { row: 99, col: 1, ordinal: 1 });
+      await ops.stats(1, 0, columns, N);
+      const st = posted.find((m) => m.type === 'stats');
+      assert.ok(st && st.type === 'stats');
+      assert.equal(st.stats.count, 1000);
+      assert.equal(st.stats.max, '999');
+      await ops.chart(1, 'line', 0, [0], columns, N);
+      const ch = posted.find((m) => m.type === 'chart');
+      assert.ok(ch && ch.type === 'chart');
+      assert.equal(ch.chart.rows, 1000);
+    }));
 });

@@ -136,6 +136,12 @@ export class SortWorker {
           resolve(msg.order);
         }
       };
+      if (this.exited) {
+        // Died while the strings were on their way: nothing would ever answer.
+        done();
+        reject(new Error('The sort worker stopped.'));
+        return;
+      }
       signal?.addEventListener('abort', abort, { once: true });
       worker.postMessage({ type: 'sort', n, specs: wire, idx: block.idx, cols } satisfies ToWorker, transfer);
     });
