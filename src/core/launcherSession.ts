@@ -10,7 +10,7 @@ import type { ClientConfig, QueryResult, QueryResultRow } from 'pg';
 import { Emitter } from './events.js';
 import type { Event, ServerMessage } from './model.js';
 import type { Capabilities, EngineLog } from './engineTypes.js';
-import { ConnectionError, toConnectionError } from './errors.js';
+import { ConnectionError, toConnectionError, toServerError } from './errors.js';
 import { describeStatement, type DescribedColumn } from './describeStatement.js';
 import { queryRawText } from './rawQuery.js';
 import { toServerMessage } from './fetchMessages.js';
@@ -284,7 +284,13 @@ async function detectCapabilities(client: pg.Client): Promise<Capabilities> {
  */
 async function detectRowBatches(client: pg.Client, schema: string): Promise<boolean> {
   const fn = `${pg.escapeIdentifier(schema)}.pg_background_list_v2`;
-  await client.query(`SELECT count(*) FROM ${fn}() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool)`);
+  try {
+    await client.query(`SELECT count(*) FROM ${fn}() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text, sql_preview text, last_error text, consumed bool)`);
+  } catch (err) {
+    // A role not (yet) granted pg_background still connects: its launches report the refusal.
+    if (toServerError(err)) return false;
+    throw err;
+  }
   const res = await client.query(`SELECT 1 FROM pg_settings WHERE name = 'pg_background.fetch_rows_per_tuple'`);
   return res.rows.length > 0;
 }

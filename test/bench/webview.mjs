@@ -126,7 +126,7 @@ async function main() {
     const fpE2E = pct(endToEnd, 0.5);
     process.stdout.write(
       `first paint: ${ms(fpMed)} median in page (statements message -> rows painted), ${ms(fpE2E)} median from the store having rows ` +
-        `(incl. the controller's status throttle and the message channel) — target < ${TARGET_FIRST_PAINT_MS} ms: ${verdict(fpE2E < TARGET_FIRST_PAINT_MS)}\n` +
+        `(incl. the controller and the message channel) — target < ${TARGET_FIRST_PAINT_MS} ms: ${verdict(fpE2E < TARGET_FIRST_PAINT_MS)}\n` +
         `  counts: ${FIRST_PAINT_RUNS} runs, ${requestsBeforePaint} row request(s) of 100 rows before the paint, of which the round trip ` +
         `(getRows out -> rows in, through the controller and the test's CDP message bridge) took ${ms(pct(roundTrip, 0.5))} median; ` +
         `result ${ROWS.toLocaleString('en-US')} rows × 5 columns; ` +
@@ -211,7 +211,7 @@ async function main() {
       const worst = Math.max(...res.costs);
       const dropped = res.intervals.filter((d) => d > 25).length;
       process.stdout.write(
-        `scroll (${phase.name}): p95 frame ${ms(p95)} (p50 ${ms(p50)}, max ${ms(worst)}) — target < ${TARGET_P95_MS} ms: ${verdict(p95 < TARGET_P95_MS)}; ` +
+        `scroll (${phase.name}): p95 frame ${ms(p95)} (p50 ${ms(p50)}, max ${ms(worst)}) — target 5 (no regression, < ${TARGET_P95_MS} ms): ${p95 < TARGET_P95_MS ? 'PASS' : 'MISS'} (baseline before issue 12: 12–13 ms, README); ` +
           `grid DOM nodes max ${res.maxNodes} — target < ${TARGET_NODES}: ${verdict(res.maxNodes < TARGET_NODES)}\n` +
           `  main-thread CPU per frame ${ms(cpuPerFrame)} mean (script ${ms(scriptPerFrame)}, style+layout ${ms(layoutPerFrame)}) — wall-clock figures above include waiting for the CPU\n` +
           `  counts: ${res.costs.length} frames (${dropped} rAF intervals over 25 ms at 60 Hz), ${res.renders} grid renders, ${res.requests} block requests (100 rows each), ` +

@@ -7,6 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { splitRowsJson } from '../../src/core/rowCodec.js';
 import type { Row } from '../../src/core/model.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { JobManager } from '../../src/core/jobManager.js';
 import { CONN, clusterConfig, openHarness, type Harness } from './support.js';
 
 // Values that a splitter could get wrong: quotes, backslashes (also at the end), the row
@@ -89,6 +93,31 @@ describe('fetch_v2 with many rows per tuple', { timeout: 600_000 }, () => {
       assert.ok((kinds.get('rows') ?? 0) >= 60, `rows tuples: ${kinds.get('rows')}`);
     } finally {
       await c.end();
+    }
+  });
+
+  it('connects a role not granted pg_background (no batches detected, no failure)', async () => {
+    const admin = new pg.Client(clusterConfig());
+    await admin.connect();
+    const role = 'pgbg_rows_no_grant';
+    const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-rows-role-'));
+    const jm = new JobManager({ storageDir });
+    try {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      const caps = await jm.openConnection('norights', { ...clusterConfig(), user: role, password: undefined });
+      assert.equal(caps.installed, true);
+      assert.equal(caps.hasFetchV2, true);
+      assert.equal(caps.rowBatches, false);
+      // Its launches say why they are refused, as before.
+      const job = await jm.launch('norights', 'SELECT 1');
+      assert.equal(job.state, 'error');
+      assert.equal(job.error?.sqlstate, '42501');
+    } finally {
+      await jm.dispose();
+      fs.rmSync(storageDir, { recursive: true, force: true });
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await admin.end();
     }
   });
 });
