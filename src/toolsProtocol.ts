@@ -4,7 +4,9 @@
 // validators sit side by side here, so a shape cannot change without its check.
 
 import type { ChartData, ChartKind, ColumnStats } from './core/resultOps/shapes';
-import { isInt, isNum, isObj, isStr, optNum, optStr, type Obj } from './protocolChecks';
+import { arrayOf, fields, isBool, isCount, isInt, isNum, isObj, isStr, optNum, optOf, optStr, type Obj } from './protocolChecks';
+
+const isStmt = (v: unknown): boolean => isInt(v, 1);
 
 export interface SortSpec {
   col: number;
@@ -91,22 +93,28 @@ const isOpName = (v: unknown): v is OpName => v === 'view' || v === 'find' || v 
 const isChartKind = (v: unknown): v is ChartKindName => v === 'line' || v === 'bar' || v === 'scatter';
 const optNumOrNull = (v: unknown): boolean => v === null || isNum(v);
 
+const isStatsKind = (k: unknown): boolean => k === 'number' || k === 'time' || k === 'bool' || k === 'text';
+const isBin = (b: unknown): boolean => isObj(b) && isNum(b.from) && isNum(b.to) && isInt(b.count);
+const isTop = (t: unknown): boolean => isObj(t) && isStr(t.value) && isInt(t.count);
+
 function isStats(v: unknown): v is StatsSnapshot {
   return (
     isObj(v) &&
-    isInt(v.col) &&
-    (v.kind === 'number' || v.kind === 'time' || v.kind === 'bool' || v.kind === 'text') &&
-    isInt(v.count) &&
-    isInt(v.nulls) &&
-    isInt(v.distinct) &&
-    typeof v.distinctExact === 'boolean' &&
-    optStr(v.min) &&
-    optStr(v.max) &&
-    optNum(v.mean) &&
-    (v.histogram === undefined || (Array.isArray(v.histogram) && v.histogram.every((b) => isObj(b) && isNum(b.from) && isNum(b.to) && isInt(b.count)))) &&
-    (v.top === undefined || (Array.isArray(v.top) && v.top.every((t) => isObj(t) && isStr(t.value) && isInt(t.count)))) &&
-    (v.topApprox === undefined || typeof v.topApprox === 'boolean') &&
-    (v.unparsed === undefined || isInt(v.unparsed))
+    fields(v, {
+      col: isCount,
+      kind: isStatsKind,
+      count: isCount,
+      nulls: isCount,
+      distinct: isCount,
+      distinctExact: isBool,
+      min: optStr,
+      max: optStr,
+      mean: optNum,
+      histogram: optOf(arrayOf(isBin)),
+      top: optOf(arrayOf(isTop)),
+      topApprox: optOf(isBool),
+      unparsed: optOf(isCount),
+    })
   );
 }
 
@@ -131,23 +139,23 @@ function isChart(v: unknown): v is ChartSnapshot {
 export function checkToolHostMessage(v: Obj): boolean | undefined {
   switch (v.type) {
     case 'view':
-      return (
-        isInt(v.stmt, 1) &&
-        isInt(v.version) &&
-        isViewSpec(v.spec) &&
-        isInt(v.rows) &&
-        isInt(v.baseRows) &&
-        (v.busy === undefined || (isObj(v.busy) && isNum(v.busy.done) && isNum(v.busy.total))) &&
-        optStr(v.error)
-      );
+      return fields(v, {
+        stmt: isStmt,
+        version: isCount,
+        spec: isViewSpec,
+        rows: isCount,
+        baseRows: isCount,
+        busy: optOf((b) => isObj(b) && isNum(b.done) && isNum(b.total)),
+        error: optStr,
+      });
     case 'found':
-      return (
-        isInt(v.stmt, 1) &&
-        isInt(v.version) &&
-        isStr(v.text) &&
-        isInt(v.total) &&
-        (v.hit === undefined || (isObj(v.hit) && isInt(v.hit.row) && isInt(v.hit.col) && isInt(v.hit.ordinal, 1)))
-      );
+      return fields(v, {
+        stmt: isStmt,
+        version: isCount,
+        text: isStr,
+        total: isCount,
+        hit: optOf((h) => isObj(h) && isInt(h.row) && isInt(h.col) && isInt(h.ordinal, 1)),
+      });
     case 'stats':
       return isInt(v.stmt, 1) && isStats(v.stats);
     case 'chart':
