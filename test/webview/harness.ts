@@ -207,6 +207,9 @@ export class PanelPage {
   async theme(theme: Theme): Promise<void> {
     await this.page.evaluate(({ kind, vars }) => {
       const b = document.body;
+      // VS Code replaces the whole set of theme variables; a variable the new theme does not
+      // define must not keep the previous theme's value.
+      for (const k of Array.from(b.style)) if (k.startsWith('--vscode-')) b.style.removeProperty(k);
       for (const [k, v] of Object.entries(vars)) b.style.setProperty(k, v);
       b.setAttribute('data-vscode-theme-kind', kind);
       b.classList.remove('vscode-dark', 'vscode-light', 'vscode-high-contrast');

@@ -440,7 +440,13 @@ test('theme variables apply (light, high contrast)', async () => {
     });
     await p.screenshot('grid-light');
     await p.theme(HIGH_CONTRAST);
-    await p.page.waitForFunction(() => getComputedStyle(document.body).backgroundColor === 'rgb(0, 0, 0)');
+    // Wait for the repaint to reach the cells too (a run read one cell's colour a frame early),
+    // then compare everything.
+    await p.page.waitForFunction(
+      () => getComputedStyle(document.body).backgroundColor === 'rgb(0, 0, 0)' && getComputedStyle(document.querySelector('.grid-cell')!).color === 'rgb(255, 255, 255)',
+      undefined,
+      { timeout: 10000 },
+    ).catch(() => undefined);
     const hc = await p.page.evaluate(() => ({
       text: getComputedStyle(document.querySelector('.grid-cell')!).color,
       focus: getComputedStyle(document.querySelector('.grid-cell.focus')!).outlineColor,
