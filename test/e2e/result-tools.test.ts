@@ -11,7 +11,7 @@ import { workbenchSuite } from './suite';
 import { paletteTitle, publishScreenshot, until, type Workbench } from './workbench';
 
 const files: Record<string, string> = {
-  'tools.sql': ['SELECT g AS n, (g * 37) % 101 AS v, round(sin(g / 40.0)::numeric * 100, 2) AS wave, md5(g::text) AS h', '  FROM generate_series(1, 25000) AS g;', ''].join('\n'),
+  'tools.sql': ['SELECT g AS n, (g * 37) % 101 AS v, round(sin(g / 400.0)::numeric * 100, 2) AS wave, md5(g::text) AS h', '  FROM generate_series(1, 25000) AS g;', ''].join('\n'),
 };
 
 
@@ -29,7 +29,7 @@ describe('Result tools in VS Code (code-server)', { timeout: 20 * 60_000 }, () =
     await wb.focusEditor();
     await wb.runCommand(paletteTitle('pgBackground.runFile'));
     // No click on the tree: the panel is there by itself.
-    frame = await wb.waitForGridRow(['1', '37', '2.50', 'c4ca4238a0b923820dcc509a6f75849b'], 180_000);
+    frame = await wb.waitForGridRow(['1', '37', '0.25', 'c4ca4238a0b923820dcc509a6f75849b'], 180_000);
     await until('the editor to keep the focus', async () => (await wb.page.locator('.editor-group-container.active .monaco-editor.focused').count()) > 0, 30_000);
   });
 
