@@ -15,7 +15,6 @@ import {
   type ExportFormat,
   type HostMessage,
   type JobSnapshot,
-  type PersistedState,
   type StatementSnapshot,
   type WebviewMessage,
 } from '../protocol';
@@ -136,8 +135,6 @@ export class PanelController implements Disposable {
   private readonly pushedFirstRows = new Set<number>();
   private lastStatements: StatementSnapshot[] = [];
   private lastJob: JobSnapshot | undefined;
-  /** Latest view state the webview reported (tab, scroll), for logging and the serializer. */
-  lastState: PersistedState | undefined;
   private readonly ops: ViewOps;
 
   constructor(
@@ -177,7 +174,6 @@ export class PanelController implements Disposable {
     try {
       switch (msg.type) {
         case 'ready':
-          this.lastState = msg.state;
           this.ready = true;
           this.sendInit();
           break;
@@ -224,7 +220,7 @@ export class PanelController implements Disposable {
           await this.surface.copyText(msg.text);
           break;
         case 'state':
-          this.lastState = msg.state;
+          // The webview keeps its own state (vscode.setState); the host has no use for it.
           break;
         case 'info':
           this.surface.info(msg.message);

@@ -10,24 +10,24 @@ import { PanelController, jobTitle, type PanelHost } from './controller';
 import type { ResultView } from '../core/resultOps/view';
 import { exportStatement, type TextSink } from './export';
 import { makeNonce, panelHtml } from './html';
+import { DisposableStore } from '../core/disposables';
 
 export type { PanelHost } from './controller';
 
 interface OpenPanel {
   panel: vscode.WebviewPanel;
   controller: PanelController;
-  subscriptions: vscode.Disposable[];
 }
 
 export class ResultPanels implements vscode.Disposable {
   private readonly panels = new Map<string, OpenPanel>();
-  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly subscriptions = new DisposableStore();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly host: PanelHost,
   ) {
-    this.subscriptions.push(
+    this.subscriptions.add(
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
         deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
           // The state is whatever the webview last stored; trust nothing but a valid shape.
@@ -48,7 +48,7 @@ export class ResultPanels implements vscode.Disposable {
       const open = this.panels.get(job.id);
       if (open) open.panel.title = jobTitle(job);
     });
-    this.subscriptions.push({ dispose: () => jobSub.dispose() });
+    this.subscriptions.add(jobSub);
   }
 
   /** Opens the job's panel, or reveals it when it is already open. */
@@ -117,7 +117,7 @@ export class ResultPanels implements vscode.Disposable {
 
   dispose(): void {
     for (const open of [...this.panels.values()]) open.panel.dispose();
-    for (const s of this.subscriptions) s.dispose();
+    this.subscriptions.dispose();
   }
 
   private webviewOptions(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -162,15 +162,16 @@ export class ResultPanels implements vscode.Disposable {
         if (uri) await vscode.workspace.fs.writeFile(uri, png);
       },
     }, { tempDir: path.join(this.context.globalStorageUri.fsPath, 'results') });
-    const subscriptions = [
+    const subscriptions = new DisposableStore();
+    subscriptions.add(
       webview.onDidReceiveMessage((m: unknown) => void controller.receive(m)),
       panel.onDidDispose(() => {
         controller.dispose();
-        for (const s of subscriptions) s.dispose();
+        subscriptions.dispose();
         if (this.panels.get(jobId)?.panel === panel) this.panels.delete(jobId);
       }),
-    ];
-    if (jobId) this.panels.set(jobId, { panel, controller, subscriptions });
+    );
+    if (jobId) this.panels.set(jobId, { panel, controller });
   }
 
   /** Save dialog, then the statement streamed from the store to the file with a progress
