@@ -230,6 +230,10 @@ export class PanelController implements Disposable {
       const text = err instanceof Error ? err.message : String(err);
       this.host.log(`result panel ${this.jobId}: ${msg.type} failed: ${text}`);
       if (msg.type === 'getRows') this.post({ type: 'rowsError', reqId: msg.reqId, message: text });
+      else if (msg.type === 'setView') this.post({ type: 'opError', stmt: msg.stmt, op: 'view', message: text });
+      else if (msg.type === 'find') this.post({ type: 'opError', stmt: msg.stmt, op: 'find', message: text });
+      else if (msg.type === 'getStats') this.post({ type: 'opError', stmt: msg.stmt, op: 'stats', message: text });
+      else if (msg.type === 'getChart') this.post({ type: 'opError', stmt: msg.stmt, op: 'chart', message: text });
       else this.surface.info(text);
     }
   }

@@ -26,6 +26,9 @@ interface StmtState {
   find?: { text: string; version: number; result: FindResult };
 }
 
+
+const GONE = 'The result is no longer available.';
+
 export interface ViewOpsOptions {
   /** Directory for external sort runs. */
   tempDir?: string;
@@ -132,6 +135,9 @@ export class ViewOps {
     }
     // Columns past the statement's are refused before anything changes.
     for (const k of spec.sort ?? []) if (k.col >= columns.length) throw new Error('No such column to sort by.');
+    if ((spec.quickCol ?? -1) >= columns.length || spec.conditions?.some((c) => c.col >= columns.length)) {
+      throw new Error('No such column to filter by.');
+    }
     const ac = this.begin(s, 'view');
     s.spec = spec;
     s.find = undefined;
@@ -228,7 +234,7 @@ export class ViewOps {
   async find(stmt: number, text: string, row: number, col: number, forward: boolean, rowCount: number): Promise<void> {
     const s = this.state(stmt);
     const view = this.viewOrAll(stmt, rowCount);
-    if (!view) return;
+    if (!view) return this.fail(stmt, 'find', new Error(GONE));
     if (text === '') {
       s.find = undefined;
       this.post({ type: 'found', stmt, version: s.version, text, total: 0 });
@@ -259,7 +265,8 @@ export class ViewOps {
   async stats(stmt: number, col: number, columns: ColumnInfo[], rowCount: number): Promise<void> {
     const s = this.state(stmt);
     const view = this.viewOrAll(stmt, rowCount);
-    if (!view || !columns[col]) return;
+    if (!view) return this.fail(stmt, 'stats', new Error(GONE));
+    if (!columns[col]) return this.fail(stmt, 'stats', new Error('No such column.'));
     const ac = this.begin(s, 'stats');
     try {
       const stats = await columnStats(view, col, columns[col].typeOid, { signal: ac.signal, onProgress: this.progress(stmt, 'stats') });
@@ -274,7 +281,7 @@ export class ViewOps {
   async chart(stmt: number, kind: ChartKindName, x: number, y: number[], columns: ColumnInfo[], rowCount: number): Promise<void> {
     const s = this.state(stmt);
     const view = this.viewOrAll(stmt, rowCount);
-    if (!view) return;
+    if (!view) return this.fail(stmt, 'chart', new Error(GONE));
     const ac = this.begin(s, 'chart');
     try {
       const chart = await chartData(view, columns, { kind, x, y }, { signal: ac.signal, onProgress: this.progress(stmt, 'chart') });

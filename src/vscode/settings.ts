@@ -29,7 +29,8 @@ export function engineSettings(): EngineSettings {
 
 /** Whether a launched job's result panel opens as the job starts. */
 export function openResultOnStart(): boolean {
-  return config().get<boolean>('openResultOnStart', true);
+  // Anything but an explicit false (a hand-edited "no", say) keeps the default.
+  return config().get<unknown>('openResultOnStart', true) !== false;
 }
 
 export function notifyOnCompletion(): boolean {

@@ -44,6 +44,33 @@ async function withOps(body: (ops: ViewOps, posted: HostMessage[], s: SpooledRes
 }
 
 describe('ViewOps', () => {
+  it('refuses filter columns past the statement and answers stats/chart/find it cannot compute with opError', () =>
+    withOps(async (ops, posted) => {
+      await assert.rejects(ops.setView(1, { quick: 'x', quickCol: 2 }, columns, N), /No such column to filter by/);
+      await assert.rejects(ops.setView(1, { conditions: [{ col: 5, op: 'isnull' }] }, columns, N), /No such column to filter by/);
+      assert.equal(posted.filter((m) => m.type === 'view').length, 0);
+      await ops.stats(1, 7, columns, N);
+      const err = posted.at(-1);
+      assert.ok(err && err.type === 'opError' && err.op === 'stats', JSON.stringify(err));
+      assert.match(err.message, /No such column/);
+    }));
+
+  it('says so when the result is gone instead of leaving the page waiting', async () => {
+    const posted: HostMessage[] = [];
+    const ops = new ViewOps(() => undefined, (m) => posted.push(m), { tempDir: dir });
+    try {
+      await ops.stats(1, 0, columns, N);
+      await ops.chart(1, 'line', 0, [0], columns, N);
+      await ops.find(1, 'x', 0, 0, true, N);
+      assert.deepEqual(
+        posted.map((m) => (m.type === 'opError' ? `${m.op}: ${m.message}` : m.type)),
+        ['stats: The result is no longer available.', 'chart: The result is no longer available.', 'find: The result is no longer available.'],
+      );
+    } finally {
+      ops.dispose();
+    }
+  });
+
   it('computes a filtered, sorted view under a new version; stale versions are refused', () =>
     withOps(async (ops, posted, s) => {
       await ops.setView(1, { sort: [{ col: 0, desc: true }], quick: 'l|7' }, columns, N);
