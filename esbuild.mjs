@@ -3,7 +3,9 @@
 // their options live in scripts/bundles.mjs. `--watch` rebuilds on change; `--production`
 // minifies and drops source maps for the .vsix.
 import * as esbuild from 'esbuild';
-import { extensionBundle, sortWorkerBundle, webviewBundle } from './scripts/bundles.mjs';
+import path from 'node:path';
+import { extensionBundle, repoRoot, sortWorkerBundle, webviewBundle } from './scripts/bundles.mjs';
+import { writeNotices } from './scripts/notices.mjs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -17,5 +19,6 @@ if (watch) {
     await ctx.watch();
   }
 } else {
-  await Promise.all(builds.map((options) => esbuild.build(options)));
+  const results = await Promise.all(builds.map((options) => esbuild.build({ ...options, metafile: true })));
+  writeNotices(results, repoRoot, path.join(repoRoot, 'dist', 'THIRD-PARTY-NOTICES.txt'));
 }

@@ -34,6 +34,7 @@ const allowed = [
   /^dist\/sortWorker\.js$/,
   /^dist\/webview\.js$/,
   /^dist\/webview\.css$/,
+  /^dist\/THIRD-PARTY-NOTICES\.txt$/,
   /^media\//,
   /^extension-c\/Makefile$/,
   /^extension-c\/[^/]+\.(c|h|control|sql)$/,
@@ -63,7 +64,7 @@ export function buildVsix({ out = path.join(repoRoot, 'pg-background.vsix'), qui
     throw new Error(`the .vsix holds files it must not ship:\n  ${unexpected.join('\n  ')}\nfix .vscodeignore`);
   }
   // vsce stores LICENSE as LICENSE.txt and lower-cases changelog.md / readme.md.
-  const must = [/^package\.json$/, /^dist\/extension\.js$/, /^dist\/sortWorker\.js$/, /^dist\/webview\.js$/, /^LICENSE(\.txt)?$/, /^changelog\.md$/i];
+  const must = [/^package\.json$/, /^dist\/extension\.js$/, /^dist\/sortWorker\.js$/, /^dist\/webview\.js$/, /^dist\/THIRD-PARTY-NOTICES\.txt$/, /^LICENSE(\.txt)?$/, /^changelog\.md$/i];
   if (fs.existsSync(path.join(repoRoot, 'README.md'))) must.push(/^readme\.md$/i);
   for (const re of must) {
     if (!payload.some((f) => re.test(f))) throw new Error(`the .vsix lacks ${re.source.replace(/\\/g, '')}`);
