@@ -142,8 +142,7 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
 
   step('cancels a running pg_sleep job from the Jobs tree', async () => {
     await wb.openFile('sleepers.sql');
-    await wb.selectLines(1, 1);
-    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.runSelectionAsJob(1, 1, paletteTitle('pgBackground.runSelection'), 'e2e_cancel_me');
     await wb.waitForJobState('e2e_cancel_me', /running/i, 120_000);
     await until('the worker in pg_stat_activity', async () => (await workerCount('e2e_cancel_me')) === 1, 30_000);
     await wb.jobContextAction('e2e_cancel_me', menuTitle('pgBackground.cancelJob'));
@@ -154,8 +153,7 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
 
   step('waits for a job with a timeout; the job keeps running after the wait times out', async () => {
     await wb.openFile('sleepers.sql');
-    await wb.selectLines(2, 2);
-    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.runSelectionAsJob(2, 2, paletteTitle('pgBackground.runSelection'), 'e2e_wait_me');
     await wb.waitForJobState('e2e_wait_me', /running/i, 120_000);
     await wb.jobContextAction('e2e_wait_me', menuTitle('pgBackground.waitJobWithTimeout'));
     // The prompt asks for the timeout in seconds; give it the smallest sensible one. Waiting for
@@ -172,8 +170,7 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
 
   step('detaches a job: the tree says so and the worker goes on in the server', async () => {
     await wb.openFile('sleepers.sql');
-    await wb.selectLines(3, 3);
-    await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+    await wb.runSelectionAsJob(3, 3, paletteTitle('pgBackground.runSelection'), 'e2e_detach_me');
     await wb.waitForJobState('e2e_detach_me', /running/i, 120_000);
     await wb.jobContextAction('e2e_detach_me', menuTitle('pgBackground.detachJob'));
     await wb.waitForJobState('e2e_detach_me', /detached/i, 120_000);

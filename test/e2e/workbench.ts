@@ -401,6 +401,29 @@ export class Workbench {
   }
 
   /** Waits until the job row's description shows `state` (e.g. /completed/). */
+  /**
+   * Selects `from`-`to` in the active editor, runs "Run Selection in Background" and waits until
+   * a job showing `sqlSnippet` is in the Jobs tree. Under load a keystroke of the selection or of
+   * the command palette can be lost, and the command then sees no selection (it says so in a
+   * notification) and starts nothing: what the notifications said is logged, and the selection
+   * and the command are tried again, at most three times.
+   */
+  async runSelectionAsJob(from: number, to: number, title: string, sqlSnippet: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await this.selectLines(from, to);
+      await this.runCommand(title);
+      try {
+        await this.waitForJobState(sqlSnippet, /./, attempt < 3 ? 30_000 : 120_000);
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        const said = await this.page.locator('.notifications-toasts .notification-toast, .notification-list-item').allInnerTexts().catch(() => []);
+        console.log(`# run of "${sqlSnippet}" started no job (attempt ${attempt}); notifications: ${JSON.stringify(said)}`);
+        await this.page.keyboard.press('Escape');
+      }
+    }
+  }
+
   async waitForJobState(sqlSnippet: string, state: RegExp, timeoutMs = 90_000): Promise<string> {
     await this.showJobsView();
     return until(`job "${sqlSnippet}" to show ${state}`, async () => {
