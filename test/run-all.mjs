@@ -14,7 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildExtension, ensurePrereqs, installExtension, repoRoot, startThrowawayCluster } from './harness/cluster.mjs';
+import { bindir, buildExtension, ensurePrereqs, installExtension, pgConfig, repoRoot, startThrowawayCluster } from './harness/cluster.mjs';
 
 const tsFiles = (dir) =>
   fs.existsSync(path.join(repoRoot, dir))
@@ -32,8 +32,8 @@ const suites = [
   {
     name: 'c-regress',
     // Static analysis counts as one test of this suite: the build is -Werror clean, and so must cppcheck be.
-    pre: () => ['make', ['-s', '-C', 'extension-c', 'PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config', 'cppcheck']],
-    command: () => ['make', ['-s', '-C', 'extension-c', 'PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config', 'installcheck']],
+    pre: () => ['make', ['-s', '-C', 'extension-c', `PG_CONFIG=${pgConfig}`, 'cppcheck']],
+    command: () => ['make', ['-s', '-C', 'extension-c', `PG_CONFIG=${pgConfig}`, 'installcheck']],
     parse: parsePgRegress,
     onFailure: () => {
       const diffs = path.join(repoRoot, 'extension-c', 'regression.diffs');
@@ -42,7 +42,7 @@ const suites = [
   },
   {
     name: 'c-tap',
-    command: () => ['bash', ['extension-c/t/run.sh']],
+    command: () => ['env', [`PGBG_PGBIN=${bindir}`, 'bash', 'extension-c/t/run.sh']],
     exists: () => fs.existsSync(path.join(repoRoot, 'extension-c/t/run.sh')),
     parse: parseProve,
   },
@@ -133,9 +133,13 @@ async function main() {
 
   ensureNodeModules();
   ensurePrereqs({ browser: selected.some((s) => s.browser), codeServer: selected.some((s) => s.codeServer) });
-  process.stdout.write('== build extension-c\n');
-  buildExtension();
-  installExtension();
+  // PGBG_SKIP_C_BUILD=1 runs against the server extension already installed (while extension-c is
+  // being edited by someone else, for example).
+  if (process.env.PGBG_SKIP_C_BUILD !== '1') {
+    process.stdout.write('== build extension-c\n');
+    buildExtension();
+    installExtension();
+  }
   if (fs.existsSync(path.join(repoRoot, 'src', 'extension.ts'))) {
     process.stdout.write('== build bundles\n');
     const res = spawnSync('node', ['esbuild.mjs'], { cwd: repoRoot, stdio: 'inherit' });

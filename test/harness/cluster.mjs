@@ -21,7 +21,9 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const extensionDir = path.join(repoRoot, 'extension-c');
 export const pgVersion = 15;
-export const bindir = `/usr/lib/postgresql/${pgVersion}/bin`;
+// PGBG_PG_BINDIR: another PostgreSQL 15 bin directory (a private relocatable copy), so that a
+// developer can build and test the server extension without replacing the shared install.
+export const bindir = process.env.PGBG_PG_BINDIR || `/usr/lib/postgresql/${pgVersion}/bin`;
 export const pgConfig = path.join(bindir, 'pg_config');
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
