@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbg_jobs.c
+ *		The server-wide registry of pg_background jobs (durable jobs).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "pg_background.h"
+#include "pgbg_jobs.h"
+
+void
+pgbg_jobs_define_gucs(void)
+{
+}

@@ -1,0 +1,4 @@
+--
+-- pg_background: the server-wide job registry
+--
+SELECT 1 AS placeholder;
