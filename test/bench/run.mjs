@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: one throwaway PostgreSQL 15 cluster, then every benchmark against it
-// (test/bench/server.mjs, and test/bench/client.mjs, test/bench/webview.mjs and
+// (test/bench/server.mjs, and test/bench/client.mjs, test/bench/durable.mjs, test/bench/webview.mjs and
 // test/bench/resultOps.mjs when they exist), their output printed as it comes, then the
 // cluster is removed.
 //
@@ -42,7 +42,7 @@ async function main() {
   const { env, remove } = await startThrowawayCluster({ prefix: 'pgbg-bench-', extensions: ['pg_background', 'dblink'] });
   const summary = [];
   try {
-    for (const name of ['server.mjs', 'client.mjs', 'webview.mjs', 'resultOps.mjs']) {
+    for (const name of ['server.mjs', 'client.mjs', 'durable.mjs', 'webview.mjs', 'resultOps.mjs']) {
       const script = path.join(repoRoot, 'test', 'bench', name);
       if (!fs.existsSync(script)) {
         process.stdout.write(`\n== ${name}: not present yet, skipped\n`);
