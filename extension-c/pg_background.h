@@ -240,6 +240,8 @@ typedef struct PgbgFixed
 	bool		submit_mode;	/* no output at all, never blocks */
 	int32		worker_timeout_ms;	/* 0 = none */
 	int32		idle_timeout_ms;	/* keep the worker this long; 0 = exit */
+	int32		registry_index; /* the job's server-wide registry entry */
+	uint64		registry_generation;	/* (pgbg_jobs.h); 0 = none */
 	PgbgStatus	status;
 } PgbgFixed;
 

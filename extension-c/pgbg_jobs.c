@@ -11,6 +11,6 @@
 #include "pgbg_jobs.h"
 
 void
-pgbg_jobs_define_gucs(void)
+pgbg_jobs_init(void)
 {
 }
