@@ -12,6 +12,7 @@
 #include "utils/guc.h"
 
 #include "pg_background.h"
+#include "pgbg_jobs.h"
 
 PG_MODULE_MAGIC;
 
@@ -21,6 +22,21 @@ int			pgbg_worker_timeout = 0;
 int			pgbg_log_level = DEBUG1;
 int			pgbg_worker_idle_timeout = 1000;
 int			pgbg_fetch_rows_per_tuple = 1;
+bool		pgbg_durable = true;
+int			pgbg_max_held_kb_per_job = 1024 * 1024;
+int			pgbg_test_pause_fetch_after = 0;
+
+/* max_held_bytes_per_job: 0 (hold nothing), or at least a megabyte */
+static bool
+pgbg_check_held_per_job(int *newval, void **extra, GucSource source)
+{
+	if (*newval > 0 && *newval < 1024)
+	{
+		GUC_check_errdetail("pg_background.max_held_bytes_per_job must be 0 or at least 1MB.");
+		return false;
+	}
+	return true;
+}
 
 /*
  * Our own list: the core's server_message_level_options is not exported on
@@ -127,6 +143,45 @@ _PG_init(void)
 							1, 1, PGBG_MAX_ROWS_PER_TUPLE,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	/*
+	 * Durable jobs: the worker keeps what it sent until the reader
+	 * acknowledges it, and holds it in a file when the reader's session
+	 * ends.  Off gives a job exactly the behaviour of 1.9 (output lost with
+	 * its reader).  Captured at launch.
+	 */
+	DefineCustomBoolVariable("pg_background.durable",
+							 "Keep a job's output for another session when its launcher's session ends.",
+							 "Applies to jobs launched with pg_background_launch_v2 while it is on.",
+							 &pgbg_durable,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	/* SUSET: held output takes disk space an administrator budgets */
+	DefineCustomIntVariable("pg_background.max_held_bytes_per_job",
+							"Largest amount of output held for one job whose reader went away.",
+							"Beyond it the rest of the job's output is discarded (the job keeps running); 0 holds nothing.",
+							&pgbg_max_held_kb_per_job,
+							1024 * 1024, 0, 1024 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB,
+							pgbg_check_held_per_job, NULL, NULL);
+
+	/*
+	 * Tests only: fetch_v2 stops (interruptibly, wait event Extension)
+	 * after putting this many rows into its result, so that a test can
+	 * kill a session while a batch is in flight.
+	 */
+	DefineCustomIntVariable("pg_background.test_pause_fetch_after",
+							"Testing: pause fetch_v2 after this many rows of a batch.",
+							NULL,
+							&pgbg_test_pause_fetch_after,
+							0, 0, PG_INT32_MAX,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+
+	/* the server-wide job registry's settings and, if preloaded, memory */
+	pgbg_jobs_init();
 
 	MarkGUCPrefixReserved("pg_background");
 }

@@ -41,6 +41,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "postmaster/bgworker.h"
+#include "port/atomics.h"
 #include "storage/dsm.h"
 #include "storage/shm_mq.h"
 #include "storage/spin.h"
@@ -142,10 +143,17 @@
  *	'B'  rows:		consecutive rows of one result set, each as the body of
  *					a 'D' message, up to the end of the message (one
  *					message standing for as many as it holds)
- *	'C'  command:	int64 rows (-1 = tag carries no row count), tag\0
+ *	'C'  command:	int64 rows (-1 = tag carries no row count), tag\0,
+ *					int64 seq
  *	'N'  notice:	error fields
  *	'E'  error:		error fields (elevel >= ERROR ends the stream)
- *	'Z'  done:		the job completed and committed; ends the stream
+ *	'Z'  done:		int64 seq; the job completed and committed; ends the
+ *					stream
+ *
+ * Sequence numbers: every logical message (a column description, a row, a
+ * command tag, a notice, an error, done) gets the next number, from 1, when
+ * it enters the stream; a 'B' message of n rows takes n numbers.  Numbers
+ * are not sent, both ends count; 'C' and 'Z' carry theirs as a check.
  */
 #define PGBG_MSG_COLUMNS		'T'
 #define PGBG_MSG_ROW			'D'
@@ -225,6 +233,21 @@ typedef struct PgbgStatus
 								 * whoever clears this unpins it */
 	dsm_handle	outcome_mailbox;	/* launcher let this segment go; the
 									 * worker posts its outcome there */
+
+	/*
+	 * Durable output (pgbg_queue.c).  The reader acknowledges what it holds
+	 * (everything up to acked_seq may be forgotten by the worker); the
+	 * worker publishes the number of the last message it has sent.  Plain
+	 * atomics, outside the spinlock: one store per fetch_v2 call or per
+	 * frame.
+	 */
+	pg_atomic_uint64 acked_seq;
+	pg_atomic_uint64 produced_seq;
+	bool		discard_output; /* the reader released the job on purpose:
+								 * nobody will read the rest */
+	bool		reader_gone;	/* the reader's session ended without
+								 * releasing the job: hold its output */
+	bool		truncated;		/* held output was cut at a bound */
 } PgbgStatus;
 
 /* Fixed-size part of the DSM segment. */
@@ -240,6 +263,11 @@ typedef struct PgbgFixed
 	bool		submit_mode;	/* no output at all, never blocks */
 	int32		worker_timeout_ms;	/* 0 = none */
 	int32		idle_timeout_ms;	/* keep the worker this long; 0 = exit */
+	bool		durable;		/* keep output until acknowledged, hold it
+								 * when the reader goes (pg_background.durable
+								 * at launch; never for v1 or submit) */
+	int64		held_limit;		/* bytes of held output allowed
+								 * (max_held_bytes_per_job at launch) */
 	int32		registry_index; /* the job's server-wide registry entry */
 	uint64		registry_generation;	/* (pgbg_jobs.h); 0 = none */
 	PgbgStatus	status;
@@ -318,6 +346,28 @@ typedef struct PgbgJobHandle
 	int32		recv_streak;	/* messages received without waiting */
 	char	   *preview;
 	char	   *last_error;
+
+	/*
+	 * Sequence numbers (see the wire format above).  recv_seq: the last
+	 * message taken into this session (pending entries included);
+	 * delivered_seq: the last one a successful fetch_v2 call returned;
+	 * acked_seq: what the reader acknowledged (after_seq, or implicitly);
+	 * skip_to: messages up to here are dropped as they arrive (the reader
+	 * has them).
+	 */
+	int64		recv_seq;
+	int64		delivered_seq;
+	int64		acked_seq;
+	int64		skip_to;
+	int64		final_seq;		/* seq of "done" once known, else 0 */
+	bool		done_delivered; /* durable mode: "done" returned, waiting
+								 * for the final acknowledgement */
+	bool		ack_on_receipt; /* result_v2: acknowledge as it reads */
+
+	/* the job's server-wide registry entry (pgbg_jobs.h), if any */
+	int32		reg_index;
+	uint64		reg_generation; /* 0 = none */
+	uint32		reader_epoch;	/* ours, as the entry's reader */
 } PgbgJobHandle;
 
 /* Why a handle was released, for clear errors on later use. */
@@ -346,6 +396,9 @@ extern int	pgbg_worker_timeout;
 extern int	pgbg_log_level;
 extern int	pgbg_worker_idle_timeout;
 extern int	pgbg_fetch_rows_per_tuple;
+extern bool pgbg_durable;
+extern int	pgbg_max_held_kb_per_job;
+extern int	pgbg_test_pause_fetch_after;
 
 /* pg_background.c */
 extern void pgbg_check_not_null(FunctionCallInfo fcinfo, int argno,
@@ -430,6 +483,7 @@ typedef struct PgbgMessage
 	int		   *lengths;		/* ROW */
 	int64		rows;			/* COMMAND: -1 = tag carries no count */
 	const char *tag;			/* COMMAND */
+	int64		seq;			/* COMMAND, DONE: the worker's number */
 	ErrorData  *edata;			/* NOTICE, ERROR */
 } PgbgMessage;
 
@@ -452,6 +506,10 @@ extern void pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m);
 extern bool pgbg_decode_next_row(PgbgDecoder *d, StringInfo raw,
 								 PgbgMessage *m);
 extern void pgbg_unexpected_message(char msgtype) pg_attribute_noreturn();
+extern void pgbg_check_seq(PgbgJobHandle *job, PgbgMessage *m);
+extern int	pgbg_frame_messages(const char *data, int len);
+extern void pgbg_store_ack(PgbgJobHandle *job, int64 seq);
+extern int64 pgbg_produced_seq(PgbgJobHandle *job);
 extern PgbgOutcome pgbg_error_outcome(PgbgJobHandle *job, ErrorData *edata);
 extern void pgbg_push_error_context(PgbgJobHandle *job,
 									ErrorContextCallback *cb);
@@ -466,7 +524,8 @@ extern void pgbg_materialize_result(PgbgJobHandle *job,
 
 /* pgbg_fetch.c */
 extern void pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
-								   int32 max_rows, int32 wait_ms);
+								   int32 max_rows, int32 wait_ms,
+								   bool has_after, int64 after_seq);
 
 /* pgbg_worker.c */
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
@@ -489,5 +548,6 @@ extern void pgbg_output_detach(void);
 extern bool pgbg_send(const char *data, Size len, bool flush, bool drain);
 extern void pgbg_abandon_output(void);
 extern void pgbg_wake_launcher(void);
+extern void pgbg_durable_setup(PgbgFixed *fixed, bool submit, bool v1);
 
 #endif							/* PG_BACKGROUND_H */

@@ -51,6 +51,9 @@
 
 #include "access/xact.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -81,6 +84,8 @@ typedef struct PgbgFetchEntry
 	int32		stmt;			/* 0 = NULL */
 	int32		kind;			/* PgbgFetchKind */
 	int32		nrows;			/* rows it holds: 1 for "row", n for "rows" */
+	int64		seq;			/* number of the last message it stands for;
+								 * a "rows" entry stands for seq-nrows+1..seq */
 } PgbgFetchEntry;
 
 #define PGBG_FETCH_HDR	MAXALIGN(sizeof(PgbgFetchEntry))
@@ -132,6 +137,7 @@ typedef struct PgbgFetchBatch
 	bool		finished;		/* "done" is pending */
 	bool		full;			/* the next message did not fit: carried */
 	int			committed;		/* pending up to here is complete */
+	int64		committed_seq;	/* recv_seq then */
 	int			last;			/* where this call's last entry starts, or
 								 * -1 */
 	int			snap_at;		/* this call's last entry when the message
@@ -157,6 +163,8 @@ typedef struct PgbgFetchMark
 	int			start;			/* the entries returned: [start, end) */
 	int			end;
 	bool		done;			/* "done" was among them */
+	bool		durable;		/* the call passed after_seq */
+	int64		last_seq;		/* seq of the last entry returned */
 	int			level;			/* transaction nesting level of the call */
 	bool		resolved;
 } PgbgFetchMark;
@@ -459,9 +467,12 @@ pgbg_fetch_close_entry(StringInfo p, int at)
 	p->len = at + size;
 }
 
-/* Add one entry of the given kind with b->json as data; stmt 0 = NULL. */
+/*
+ * Add one entry of the given kind with b->json as data; stmt 0 = NULL; seq
+ * is the number of the message it stands for.
+ */
 static void
-pgbg_fetch_put(PgbgFetchBatch *b, PgbgFetchKind kind, int32 stmt)
+pgbg_fetch_put(PgbgFetchBatch *b, PgbgFetchKind kind, int32 stmt, int64 seq)
 {
 	StringInfo	p = &b->job->fetch_pending;
 	int			at;
@@ -475,6 +486,7 @@ pgbg_fetch_put(PgbgFetchBatch *b, PgbgFetchKind kind, int32 stmt)
 	e->stmt = stmt;
 	e->kind = kind;
 	e->nrows = 0;
+	e->seq = seq;
 	/* json's internal form is its text */
 	memcpy(p->data + at + PGBG_FETCH_HDR + VARHDRSZ, b->json.data, b->json.len);
 	p->len += PGBG_FETCH_HDR + VARHDRSZ + b->json.len;
@@ -511,7 +523,7 @@ pgbg_fetch_open_rows(PgbgFetchBatch *b, int32 stmt)
  * rest of the result follows.
  */
 static void
-pgbg_fetch_row_too_large(PgbgFetchBatch *b, Size len, int32 stmt)
+pgbg_fetch_row_too_large(PgbgFetchBatch *b, Size len, int32 stmt, int64 seq)
 {
 	ErrorData	edata;
 
@@ -525,7 +537,7 @@ pgbg_fetch_row_too_large(PgbgFetchBatch *b, Size len, int32 stmt)
 	edata.hint = "Read such a result with pg_background_result_v2, or return the value in smaller parts.";
 	resetStringInfo(&b->json);
 	pgbg_json_error(&b->json, &edata);
-	pgbg_fetch_put(b, PGBG_FK_ERROR, stmt);
+	pgbg_fetch_put(b, PGBG_FK_ERROR, stmt, seq);
 }
 
 /*
@@ -534,7 +546,7 @@ pgbg_fetch_row_too_large(PgbgFetchBatch *b, Size len, int32 stmt)
  * it does not fit beside what is pending (it is carried to the next call).
  */
 static bool
-pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
+pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt, int64 seq)
 {
 	PgbgJobHandle *job = b->job;
 	StringInfo	p = &job->fetch_pending;
@@ -545,7 +557,7 @@ pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
 
 	if (len > PGBG_FETCH_MAX_JSON)
 	{
-		pgbg_fetch_row_too_large(b, len, stmt);
+		pgbg_fetch_row_too_large(b, len, stmt, seq);
 		return true;
 	}
 	pgbg_fetch_pending_init(job);
@@ -566,6 +578,7 @@ pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
 		appendStringInfoCharMacro(p, ']');
 		e = (PgbgFetchEntry *) (p->data + at);
 		e->nrows++;
+		e->seq = seq;
 	}
 	else
 	{
@@ -576,6 +589,7 @@ pgbg_fetch_row(PgbgFetchBatch *b, PgbgMessage *m, int32 stmt)
 		e = (PgbgFetchEntry *) (p->data + at);
 		e->stmt = stmt;
 		e->nrows = 1;
+		e->seq = seq;
 		e->kind = batched ? PGBG_FK_ROWS : PGBG_FK_ROW;
 		p->len += PGBG_FETCH_HDR + VARHDRSZ;
 		if (batched)
@@ -666,6 +680,7 @@ pgbg_fetch_split(PgbgJobHandle *job, int at, int k)
 	appendBinaryStringInfo(&out, json, pos);
 	appendStringInfoChar(&out, ']');
 	((PgbgFetchEntry *) (out.data + first))->nrows = k;
+	((PgbgFetchEntry *) (out.data + first))->seq = e->seq - (e->nrows - k);
 	pgbg_fetch_close_entry(&out, first);
 	/* the others */
 	second = out.len;
@@ -758,7 +773,23 @@ pgbg_fetch_resolve(PgbgFetchMark *mark, bool delivered)
 								 Min(job->fetch_emit_at, mark->start));
 		return;
 	}
+	job->delivered_seq = Max(job->delivered_seq, mark->last_seq);
+	if (mark->durable)
+	{
+		/*
+		 * Kept until the reader acknowledges them (its next after_seq): it
+		 * may not have received them.  "done" releases nothing yet.
+		 */
+		if (mark->done)
+		{
+			job->fetch_done_out = false;
+			job->done_delivered = true;
+		}
+		return;
+	}
+	/* legacy: delivered is acknowledged */
 	job->fetch_pending_at = Max(job->fetch_pending_at, mark->end);
+	pgbg_store_ack(job, job->delivered_seq);
 	if (mark->done)
 		pgbg_release(job, PGBG_RELEASED_FINISHED);
 	else
@@ -816,7 +847,7 @@ pgbg_fetch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 /* Remember entries [start, end) returned by this call until it ends. */
 static void
 pgbg_fetch_mark(PgbgJobHandle *job, int start, int end, bool done,
-				MemoryContext query_cxt)
+				bool durable, int64 last_seq, MemoryContext query_cxt)
 {
 	PgbgFetchMark *mark;
 	MemoryContextCallback *cb;
@@ -834,6 +865,8 @@ pgbg_fetch_mark(PgbgJobHandle *job, int start, int end, bool done,
 	mark->start = start;
 	mark->end = end;
 	mark->done = done;
+	mark->durable = durable;
+	mark->last_seq = last_seq;
 	mark->level = GetCurrentTransactionNestLevel();
 	pgbg_fetch_marks = lappend(pgbg_fetch_marks, mark);
 	MemoryContextSwitchTo(oldcxt);
@@ -848,12 +881,103 @@ pgbg_fetch_mark(PgbgJobHandle *job, int start, int end, bool done,
 }
 
 /*
+ * pg_background.test_pause_fetch_after: once a batch has that many rows in
+ * its result, wait here (interruptibly, wait event Extension) so that a test
+ * can end the session while the batch is on its way.  A minute at most.
+ */
+static void
+pgbg_fetch_test_pause(int32 rows)
+{
+	int			i;
+
+	if (pgbg_test_pause_fetch_after <= 0 || rows < pgbg_test_pause_fetch_after)
+		return;
+	for (i = 0; i < 600; i++)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * The reader holds everything up to x (its after_seq, or, for a legacy
+ * call, what earlier calls returned): forget those entries and start the
+ * next batch at x + 1, whatever was returned before (a rewind when x is
+ * below what was delivered; the entries since the last acknowledgement are
+ * kept for that).  A "rows" entry that x cuts keeps its rows after x.
+ * Returns true if this was the final acknowledgement, which released the
+ * handle.
+ */
+static bool
+pgbg_fetch_ack(PgbgJobHandle *job, int64 x, bool explicit)
+{
+	StringInfo	p = &job->fetch_pending;
+
+	if (explicit && x < job->acked_seq)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("messages up to " INT64_FORMAT " of pg_background worker %d were already acknowledged and are no longer held",
+						job->acked_seq, job->key.pid),
+				 errdetail("after_seq " INT64_FORMAT " asks for earlier messages.", x)));
+	if (explicit && x > pgbg_produced_seq(job))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_seq " INT64_FORMAT " is beyond the last message of pg_background worker %d (" INT64_FORMAT ")",
+						x, job->key.pid, pgbg_produced_seq(job))));
+	if (job->final_seq > 0 && x >= job->final_seq &&
+		(job->done_delivered || !explicit))
+	{
+		/* the final acknowledgement: nothing is left to read */
+		pgbg_store_ack(job, x);
+		pgbg_release(job, PGBG_RELEASED_FINISHED);
+		return true;
+	}
+
+	/* entries of a call whose statement has not ended stay where they are */
+	if (job->fetch_unconfirmed == 0 && p->data != NULL)
+	{
+		int			at = job->fetch_pending_at;
+
+		while (at < p->len)
+		{
+			PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
+			int64		first = e->seq - (e->kind == PGBG_FK_ROWS ?
+										  e->nrows - 1 : 0);
+
+			if (e->seq <= x)
+			{
+				at += e->size;
+				continue;
+			}
+			if (first <= x)
+			{
+				pgbg_fetch_split(job, at, (int) (x - first + 1));
+				at += ((PgbgFetchEntry *) (p->data + at))->size;
+			}
+			break;
+		}
+		job->fetch_pending_at = at;
+		job->fetch_emit_at = at;
+		if (job->final_seq == 0 || x < job->final_seq)
+			job->done_delivered = false;
+		pgbg_fetch_compact(job);
+	}
+	if (x > job->recv_seq)
+		job->skip_to = x;
+	pgbg_store_ack(job, x);
+	return false;
+}
+
+/*
  * Copy pending entries into the result, at most max_rows rows and max_rows
  * others; they stay pending until the calling statement ends.
  */
 static void
 pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
-				TupleDesc tupdesc, int32 max_rows, MemoryContext query_cxt)
+				TupleDesc tupdesc, int32 max_rows, bool durable,
+				MemoryContext query_cxt)
 {
 	StringInfo	p = &job->fetch_pending;
 	Datum		kinds[PGBG_FK_COUNT];
@@ -862,6 +986,7 @@ pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
 	int32		rows = 0;
 	int32		others = 0;
 	bool		done = false;
+	int64		last_seq = 0;
 	int			i;
 
 	if (p->data == NULL || at >= p->len)
@@ -871,8 +996,8 @@ pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
 	while (at < p->len && rows < max_rows && others < max_rows)
 	{
 		PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		if (e->kind == PGBG_FK_ROWS && rows + e->nrows > max_rows)
 		{
@@ -883,6 +1008,8 @@ pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
 		values[1] = Int32GetDatum(e->stmt);
 		nulls[1] = (e->stmt <= 0);
 		values[2] = PointerGetDatum(PGBG_ENTRY_DATUM(p, at));
+		/* a 1.9 catalog declares three columns */
+		values[3] = Int64GetDatum(e->seq);
 		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
 		if (e->kind == PGBG_FK_ROW || e->kind == PGBG_FK_ROWS)
 			rows += e->nrows;
@@ -890,20 +1017,24 @@ pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
 			others++;
 		if (e->kind == PGBG_FK_DONE)
 			done = true;
+		last_seq = e->seq;
 		at += e->size;
+		pgbg_fetch_test_pause(rows);
 	}
 	job->fetch_emit_at = at;
-	pgbg_fetch_mark(job, start, at, done, query_cxt);
+	pgbg_fetch_mark(job, start, at, done, durable, last_seq, query_cxt);
 }
 
 /* The final entry: {"state": ...}.  The handle is released once it is out. */
 static void
-pgbg_fetch_done(PgbgFetchBatch *b, PgbgOutcome outcome)
+pgbg_fetch_done(PgbgFetchBatch *b, PgbgOutcome outcome, int64 seq)
 {
 	resetStringInfo(&b->json);
 	appendStringInfo(&b->json, "{\"state\":\"%s\"}",
 					 pgbg_outcome_names[outcome].state);
-	pgbg_fetch_put(b, PGBG_FK_DONE, 0);
+	pgbg_fetch_put(b, PGBG_FK_DONE, 0, seq);
+	b->job->recv_seq = seq;
+	b->job->final_seq = seq;
 }
 
 /*
@@ -926,28 +1057,34 @@ pgbg_fetch_finish_from_status(PgbgFetchBatch *b)
 		edata.message = st.errmsg;
 		resetStringInfo(&b->json);
 		pgbg_json_error(&b->json, &edata);
-		pgbg_fetch_put(b, PGBG_FK_ERROR, b->job->stmt_no + 1);
+		/* made up here, but numbered as the worker counts (see fetch_done) */
+		pgbg_fetch_put(b, PGBG_FK_ERROR, b->job->stmt_no + 1,
+					   ++b->job->recv_seq);
 	}
-	pgbg_fetch_done(b, outcome);
+	pgbg_fetch_done(b, outcome, b->job->recv_seq + 1);
 }
 
 /* ---- message handlers ---- */
 
 static void
-pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m)
+pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m, int64 seq)
 {
 	ErrorData  *edata = m->edata;
 	bool		is_error = (edata->elevel >= ERROR);
 
+	/* a notice the reader has already is dropped; an error never is */
+	if (!is_error && seq <= b->job->skip_to)
+		return;
 	pgbg_json_error(&b->json, edata);
 	pgbg_fetch_put(b, is_error ? PGBG_FK_ERROR : PGBG_FK_NOTICE,
-				   b->job->stmt_no + 1);
+				   b->job->stmt_no + 1, seq);
 	if (is_error)
 	{
 		PgbgOutcome outcome = pgbg_error_outcome(b->job, edata);
 
 		pgbg_note_outcome(b->job, outcome, edata->message);
-		pgbg_fetch_done(b, outcome);
+		/* the worker sends nothing after an error: "done" is ours */
+		pgbg_fetch_done(b, outcome, seq + 1);
 	}
 }
 
@@ -955,10 +1092,21 @@ pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m)
  * Add the entries for one decoded message (b->json is empty).  Returns
  * false if it did not fit beside what is pending.
  */
+/*
+ * Add the entries for one decoded message (b->json is empty), numbering its
+ * messages as the worker did.  Messages up to job->skip_to are counted but
+ * not added: the reader has them.  Returns false if it did not fit beside
+ * what is pending; recv_seq then counts only what was added.
+ */
 static bool
 pgbg_fetch_handle(PgbgFetchBatch *b, PgbgDecoder *d, StringInfo raw,
 				  PgbgMessage *m)
 {
+	PgbgJobHandle *job = b->job;
+	int64		seq = job->recv_seq + 1;
+
+	if (m->kind == PGBG_MSG_COMMAND || m->kind == PGBG_MSG_DONE)
+		pgbg_check_seq(job, m);
 	switch (m->kind)
 	{
 		case PGBG_MSG_ROWS:
@@ -968,36 +1116,51 @@ pgbg_fetch_handle(PgbgFetchBatch *b, PgbgDecoder *d, StringInfo raw,
 
 				if (!pgbg_decode_next_row(d, raw, m))
 					break;
-				if (!pgbg_fetch_row(b, m, b->job->stmt_no + 1))
+				seq = job->recv_seq + 1;
+				if (seq > job->skip_to &&
+					!pgbg_fetch_row(b, m, job->stmt_no + 1, seq))
 				{
 					b->rest_at = at;
 					return false;
 				}
+				job->recv_seq = seq;
+			}
+			return true;
+		case PGBG_MSG_COLUMNS:
+			if (seq > job->skip_to)
+			{
+				pgbg_json_columns(&b->json, m);
+				pgbg_fetch_put(b, PGBG_FK_COLUMNS, job->stmt_no + 1, seq);
 			}
 			break;
-		case PGBG_MSG_COLUMNS:
-			pgbg_json_columns(&b->json, m);
-			pgbg_fetch_put(b, PGBG_FK_COLUMNS, b->job->stmt_no + 1);
-			break;
 		case PGBG_MSG_ROW:
-			return pgbg_fetch_row(b, m, b->job->stmt_no + 1);
+			if (seq > job->skip_to &&
+				!pgbg_fetch_row(b, m, job->stmt_no + 1, seq))
+				return false;
+			break;
 		case PGBG_MSG_COMMAND:
-			pgbg_json_command(&b->json, m);
-			pgbg_fetch_put(b, PGBG_FK_COMMAND, b->job->stmt_no + 1);
+			if (seq > job->skip_to)
+			{
+				pgbg_json_command(&b->json, m);
+				pgbg_fetch_put(b, PGBG_FK_COMMAND, job->stmt_no + 1, seq);
+			}
 			/* last: a failed conversion is converted again */
-			b->job->stmt_no++;
+			job->stmt_no++;
 			break;
 		case PGBG_MSG_NOTICE:
 		case PGBG_MSG_ERROR:
-			pgbg_fetch_notice_or_error(b, m);
+			pgbg_fetch_notice_or_error(b, m, seq);
+			if (b->finished)
+				return true;	/* recv_seq is done's */
 			break;
 		case PGBG_MSG_DONE:
-			pgbg_note_outcome(b->job, PGBG_COMPLETED, NULL);
-			pgbg_fetch_done(b, PGBG_COMPLETED);
-			break;
+			pgbg_note_outcome(job, PGBG_COMPLETED, NULL);
+			pgbg_fetch_done(b, PGBG_COMPLETED, seq);
+			return true;
 		default:
 			pgbg_unexpected_message(m->kind);
 	}
+	job->recv_seq = seq;
 	return true;
 }
 
@@ -1074,6 +1237,7 @@ pgbg_fetch_convert(PgbgFetchBatch *b, PgbgDecoder *decoder, StringInfo raw,
 		pgbg_fetch_keep_rest(b, raw);
 	b->full = !fits;
 	b->committed = b->job->fetch_pending.len;
+	b->committed_seq = b->job->recv_seq;
 	b->snap_at = -1;
 	b->inflight = NULL;
 }
@@ -1090,6 +1254,7 @@ pgbg_fetch_convert_status(PgbgFetchBatch *b, MemoryContext msgcxt)
 	pgbg_fetch_finish_from_status(b);
 	MemoryContextSwitchTo(oldcxt);
 	b->committed = b->job->fetch_pending.len;
+	b->committed_seq = b->job->recv_seq;
 }
 
 /*
@@ -1122,8 +1287,12 @@ pgbg_fetch_carried(PgbgFetchBatch *b, PgbgDecoder *decoder,
 		edata.detail = "Converting it failed repeatedly; it was skipped and the rest of the result follows.";
 		resetStringInfo(&b->json);
 		pgbg_json_error(&b->json, &edata);
-		pgbg_fetch_put(b, PGBG_FK_ERROR, job->stmt_no + 1);
+		/* it stands for all the messages of the frame it replaces */
+		job->recv_seq += pgbg_frame_messages(job->fetch_carry,
+											 job->fetch_carry_len);
+		pgbg_fetch_put(b, PGBG_FK_ERROR, job->stmt_no + 1, job->recv_seq);
 		b->committed = job->fetch_pending.len;
+		b->committed_seq = job->recv_seq;
 	}
 	else
 	{
@@ -1190,7 +1359,8 @@ pgbg_fetch_queued(PgbgFetchBatch *b, PgbgDecoder *decoder, int32 max_rows,
  */
 void
 pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
-					   int32 max_rows, int32 wait_ms)
+					   int32 max_rows, int32 wait_ms, bool has_after,
+					   int64 after_seq)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	tupdesc;
@@ -1216,6 +1386,11 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 	if (job->fetch_done_out)
 		return;
 
+	/* what the reader has: after_seq, or what earlier calls returned */
+	if (pgbg_fetch_ack(job, has_after ? after_seq : job->delivered_seq,
+					   has_after))
+		return;					/* final acknowledgement: released */
+
 	pgbg_fetch_compact(job);
 	msgcxt = AllocSetContextCreate(CurrentMemoryContext,
 								   "pg_background fetch message",
@@ -1230,6 +1405,7 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 	initStringInfo(&b->json);
 	pgbg_fetch_count_pending(b);
 	b->committed = job->fetch_pending.len;
+	b->committed_seq = job->recv_seq;
 
 	PG_TRY();
 	{
@@ -1270,6 +1446,7 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 		}
 		if (job->fetch_pending.data != NULL)
 			job->fetch_pending.len = b->committed;
+		job->recv_seq = b->committed_seq;
 		if (b->inflight != NULL && b->inflight == job->fetch_carry)
 			job->fetch_carry_tries++;
 		else if (b->inflight != NULL)
@@ -1282,6 +1459,6 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 	PG_END_TRY();
 
 	MemoryContextDelete(msgcxt);
-	pgbg_fetch_emit(job, tupstore, tupdesc, max_rows,
+	pgbg_fetch_emit(job, tupstore, tupdesc, max_rows, has_after,
 					rsinfo->econtext->ecxt_per_query_memory);
 }

@@ -132,6 +132,8 @@ pg_background_fetch_v2(PG_FUNCTION_ARGS)
 	PgbgJobHandle *job;
 	int32		max_rows;
 	int32		wait_ms;
+	bool		has_after;
+	int64		after_seq = 0;
 
 	pgbg_check_not_null(fcinfo, 2, "max_rows");
 	pgbg_check_not_null(fcinfo, 3, "wait_ms");
@@ -139,8 +141,17 @@ pg_background_fetch_v2(PG_FUNCTION_ARGS)
 	wait_ms = PG_GETARG_INT32(3);
 	pgbg_check_range("max_rows", max_rows, 1, PG_INT32_MAX);
 	pgbg_check_range("wait_ms", wait_ms, 0, PGBG_MAX_TIMEOUT_MS);
+
+	/* a 1.9 catalog declares four arguments: always the legacy mode */
+	has_after = (PG_NARGS() > 4 && !PG_ARGISNULL(4));
+	if (has_after)
+	{
+		after_seq = PG_GETARG_INT64(4);
+		pgbg_check_range("after_seq", after_seq, 0, PG_INT64_MAX);
+	}
 	job = pgbg_lookup_v2(fcinfo);
-	pgbg_materialize_fetch(job, fcinfo, max_rows, wait_ms);
+	pgbg_materialize_fetch(job, fcinfo, max_rows, wait_ms, has_after,
+						   after_seq);
 	return (Datum) 0;
 }
 
@@ -390,4 +401,17 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 		values[5] = Float8GetDatum(0.0);
 	values[6] = Int32GetDatum(pgbg_max_workers);
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* ---- durable jobs ---- */
+
+PG_FUNCTION_INFO_V1(pg_background_attach_v2);
+
+Datum
+pg_background_attach_v2(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("pg_background_attach_v2 is not available yet")));
+	PG_RETURN_NULL();
 }

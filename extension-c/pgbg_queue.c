@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "libpq/libpq.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -78,6 +79,9 @@ typedef struct PgbgOutput
 	int64		last_flush_ms;
 	StringInfoData overflow;	/* FIFO; .cursor = start of the head entry */
 	StringInfoData rows;		/* rows not sent yet, as one 'B' message */
+	int			rows_n;			/* how many */
+	int64		next_seq;		/* number of the next message */
+	StringInfoData tagged;		/* a 'C' or 'Z' message with its number */
 } PgbgOutput;
 
 /*
@@ -111,7 +115,7 @@ bool		pgbg_output_cut = false;
 static int64 pgbg_now_ms(void);
 static bool pgbg_send_rows(void);
 static bool pgbg_send_message(const char *data, Size len, bool flush,
-							  bool drain);
+							  bool drain, int nmsgs);
 static void pgbg_set_blocked(bool blocked);
 static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
 							  bool wait);
@@ -394,6 +398,7 @@ pgbg_send(const char *data, Size len, bool flush, bool drain)
 		if (rows->len == 0)
 			appendStringInfoCharMacro(rows, PGBG_MSG_ROWS);
 		appendBinaryStringInfo(rows, data + 1, len - 1);
+		pgbg_out.rows_n++;
 		if (rows->len < PGBG_ROWS_FRAME &&
 			pgbg_now_ms() - pgbg_out.last_flush_ms < PGBG_FLUSH_INTERVAL_MS)
 			return true;
@@ -401,7 +406,7 @@ pgbg_send(const char *data, Size len, bool flush, bool drain)
 	}
 	if (rows->len > 0 && !pgbg_out.sending && !pgbg_send_rows())
 		return false;
-	return pgbg_send_message(data, len, flush, drain);
+	return pgbg_send_message(data, len, flush, drain, 1);
 }
 
 /* The rows frame goes out. */
@@ -411,13 +416,46 @@ pgbg_send_rows(void)
 	bool		ok;
 
 	ok = pgbg_send_message(pgbg_out.rows.data, pgbg_out.rows.len, false,
-						   false);
+						   false, pgbg_out.rows_n);
 	resetStringInfo(&pgbg_out.rows);
+	pgbg_out.rows_n = 0;
 	return ok;
 }
 
+/*
+ * Number the nmsgs messages of a frame as it enters the stream.  'C' and
+ * 'Z' get their number appended (the reader checks it against its own
+ * count); the frame to send is returned in *data and *len.
+ */
+static void
+pgbg_number_frame(const char **data, Size *len, int nmsgs)
+{
+	int64		seq = pgbg_out.next_seq;
+	char		kind = (*data)[0];
+
+	pgbg_out.next_seq += nmsgs;
+	if (pgbg_my_status != NULL)
+		pg_atomic_write_u64(&pgbg_my_status->produced_seq,
+							(uint64) (pgbg_out.next_seq - 1));
+	if (kind != PGBG_MSG_COMMAND && kind != PGBG_MSG_DONE)
+		return;
+	if (pgbg_out.tagged.data == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&pgbg_out.tagged);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	resetStringInfo(&pgbg_out.tagged);
+	appendBinaryStringInfo(&pgbg_out.tagged, *data, *len);
+	pq_sendint64(&pgbg_out.tagged, seq);
+	*data = pgbg_out.tagged.data;
+	*len = pgbg_out.tagged.len;
+}
+
 static bool
-pgbg_send_message(const char *data, Size len, bool flush, bool drain)
+pgbg_send_message(const char *data, Size len, bool flush, bool drain,
+				  int nmsgs)
 {
 	int64		now;
 	bool		ok = true;
@@ -434,6 +472,7 @@ pgbg_send_message(const char *data, Size len, bool flush, bool drain)
 		pgbg_abandon_output();
 		return false;
 	}
+	pgbg_number_frame(&data, &len, nmsgs);
 
 	now = pgbg_now_ms();
 	if (drain || now - pgbg_out.last_flush_ms >= PGBG_FLUSH_INTERVAL_MS)
@@ -553,7 +592,10 @@ pgbg_output_attach(shm_mq *mq, dsm_segment *seg)
 		pfree(pgbg_out.overflow.data);
 	if (pgbg_out.rows.data != NULL)
 		pfree(pgbg_out.rows.data);
+	if (pgbg_out.tagged.data != NULL)
+		pfree(pgbg_out.tagged.data);
 	memset(&pgbg_out, 0, sizeof(pgbg_out));
+	pgbg_out.next_seq = 1;
 	pgbg_output_abandoned = true;	/* until there is a queue to write to */
 	pgbg_job_committed = false;
 	pgbg_output_cut = false;
@@ -577,4 +619,19 @@ pgbg_output_detach(void)
 	if (pgbg_out.mqh != NULL)
 		shm_mq_detach(pgbg_out.mqh);	/* frees the handle */
 	pgbg_out.mqh = NULL;
+}
+
+/*
+ * Launcher: what a new job's worker does with its output, decided at launch
+ * so that a SET later in the session changes nothing under a running job.
+ * Nobody can resume a v1 job (it has no cookie) or a submitted one (it has
+ * no output), so they never keep their output.
+ */
+void
+pgbg_durable_setup(PgbgFixed *fixed, bool submit, bool v1)
+{
+	fixed->durable = pgbg_durable && !submit && !v1;
+	fixed->held_limit = (int64) pgbg_max_held_kb_per_job * 1024;
+	pg_atomic_init_u64(&fixed->status.acked_seq, 0);
+	pg_atomic_init_u64(&fixed->status.produced_seq, 0);
 }

@@ -28,6 +28,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -52,6 +53,9 @@ pgbg_receive(PgbgJobHandle *job, long timeout_ms, StringInfo msg)
 	TimestampTz start = 0;
 	int			polls = 0;
 
+	/* result_v2 acknowledges every 256 messages, and before it waits */
+	if (job->ack_on_receipt && job->recv_seq - job->acked_seq >= 256)
+		pgbg_store_ack(job, job->recv_seq);
 	for (;;)
 	{
 		shm_mq_result res;
@@ -81,6 +85,8 @@ pgbg_receive(PgbgJobHandle *job, long timeout_ms, StringInfo msg)
 
 		if (timeout_ms == 0)
 			return PGBG_RECV_EMPTY;
+		if (job->ack_on_receipt)
+			pgbg_store_ack(job, job->recv_seq);
 		if (timeout_ms > 0)
 		{
 			TimestampTz now = GetCurrentTimestamp();
@@ -348,16 +354,96 @@ pgbg_decode(PgbgDecoder *d, StringInfo raw, PgbgMessage *m)
 		case PGBG_MSG_COMMAND:
 			m->rows = pq_getmsgint64(raw);
 			m->tag = pq_getmsgrawstring(raw);
+			m->seq = pq_getmsgint64(raw);
 			break;
 		case PGBG_MSG_NOTICE:
 		case PGBG_MSG_ERROR:
 			pgbg_decode_error(d, raw, m);
 			break;
 		case PGBG_MSG_DONE:
+			m->seq = pq_getmsgint64(raw);
 			break;
 		default:
 			pgbg_unexpected_message(m->kind);
 	}
+}
+
+/*
+ * 'C' and 'Z' carry the worker's number for them: it must be the next one
+ * this reader counts, or messages were lost or duplicated on the way.
+ */
+void
+pgbg_check_seq(PgbgJobHandle *job, PgbgMessage *m)
+{
+	if (m->seq != job->recv_seq + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("pg_background worker %d sent message number " INT64_FORMAT " where " INT64_FORMAT " was expected",
+						job->key.pid, m->seq, job->recv_seq + 1)));
+}
+
+/* How many messages a frame stands for: the rows of a 'B', else one. */
+int
+pgbg_frame_messages(const char *data, int len)
+{
+	int			pos = 1;
+	int			n = 0;
+
+	if (len < 1 || data[0] != PGBG_MSG_ROWS)
+		return 1;
+	while (pos + 2 <= len)
+	{
+		uint16		natts;
+		int			i;
+
+		memcpy(&natts, data + pos, 2);
+		natts = pg_ntoh16(natts);
+		pos += 2;
+		for (i = 0; i < natts && pos + 4 <= len; i++)
+		{
+			uint32		vlen;
+
+			memcpy(&vlen, data + pos, 4);
+			vlen = pg_ntoh32(vlen);
+			pos += 4;
+			if ((int32) vlen > 0)
+				pos += (int) vlen;
+		}
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The reader holds everything up to seq: the worker may forget it.  One
+ * store, and a wakeup for a worker that waits for acknowledgements.
+ */
+void
+pgbg_store_ack(PgbgJobHandle *job, int64 seq)
+{
+	struct PGPROC *proc;
+
+	if (seq <= job->acked_seq)
+		return;
+	job->acked_seq = seq;
+	if (job->fixed == NULL || !job->fixed->durable)
+		return;
+	pg_atomic_write_u64(&job->fixed->status.acked_seq, (uint64) seq);
+	SpinLockAcquire(&job->fixed->status.mutex);
+	proc = job->fixed->status.worker_proc;
+	SpinLockRelease(&job->fixed->status.mutex);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+}
+
+/* The number of the last message the worker has sent. */
+int64
+pgbg_produced_seq(PgbgJobHandle *job)
+{
+	if (job->fixed == NULL)
+		return job->recv_seq;
+	return Max(job->recv_seq,
+			   (int64) pg_atomic_read_u64(&job->fixed->status.produced_seq));
 }
 
 /*

@@ -235,6 +235,12 @@ static bool
 pgbg_result_handle(PgbgResultReader *rr, PgbgDecoder *d, StringInfo raw,
 				   PgbgMessage *m)
 {
+	PgbgJobHandle *job = rr->job;
+
+	if (m->kind == PGBG_MSG_COMMAND || m->kind == PGBG_MSG_DONE)
+		pgbg_check_seq(job, m);
+	if (m->kind != PGBG_MSG_ROWS)
+		job->recv_seq++;
 	switch (m->kind)
 	{
 		case PGBG_MSG_COLUMNS:
@@ -245,7 +251,10 @@ pgbg_result_handle(PgbgResultReader *rr, PgbgDecoder *d, StringInfo raw,
 			break;
 		case PGBG_MSG_ROWS:
 			while (pgbg_decode_next_row(d, raw, m))
+			{
+				job->recv_seq++;
 				pgbg_result_row(rr, m);
+			}
 			break;
 		case PGBG_MSG_COMMAND:
 			pgbg_result_command(rr, m);
@@ -327,6 +336,8 @@ pgbg_materialize_result(PgbgJobHandle *job, FunctionCallInfo fcinfo)
 	tupstore = pgbg_init_materialize(fcinfo, rsinfo->expectedDesc);
 	pgbg_result_reader_init(&rr, job, tupstore, rsinfo->setDesc, query_cxt);
 	job->consumed = true;
+	/* read once, at most once: what arrives is acknowledged at once */
+	job->ack_on_receipt = true;
 	pgbg_push_error_context(job, &errcb);
 
 	PG_TRY();

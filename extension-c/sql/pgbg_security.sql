@@ -107,7 +107,7 @@ SET search_path = public, "pgbg ext";
 SELECT * FROM pgbg_drain(:pid, :cookie);
 RESET search_path;
 SELECT "pgbg ext".grant_pg_background_privileges('we"ird role', true);
-SELECT has_function_privilege('we"ird role', '"pgbg ext".pg_background_fetch_v2(int4, int8, int4, int4)', 'EXECUTE');
+SELECT has_function_privilege('we"ird role', '"pgbg ext".pg_background_fetch_v2(int4, int8, int4, int4, int8)', 'EXECUTE');
 SELECT "pgbg ext".revoke_pg_background_privileges('we"ird role');
 ALTER EXTENSION pg_background SET SCHEMA public;
 SELECT * FROM pg_background_result(pg_background_launch('SELECT ''moved back''')) AS (t text);

@@ -194,8 +194,8 @@ $node->start;
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions
 		   WHERE name = 'pg_background'}),
-	'1.6,1.7,1.8,1.9',
-	'the server of this test offers the described versions and 1.9');
+	'1.10,1.6,1.7,1.8,1.9',
+	'the server of this test offers the described versions, 1.9 and 1.10');
 
 $node->safe_psql('postgres', q{
 	CREATE ROLE alice LOGIN;   -- given privileges directly, with the old helper
@@ -230,7 +230,8 @@ my $describe = q{
 };
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('fresh', 'CREATE EXTENSION pg_background');
+# 1.9 is this test's target; 1.9 -> 1.10 is t/033_upgrade_1_10.pl
+$node->safe_psql('fresh', "CREATE EXTENSION pg_background VERSION '1.9'");
 my $fresh = $node->safe_psql('fresh', $describe);
 like($fresh, qr/pg_background_fetch_v2/, 'the description covers the functions');
 
@@ -270,8 +271,8 @@ for my $from ('1.6', '1.7', '1.8')
 		 WHERE a.grantee = 'alice'::regrole});
 	cmp_ok($alice_before, '>=', 12, "$from: the old helper granted alice the functions");
 
-	my ($ret, $out, $err) = $node->psql($db, 'ALTER EXTENSION pg_background UPDATE');
-	is($ret, 0, "$from: ALTER EXTENSION pg_background UPDATE succeeds") or diag($err);
+	my ($ret, $out, $err) = $node->psql($db, "ALTER EXTENSION pg_background UPDATE TO '1.9'");
+	is($ret, 0, "$from: ALTER EXTENSION pg_background UPDATE TO '1.9' succeeds") or diag($err);
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_background'}),
 		'1.9', "$from: now at 1.9");
 	like($err, qr/roles given pg_background privileges directly get none on what this update adds: alice, carol/,
@@ -358,7 +359,7 @@ for my $db ('fresh_schema', 'from_1_8_schema')
 	$node->safe_psql($db, qq{CREATE SCHEMA "pgbg ext";
 		CREATE EXTENSION pg_background WITH SCHEMA "pgbg ext" VERSION '$version'});
 }
-$node->safe_psql('from_1_8_schema', 'ALTER EXTENSION pg_background UPDATE');
+$node->safe_psql('from_1_8_schema', "ALTER EXTENSION pg_background UPDATE TO '1.9'");
 is( $node->safe_psql('from_1_8_schema', $describe),
 	$node->safe_psql('fresh_schema', $describe),
 	'1.8 in a schema of its own: the update equals a fresh 1.9 in that schema');
