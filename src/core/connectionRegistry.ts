@@ -128,6 +128,27 @@ export class ConnectionRegistry {
     }
   }
 
+  /**
+   * Connects a dropped session again for the reconnect loop: no 'connecting'/'failed' events per
+   * attempt (the loop reports 'reconnecting'), 'connected' once it succeeds.
+   */
+  async reconnect(name: string): Promise<Capabilities> {
+    const conn = this.require(name);
+    const caps = await conn.session.connect();
+    this.changed.fire({ connectionName: name, state: 'connected', capabilities: caps });
+    return caps;
+  }
+
+  /** The reconnect loop waits before attempt `attempt`. */
+  reconnecting(name: string, attempt: number, nextInMs: number): void {
+    this.changed.fire({ connectionName: name, state: 'reconnecting', attempt, nextInMs });
+  }
+
+  /** The reconnect loop gave up. */
+  failed(name: string, error: string): void {
+    this.changed.fire({ connectionName: name, state: 'failed', error });
+  }
+
   /** Reports a session that dropped (see onDrop). */
   disconnected(name: string, reason: string): void {
     this.changed.fire({ connectionName: name, state: 'disconnected', error: reason });

@@ -12,12 +12,15 @@
 import type { ServerMessage } from './model.js';
 import { FETCH_ROWS_PER_TUPLE, type EngineLog, type EngineSettings } from './engineTypes.js';
 import { ConnectionError, toServerError } from './errors.js';
-import { applyFetchBatch, toServerMessage } from './fetchMessages.js';
+import { applyFetchBatch, applySequencedBatch, toServerMessage, type BatchOutcome } from './fetchMessages.js';
+import { NOTE_INTERRUPTED } from './reattach.js';
 import { isFinal, outcomeFromServerState, type JobEvent } from './jobStateMachine.js';
 import { describeError, errorMessage, type Connection, type JobRecord } from './jobRecord.js';
 import type { SessionCalls } from './launcherSession.js';
 import { classifyReadError, COMMAND_TAG_LIST, readWithNotices, ReducedReadError } from './reducedMode.js';
 
+/** Sequence gaps in a row after which a job is given up (each one asks again from lastSeq). */
+const MAX_GAPS = 3;
 /** Longest a single wait_ms / wait slice may hold the launcher session. */
 const MAX_SLICE_MS = 250;
 /** In reduced mode, after this many empty wait slices we read result_v2 anyway (see ReducedRead). */
@@ -38,6 +41,8 @@ export interface DrainContext {
   progressChanged(job: JobRecord): void;
   /** The engine is being disposed: pumps stop. */
   stopped(): boolean;
+  /** A durable job's `done` arrived: send the final acknowledgement (without awaiting it). */
+  acknowledgeFinal(job: JobRecord, doneSeq: number): void;
 }
 
 export interface DrainStrategy {
@@ -75,23 +80,57 @@ export class FetchDrain implements DrainStrategy {
     // Parse/Bind/Describe/Execute, and rows come back as bare text fields.
     if (!Number.isInteger(pid) || !/^-?\d+$/.test(cookie)) throw new Error(`invalid handle ${pid}/${cookie}`);
     const perTuple = Math.max(1, Math.trunc(this.ctx.settings().fetchRowsPerTuple ?? FETCH_ROWS_PER_TUPLE));
+    // A durable job says what it has (after_seq = its store's last commit) and gets each
+    // message's seq: that is what makes a resume after a reload or a reconnect exact.
+    const sequenced = job.durable === true && job.store !== undefined;
+    const after = sequenced ? job.store!.lastSeq : 0;
     const batch = await this.ctx.onHandle(job, async (c) => {
       // Once per backend (and setting): many rows per tuple where the server can (kind `rows`).
       if (job.conn.session.capabilities?.rowBatches && c.rowsPerTuple() !== perTuple) await c.setRowsPerTuple(perTuple);
-      return c.queryRawText(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}(${pid}, ${cookie}::int8, ${Math.trunc(batchSize)}, ${Math.trunc(waitMs)})`);
+      const args = `${pid}, ${cookie}::int8, ${Math.trunc(batchSize)}, ${Math.trunc(waitMs)}`;
+      return sequenced
+        ? c.queryRawText(`SELECT kind, stmt, data, seq FROM ${c.fn('pg_background_fetch_v2')}(${args}, ${after}::int8)`)
+        : c.queryRawText(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}(${args})`);
     });
-    if (isFinal(job.info.state) || !job.store) return batch.length > 0;
-    const outcome = applyFetchBatch(job.store, batch);
+    if (isFinal(job.info.state) || !job.store || job.info.reconnecting) return batch.length > 0;
+    // A batch that raced a reattach (asked before it, answered after) must not be applied twice.
+    if (sequenced && job.store.lastSeq !== after) return true;
+    const outcome = sequenced ? applySequencedBatch(job.store, batch) : applyFetchBatch(job.store, batch);
+    if (outcome.sequence && !this.sequenceOk(job, outcome)) return true;
     job.failures = 0;
     // The store signals the rows it got; listeners read rowsReceived then.
     job.info.rowsReceived += outcome.rows;
     if (outcome.error) job.info.error = outcome.error;
     if (outcome.done !== undefined) {
+      if (outcome.doneSeq !== undefined) this.ctx.acknowledgeFinal(job, outcome.doneSeq);
+      if (outcome.done === 'interrupted') {
+        job.info.note = NOTE_INTERRUPTED;
+        this.ctx.transition(job, { type: 'done', outcome: 'lost' });
+        return true;
+      }
       const final = outcomeFromServerState(outcome.done) ?? 'lost';
-      if (final === 'lost' && !job.info.note) job.info.note = 'The worker ended without reporting an outcome (terminated?).';
+      if (final === 'lost' && (!job.info.note || job.info.note.startsWith('Not durable'))) job.info.note = 'The worker ended without reporting an outcome (terminated?).';
       this.ctx.transition(job, { type: 'done', outcome: final });
     }
     return batch.length > 0;
+  }
+
+  /** Logs what the sequence check found; false when the batch was not applied (a gap). */
+  private sequenceOk(job: JobRecord, outcome: BatchOutcome): boolean {
+    const seq = outcome.sequence!;
+    if (seq.duplicates > 0) this.ctx.log('warn', `[${job.conn.name}] job ${job.info.id}: skipped ${seq.duplicates} message(s) already stored (seq ≤ ${job.store?.lastSeq})`);
+    if (seq.gap === undefined) {
+      job.gaps = 0;
+      return true;
+    }
+    job.gaps = (job.gaps ?? 0) + 1;
+    this.ctx.log('warn', `[${job.conn.name}] job ${job.info.id}: sequence gap, batch not applied, asking again after ${job.store?.lastSeq}: ${seq.gap}`);
+    if (job.gaps >= MAX_GAPS) {
+      job.info.error = { kind: 'error', stmt: 0, severity: 'ERROR', sqlstate: '08P01', message: `fetch_v2 skipped messages ${MAX_GAPS} times in a row (${seq.gap})` };
+      job.info.note = 'The server sent this job\'s messages out of sequence; reading it was stopped so that no row is missing or twice.';
+      this.ctx.transition(job, { type: 'done', outcome: 'lost' });
+    }
+    return false;
   }
 }
 
@@ -331,8 +370,9 @@ export function wakePump(conn: Connection): void {
   conn.wake?.();
 }
 
+/** Jobs the pump moves on: running, launched, and not waiting to be re-attached. */
 function activeJobs(conn: Connection): JobRecord[] {
-  return [...conn.jobs].filter((j) => j.info.state === 'running' && j.handle !== undefined);
+  return [...conn.jobs].filter((j) => j.info.state === 'running' && j.handle !== undefined && !j.info.reconnecting);
 }
 
 async function pump(ctx: DrainContext, conn: Connection): Promise<void> {

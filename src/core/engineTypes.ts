@@ -20,6 +20,14 @@ export interface EngineSettings {
    * 1 keeps one `row` tuple per row, as before (test/bench/client.mjs measures both).
    */
   fetchRowsPerTuple?: number;
+  /**
+   * Jobs on servers with pg_background_attach_v2 survive reloads and connection loss (exact
+   * resume by sequence number, a meta journal beside each spool). Default true; false behaves as
+   * on a server without attach (the bench measures both).
+   */
+  durableJobs?: boolean;
+  /** After a dropped session, how long the engine keeps reconnecting before durable jobs are lost. Default 600. */
+  reconnectGiveUpSeconds?: number;
 }
 
 /**
@@ -34,6 +42,8 @@ export const DEFAULT_ENGINE_SETTINGS: EngineSettings = {
   pollIntervalMs: 500,
   memoryRowBudget: 100000,
   defaultGraceMs: 5000,
+  durableJobs: true,
+  reconnectGiveUpSeconds: 600,
 };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
@@ -65,6 +75,11 @@ export interface Capabilities {
   standardConformingStrings: boolean;
   /** fetch_v2 can return many rows per tuple (kind `rows`, pg_background.fetch_rows_per_tuple). */
   rowBatches: boolean;
+  /**
+   * pg_background_attach_v2 exists (1.10): fetch_v2 numbers its messages (`seq`, `after_seq`),
+   * and jobs can be re-attached after a reload or a dropped session.
+   */
+  attach: boolean;
 }
 
 export interface LaunchOptions {
@@ -111,10 +126,62 @@ export interface SessionLostEvent {
 
 export interface ConnectionStateEvent {
   connectionName: string;
-  state: 'connecting' | 'connected' | 'disconnected' | 'failed';
+  /** 'reconnecting': the session dropped while durable jobs ran; the engine retries with backoff. */
+  state: 'connecting' | 'connected' | 'disconnected' | 'failed' | 'reconnecting';
   capabilities?: Capabilities;
   error?: string;
+  /** 'reconnecting' only: 1 for the first retry. */
+  attempt?: number;
+  /** 'reconnecting' only: milliseconds until this attempt starts. */
+  nextInMs?: number;
 }
 
-/** One persisted job; JobInfo is already serializable (plain JSON). */
-export type HistoryRecord = JobInfo;
+/** What re-attaching a durable job needs beyond its JobInfo (pid and cookie are there). */
+export interface ReattachState {
+  /** Last message seq committed to the store (the meta journal may know a later one: it wins). */
+  lastSeq: number;
+  /** Base name of the store's files under the storage directory (`<storeId>.spool`, `<storeId>.meta`). */
+  storeId?: string;
+  /** The job ended but the server has not seen our final acknowledgement: send it on reattach. */
+  finalAckPending?: boolean;
+}
+
+/** One persisted job: its JobInfo (plain JSON) and, for durable jobs, how to re-attach it. */
+export type HistoryRecord = JobInfo & { reattach?: ReattachState };
+
+/** A job in the server-wide registry (pg_background_jobs_v2), in camelCase. */
+export interface ServerJob {
+  connectionName: string;
+  pid: number;
+  /** int8 as text: it does not fit a JS number. */
+  cookie: string;
+  role: string;
+  database: string;
+  /** Epoch ms. */
+  launchedAt: number;
+  finishedAt?: number;
+  /** running, completed, error, canceled, lost, interrupted */
+  state: string;
+  /** live, attached, held, delivered, discarded, none */
+  output: string;
+  rowsHeld: number;
+  bytesHeld: number;
+  lastSeq: number;
+  ackedSeq: number;
+  /** Backend reading the output now, if any. */
+  readerPid?: number;
+  launcherPid?: number;
+  truncated: boolean;
+  /** Epoch ms: when held output is removed if nobody attaches. */
+  expiresAt?: number;
+  sqlPreview: string;
+  lastError?: string;
+  sqlstate?: string;
+  /** The local job record of this engine for the same pid and cookie, if any. */
+  localJobId?: string;
+}
+
+export interface AttachOptions {
+  /** Take the job over from another live reader (else a 55006 rejection, `sqlstate === '55006'`). */
+  takeover?: boolean;
+}

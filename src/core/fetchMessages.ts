@@ -7,14 +7,6 @@ import type { ColumnInfo, Row, ServerMessage } from './model.js';
 import type { SpooledResultStore } from './resultStore.js';
 import { splitRowsJson } from './rowCodec.js';
 
-export interface BatchOutcome {
-  rows: number;
-  /** The `done` state when the batch ended the job. */
-  done?: string;
-  /** The last error message in the batch, if any. */
-  error?: ServerMessage;
-}
-
 interface RawColumn {
   name: string;
   type: string;
@@ -57,7 +49,110 @@ export function toServerMessage(kind: 'notice' | 'error', stmt: number, m: RawMe
   return msg;
 }
 
+/** How a sequenced batch (fetch_v2 with `seq`, 1.10) went. */
+export interface SequenceOutcome {
+  /** Output rows already stored (seq ≤ the store's lastSeq): skipped. The server should never send them. */
+  duplicates: number;
+  /** Set when the batch was not applied: its messages did not follow the store's last seq. */
+  gap?: string;
+}
+
+export interface BatchOutcome {
+  rows: number;
+  /** The `done` state when the batch ended the job. */
+  done?: string;
+  /** The `done` message's seq (sequenced batches): the final acknowledgement's after_seq. */
+  doneSeq?: number;
+  /** The last error message in the batch, if any. */
+  error?: ServerMessage;
+  /** Sequenced batches only. */
+  sequence?: SequenceOutcome;
+}
+
+/** One output row of fetch_v2, with a `rows` message already split into each row's JSON text. */
+interface Entry {
+  kind: string;
+  stmt: number;
+  data: unknown;
+  /** `rows` kind: each row's JSON text (or, for an unusual form, the parsed rows). */
+  rows?: string[] | Row[];
+}
+
+function toEntry(kindValue: unknown, stmtValue: unknown, data: unknown): Entry {
+  const kind = String(kindValue);
+  const entry: Entry = { kind, stmt: Number(stmtValue ?? 0), data };
+  if (kind === 'rows') {
+    // Several rows of one statement in one message (the server's opt-in batched form, see
+    // launcherSession.ts): split into each row's JSON text and spooled like `row` messages.
+    const text = typeof data === 'string' ? data : JSON.stringify(data);
+    const split = splitRowsJson(text);
+    if (split) {
+      entry.rows = split;
+    } else {
+      const rows = JSON.parse(text) as unknown;
+      if (!Array.isArray(rows)) throw new Error(`fetch_v2 sent a 'rows' message that is not an array of rows`);
+      entry.rows = rows.map(toRow);
+    }
+  }
+  return entry;
+}
+
+/** A `columns` message's column list; a replayed one (attach without after_seq) may wrap it. */
+function columnsOf(data: unknown): { columns: ColumnInfo[]; replayed: boolean } {
+  const parsed = parseJson<RawColumn[] | { replayed?: boolean; columns?: RawColumn[] }>(data);
+  const raw = Array.isArray(parsed) ? parsed : (parsed.columns ?? []);
+  const columns = raw.map((c): ColumnInfo => ({ name: c.name, type: c.type, typeOid: Number(c.type_oid), typmod: Number(c.typmod) }));
+  return { columns, replayed: !Array.isArray(parsed) && parsed.replayed === true };
+}
+
+/** Applies a batch of fetch_v2 (kind, stmt, data) rows, as servers before 1.10 send them. */
 export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): BatchOutcome {
+  return applyEntries(store, batch.map(([kind, stmt, data]) => toEntry(kind, stmt, data)));
+}
+
+/**
+ * Applies a batch of fetch_v2 (kind, stmt, data, seq) rows exactly once (design §8.3): rows the
+ * store already holds (seq ≤ its lastSeq) are skipped, the rest must number on from lastSeq
+ * without a gap (a `rows` row stands for as many messages as it holds rows). A gap leaves the
+ * store untouched: the caller asks again from lastSeq. Otherwise the batch is committed to the
+ * store's journal, which is what advances lastSeq, the next call's after_seq.
+ */
+export function applySequencedBatch(store: SpooledResultStore, batch: unknown[][]): BatchOutcome {
+  let prev = store.lastSeq;
+  const keep: Entry[] = [];
+  let duplicates = 0;
+  for (const [kind, stmt, data, seqValue] of batch) {
+    const seq = Number(seqValue);
+    // Exact integers only: past 2^53 a JS number would silently merge two messages.
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new Error(`fetch_v2 sent an invalid seq ${String(seqValue)}`);
+    const entry = toEntry(kind, stmt, data);
+    const count = entry.rows ? entry.rows.length : 1;
+    const first = seq - count + 1;
+    if (seq <= prev) {
+      // A `columns` row sent again by an attach that starts inside a result set is not a
+      // duplicate if the store lacks it (Attach to a job that another session had read).
+      if (entry.kind === 'columns' && !store.statements().some((s) => s.stmt === entry.stmt && s.columns)) keep.push(entry);
+      else if (!(entry.kind === 'columns' && columnsOf(entry.data).replayed)) duplicates++;
+      continue;
+    }
+    if (first <= prev) {
+      // The server cuts groups at after_seq, so this is defensive: keep only the rows past prev.
+      entry.rows = entry.rows!.slice(prev - first + 1);
+      duplicates++;
+    } else if (first !== prev + 1) {
+      return { rows: 0, sequence: { duplicates, gap: `expected message ${prev + 1}, fetch_v2 sent ${first}..${seq} (${entry.kind})` } };
+    }
+    prev = seq;
+    keep.push(entry);
+  }
+  const out = applyEntries(store, keep);
+  if (out.done !== undefined) out.doneSeq = prev;
+  if (prev > store.lastSeq) store.commit(prev);
+  out.sequence = { duplicates };
+  return out;
+}
+
+function applyEntries(store: SpooledResultStore, entries: Entry[]): BatchOutcome {
   const out: BatchOutcome = { rows: 0 };
   let runStmt = -1;
   let run: string[] = [];
@@ -67,43 +162,30 @@ export function applyFetchBatch(store: SpooledResultStore, batch: unknown[][]): 
     out.rows += run.length;
     run = [];
   };
-  for (const [kindValue, stmtValue, data] of batch) {
-    const kind = String(kindValue);
-    const stmt = Number(stmtValue ?? 0);
+  for (const { kind, stmt, data, rows } of entries) {
     if (kind === 'row') {
       if (stmt !== runStmt) flush();
       runStmt = stmt;
       run.push(typeof data === 'string' ? data : JSON.stringify(data));
       continue;
     }
-    if (kind === 'rows') {
-      // Several rows of one statement in one message (the server's opt-in batched form, see
-      // launcherSession.ts): split into each row's JSON text and spooled like `row` messages.
-      const text = typeof data === 'string' ? data : JSON.stringify(data);
-      const split = splitRowsJson(text);
-      if (split) {
+    if (kind === 'rows' && rows) {
+      if (rows.length > 0 && typeof rows[0] === 'string') {
         if (stmt !== runStmt) flush();
         runStmt = stmt;
-        for (const r of split) run.push(r);
+        for (const r of rows as string[]) run.push(r);
         continue;
       }
       flush();
-      const rows = JSON.parse(text) as unknown;
-      if (!Array.isArray(rows)) throw new Error(`fetch_v2 sent a 'rows' message that is not an array of rows`);
-      const clean = rows.map(toRow);
-      store.addRows(stmt, clean);
-      out.rows += clean.length;
+      store.addRows(stmt, rows as Row[]);
+      out.rows += rows.length;
       continue;
     }
     flush();
     switch (kind) {
-      case 'columns': {
-        const cols = parseJson<RawColumn[]>(data).map(
-          (c): ColumnInfo => ({ name: c.name, type: c.type, typeOid: Number(c.type_oid), typmod: Number(c.typmod) }),
-        );
-        store.setColumns(stmt, cols);
+      case 'columns':
+        store.setColumns(stmt, columnsOf(data).columns);
         break;
-      }
       case 'command': {
         const c = parseJson<{ tag: string; rows?: number | string | null }>(data);
         store.setCommand(stmt, c.tag, c.rows === null || c.rows === undefined ? undefined : Number(c.rows));

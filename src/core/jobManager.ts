@@ -8,12 +8,17 @@
 // jobRecord.ts (the records they share). Waiting for a job never blocks the session: the pump
 // already observes the end; wait() only awaits that, with a timeout and an AbortSignal, and
 // never touches the job itself.
+//
+// Durable jobs (servers with attach_v2, issue 11): reattach.ts says how a job is attached again,
+// reconnect.ts how a dropped session is retried, serverJobs.ts what the server-wide registry
+// offers; this module decides when (after a reload, after a drop) and keeps the records.
 
 import type { ClientConfig } from 'pg';
 import { Emitter } from './events.js';
 import type { Event, JobInfo, ResultStore } from './model.js';
 import {
   DEFAULT_ENGINE_SETTINGS,
+  type AttachOptions,
   type Capabilities,
   type ConnectionStateEvent,
   type EngineLog,
@@ -21,11 +26,12 @@ import {
   type ForeignWorker,
   type HistoryRecord,
   type LaunchOptions,
+  type ServerJob,
   type SessionLostEvent,
   type WaitOptions,
   type WaitOutcome,
 } from './engineTypes.js';
-import { ConnectionError, ExtensionMissingError } from './errors.js';
+import { ConnectionError, ExtensionMissingError, PgServerError, toServerError } from './errors.js';
 import type { SessionCalls } from './launcherSession.js';
 import { SpooledResultStore } from './resultStore.js';
 import { isFinal, nextState, type JobEvent } from './jobStateMachine.js';
@@ -34,6 +40,10 @@ import { ConnectionRegistry } from './connectionRegistry.js';
 import { FetchDrain, reducedWorkerEnded, ReducedRead, startPump, SubmitPoll, wakePump, type DrainContext, type DrainStrategy } from './drain.js';
 import { isRestorable, restoredRecord, toHistory } from './jobHistory.js';
 import { describeError, errorMessage, type Connection, type JobRecord } from './jobRecord.js';
+import { acknowledgeFinal, attach, isConnectionTrouble, NOTE_UNREACHABLE, refusalNote, resumePoint } from './reattach.js';
+import { startReconnect } from './reconnect.js';
+import { cancelServerJob, listServerJobs, OBSERVER_WAIT_SLICE_MS, waitSlice } from './serverJobs.js';
+import { collectStoreGarbage, SHARED_STORAGE_MIN_AGE_MS } from './storeGc.js';
 
 export * from './engineTypes.js';
 
@@ -43,6 +53,11 @@ export interface JobManagerOptions {
   /** Current settings; called whenever a value is needed so changes apply live. */
   settings?: () => EngineSettings;
   log?: EngineLog;
+  /**
+   * storageDir is shared with other windows (VS Code's globalStorage, used without a workspace):
+   * restoring a history then deletes only unreferenced store files older than a week.
+   */
+  sharedStorage?: boolean;
 }
 
 let jobCounter = 0;
@@ -83,6 +98,7 @@ export class JobManager {
       transition: (job, event) => this.transition(job, event),
       progressChanged: (job) => this.emitChange(job),
       stopped: () => this.disposed,
+      acknowledgeFinal: (job, doneSeq) => this.acknowledgeFinal(job, doneSeq),
     };
     this.drainContext = ctx;
     this.drains = { fetch: new FetchDrain(ctx), submit: new SubmitPoll(ctx), reduced: new ReducedRead(ctx) };
@@ -110,7 +126,16 @@ export class JobManager {
 
   /** Ends the launcher session; running jobs of that connection become `lost`. */
   async closeConnection(name: string): Promise<void> {
+    const conn = this.registry.get(name);
+    this.stopReconnecting(conn);
     await this.registry.close(name);
+    // Jobs waiting for a reconnect had no session to drop: they end here.
+    for (const job of conn?.jobs ?? []) {
+      if (isFinal(job.info.state)) continue;
+      job.info.note = 'The connection was closed while this job was being re-attached; it may still be on the server (see its server jobs).';
+      delete job.info.reconnecting;
+      this.transition(job, { type: 'sessionLost' });
+    }
   }
 
   connectionNames(): string[] {
@@ -156,11 +181,14 @@ export class JobManager {
       hasResult: false,
     };
     if (options.source) info.source = { ...options.source };
+    const durable = mode === 'launch' && caps.attach && !caps.reducedMode && this.settings().durableJobs !== false;
+    info.durable = durable;
+    if (mode === 'launch' && !durable && !caps.reducedMode) info.note = notDurableNote(caps);
     if (caps.reducedMode) {
       info.reducedMode = true;
       info.note = 'Reduced mode: the server has no pg_background_fetch_v2; results are read with result_v2 when the job ends.';
     }
-    const job: JobRecord = { info, conn, ended, resolveEnded, idleSlices: 0, nextPollAt: 0, failures: 0 };
+    const job: JobRecord = { info, conn, ended, resolveEnded, idleSlices: 0, nextPollAt: 0, failures: 0, durable };
     this.records.set(info.id, job);
     conn.jobs.add(job);
     this.emitChange(job);
@@ -183,14 +211,10 @@ export class JobManager {
       if (mode === 'launch') {
         // In reduced mode even a job whose rows cannot be read gets a store: its Messages tab
         // holds the notices and the error that result_v2 relays.
-        job.store = new SpooledResultStore(info.id, { storageDir: this.options.storageDir, memoryRowBudget: this.settings().memoryRowBudget });
-        // Rows received are told with the store's own signal (rate-limited there, at once after a
-        // quiet spell), not with a second timer of ours.
-        job.store.onDidChange(() => {
-          if (!isFinal(job.info.state)) this.changeJob.fire({ ...job.info });
-        });
+        const store = this.newStore(info.id, durable);
+        this.attachStore(job, store);
         info.hasResult = true;
-        if (job.reduced) job.store.setColumns(1, job.reduced.columns);
+        if (job.reduced) store.setColumns(1, job.reduced.columns);
       }
       if (job.reduced === null) {
         info.note = 'Reduced mode: the server has no pg_background_fetch_v2 and this SQL cannot be described (several statements, or describing it failed), so its rows cannot be read; its errors and notices are read when it ends.';
@@ -220,7 +244,8 @@ export class JobManager {
   async cancel(id: string, graceMs?: number): Promise<void> {
     const job = this.record(id);
     if (isFinal(job.info.state)) return;
-    if (job.info.state === 'launching' || !job.handle) {
+    if (job.info.state === 'launching' || !job.handle || job.info.reconnecting) {
+      // Sent once the worker is launched, or once the job is attached again.
       job.cancelAfterLaunch = graceMs === undefined ? {} : { graceMs };
       return;
     }
@@ -276,6 +301,7 @@ export class JobManager {
   async detach(id: string): Promise<void> {
     const job = this.record(id);
     if (isFinal(job.info.state) || !job.handle) return;
+    if (job.info.reconnecting) throw new Error('This job is being re-attached; detach it once it has reconnected.');
     const { pid, cookie } = job.handle;
     await this.onHandle(job, (c) => c.query(`SELECT ${c.fn('pg_background_detach_v2')}($1, $2::int8)`, [pid, cookie]));
     job.info.note = 'Detached: the worker goes on server-side without us; results received so far stay readable.';
@@ -353,31 +379,223 @@ export class JobManager {
   }
 
   /**
-   * Restores records saved by toHistory(). Jobs that were not final are marked `lost` with a note
-   * (their worker may still run server-side and shows up among the foreign workers). Results do
-   * not survive a reload. Records whose id is already known are skipped.
+   * Restores records saved by toHistory(). Durable jobs that were running come back `running`
+   * with `reconnecting: true` and their store reopened: call reattachAll() next (activation
+   * itself stays offline). Durable jobs that had ended come back with their store, read-only.
+   * Other jobs that were not final are marked `lost` with a note (their worker may still run
+   * server-side). Records whose id is already known are skipped. Store files that no record
+   * refers to are deleted.
    */
   restoreHistory(records: HistoryRecord[]): JobInfo[] {
     const restored: JobInfo[] = [];
-    for (const r of records) {
-      if (!isRestorable(r) || this.records.has(r.id)) continue;
+    const openStore = (jobId: string, storeId: string): SpooledResultStore | undefined => {
+      try {
+        return SpooledResultStore.open(jobId, storeId, { storageDir: this.options.storageDir, memoryRowBudget: this.settings().memoryRowBudget });
+      } catch (err) {
+        this.log('warn', `job ${jobId}: its stored results could not be reopened (${describeError(err)})`);
+        return undefined;
+      }
+    };
+    const referenced = new Set<string>();
+    for (const r of Array.isArray(records) ? records : []) {
+      if (!isRestorable(r)) continue;
+      if (typeof r.reattach?.storeId === 'string') referenced.add(r.reattach.storeId);
+      if (this.records.has(r.id)) continue;
       const conn = this.registry.get(r.connectionName);
-      const job = restoredRecord(r, conn);
+      const job = restoredRecord(r, conn, openStore);
+      if (job.store) this.attachStore(job, job.store);
+      if (!isFinal(job.info.state)) job.drain = this.drains.fetch;
       this.records.set(job.info.id, job);
-      if (conn) conn.jobs.add(job);
+      job.conn.jobs.add(job);
       restored.push({ ...job.info });
       this.changeJob.fire({ ...job.info });
     }
+    for (const job of this.records.values()) if (job.store) referenced.add(job.store.storeId);
+    const removed = collectStoreGarbage(this.options.storageDir, referenced, this.options.sharedStorage ? SHARED_STORAGE_MIN_AGE_MS : 0);
+    if (removed.length > 0) this.log('info', `removed ${removed.length} result file(s) no job refers to`);
     return restored;
+  }
+
+  // ---- durable jobs: reattach, reconnect, server jobs ------------------------------------------
+
+  /**
+   * Attaches again every durable job that waits for it (restored from history, or whose session
+   * dropped), connection by connection, and sends the final acknowledgements still owed. A
+   * connection that cannot be reached now is retried with backoff (state 'reconnecting').
+   */
+  async reattachAll(): Promise<void> {
+    const conns = new Set<Connection>();
+    for (const job of this.records.values()) {
+      if (!needsReattach(job)) continue;
+      const conn = this.registry.get(job.info.connectionName);
+      if (!conn) {
+        if (!isFinal(job.info.state)) {
+          delete job.info.reconnecting;
+          job.info.note = `Lost: the connection "${job.info.connectionName}" is not configured any more, so this job cannot be re-attached.`;
+          this.transition(job, { type: 'sessionLost' });
+        }
+        continue;
+      }
+      if (job.conn !== conn) {
+        // Restored before its connection was registered: bind it to the real one.
+        job.conn.jobs.delete(job);
+        job.conn = conn;
+        conn.jobs.add(job);
+      }
+      conns.add(conn);
+    }
+    await Promise.all(
+      [...conns].map(async (conn) => {
+        if (conn.reconnecting) return; // its loop re-attaches when it gets through
+        let ok = false;
+        try {
+          await this.registry.capabilities(conn.name);
+          ok = await this.reattachConnection(conn);
+        } catch (err) {
+          this.log('warn', `[${conn.name}] re-attaching jobs: ${describeError(err)}`);
+        }
+        if (!ok) this.startReconnecting(conn);
+      }),
+    );
+  }
+
+  /** The server's jobs of this role (pg_background_jobs_v2); [] when the server has no registry. */
+  async listServerJobs(connectionName: string): Promise<ServerJob[]> {
+    const conn = this.registry.require(connectionName);
+    const caps = await this.capabilities(connectionName);
+    if (!caps.attach) return [];
+    const jobs = await conn.session.run((c) => listServerJobs(c, connectionName));
+    for (const j of jobs) {
+      const local = this.findLocal(connectionName, j.pid, j.cookie);
+      if (local) j.localJobId = local.info.id;
+    }
+    return jobs;
+  }
+
+  /**
+   * Makes this engine the reader of a job launched elsewhere (psql, another window): a local
+   * record and store, streaming from the first message the server still holds. A job attached to
+   * another live session is refused with a PgServerError whose `sqlstate` is '55006' unless
+   * `takeover` is set. A job this engine already reads is returned as it is.
+   */
+  async attachServerJob(connectionName: string, pid: number, cookie: string, options: AttachOptions = {}): Promise<JobInfo> {
+    if (!Number.isSafeInteger(pid) || typeof cookie !== 'string' || !/^-?\d+$/.test(cookie)) throw new Error(`Not a job handle: ${pid}/${cookie}`);
+    const conn = this.registry.require(connectionName);
+    const caps = await this.capabilities(connectionName);
+    if (!caps.attach) throw new Error(`pg_background ${caps.version ?? ''} on "${connectionName}" cannot attach jobs (that needs 1.10).`);
+    const local = this.findLocal(connectionName, pid, cookie);
+    if (local && !isFinal(local.info.state)) {
+      if (local.info.reconnecting) {
+        await this.reattachJob(local);
+        startPump(this.drainContext, local.conn);
+      }
+      return { ...local.info };
+    }
+    let resolveEnded!: () => void;
+    const ended = new Promise<void>((r) => (resolveEnded = r));
+    const info: JobInfo = {
+      id: newJobId(),
+      connectionName,
+      sql: '',
+      mode: 'launch',
+      state: 'running',
+      pid,
+      cookie,
+      launchedAt: Date.now(),
+      rowsReceived: 0,
+      hasResult: true,
+      durable: true,
+    };
+    const job: JobRecord = { info, conn, ended, resolveEnded, idleSlices: 0, nextPollAt: 0, failures: 0, durable: true, handle: { pid, cookie } };
+    job.drain = this.drains.fetch;
+    const store = this.newStore(info.id, true);
+    let attached;
+    try {
+      attached = await conn.session.run(async (c) => ({ generation: c.generation, a: await attach(c, pid, cookie, undefined, options.takeover === true) }));
+    } catch (err) {
+      store.dispose();
+      throw toServerError(err) ?? err;
+    }
+    const a = attached.a;
+    info.sql = a.sqlPreview ?? `(pg_background job ${pid})`;
+    if (a.launchedAt !== undefined) info.launchedAt = a.launchedAt;
+    // What was acknowledged before is gone from the server: the store starts after it.
+    store.commit(a.ackedSeq);
+    if (a.ackedSeq > 0) info.note = `Attached after message ${a.ackedSeq}: the output before it had already been read by the session that launched the job (or another one).`;
+    this.attachStore(job, store);
+    job.generation = attached.generation;
+    this.records.set(info.id, job);
+    conn.jobs.add(job);
+    this.log('info', `[${connectionName}] attached job ${info.id}: worker ${pid}, from message ${a.ackedSeq + 1} (${a.state}, ${a.output})`);
+    this.emitChange(job);
+    startPump(this.drainContext, conn);
+    return { ...info };
+  }
+
+  /** Cancels a job of the server (an observer call unless this engine reads it); graceMs as in cancel(). */
+  async cancelServerJob(connectionName: string, pid: number, cookie: string, graceMs?: number): Promise<void> {
+    const local = this.findLocal(connectionName, pid, cookie);
+    if (local && !isFinal(local.info.state)) return this.cancel(local.info.id, graceMs);
+    const conn = this.registry.require(connectionName);
+    this.log('info', `[${connectionName}] cancel server job ${pid}${graceMs !== undefined ? ` (grace ${graceMs} ms)` : ''}`);
+    await conn.session.run((c) => cancelServerJob(c, pid, cookie, false));
+    if (graceMs === undefined) return;
+    // The grace period is waited here, not in the server call, so the session stays free.
+    const timer = setTimeout(() => {
+      if (this.disposed) return;
+      void conn.session.run((c) => cancelServerJob(c, pid, cookie, true)).catch((err: unknown) => this.log('info', `[${connectionName}] terminate after grace: ${describeError(err)}`));
+    }, Math.max(0, graceMs));
+    timer.unref();
+  }
+
+  /** Waits (in short slices on the session) until a server job ends; false when timeoutMs passed first. */
+  async waitServerJob(connectionName: string, pid: number, cookie: string, timeoutMs?: number): Promise<boolean> {
+    const local = this.findLocal(connectionName, pid, cookie);
+    if (local && !isFinal(local.info.state)) return (await this.wait(local.info.id, { timeoutMs })) === 'done';
+    const conn = this.registry.require(connectionName);
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      const slice = Math.min(OBSERVER_WAIT_SLICE_MS, Math.max(0, deadline - Date.now()));
+      const started = Date.now();
+      if (await conn.session.run((c) => waitSlice(c, pid, cookie, slice))) return true;
+      if (Date.now() >= deadline || this.disposed) return false;
+      // A job blocked on its unread output answers at once; do not spin on it.
+      const spent = Date.now() - started;
+      if (spent < slice) await new Promise((r) => setTimeout(r, slice - spent));
+    }
+  }
+
+  /** Throws away a server job's output (attach, then detach_v2); it runs on if it still runs. */
+  async discardServerJob(connectionName: string, pid: number, cookie: string): Promise<void> {
+    const local = this.findLocal(connectionName, pid, cookie);
+    if (local && !isFinal(local.info.state) && !local.info.reconnecting) return this.detach(local.info.id);
+    const conn = this.registry.require(connectionName);
+    try {
+      await conn.session.run(async (c) => {
+        await attach(c, pid, cookie, undefined, true);
+        await c.query(`SELECT ${c.fn('pg_background_detach_v2')}($1, $2::int8)`, [pid, cookie]);
+      });
+    } catch (err) {
+      throw toServerError(err) ?? err;
+    }
+    this.log('info', `[${connectionName}] discarded server job ${pid}`);
+    if (local && !isFinal(local.info.state)) {
+      delete local.info.reconnecting;
+      local.info.note = 'Discarded: its output on the server was thrown away.';
+      this.transition(local, { type: 'detached' });
+    }
   }
 
   /** Closes every session and frees every store. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    for (const name of this.registry.names()) this.stopReconnecting(this.registry.get(name));
     await this.registry.dispose();
     for (const job of this.records.values()) {
-      job.store?.dispose();
+      // A journaled store outlives the engine: the next window reopens it (or collects it).
+      if (job.store?.journaled) job.store.close();
+      else job.store?.dispose();
       if (job.graceTimer) clearTimeout(job.graceTimer);
     }
     this.changeJob.dispose();
@@ -429,10 +647,24 @@ export class JobManager {
 
   private onSessionDropped(conn: Connection, generation: number, reason: string): void {
     const lost: string[] = [];
+    let waiting = 0;
+    // Closed on purpose (closeConnection, dispose): nothing to reconnect.
+    const deliberate = conn.session.isClosed;
     for (const job of conn.jobs) {
       if (isFinal(job.info.state)) continue;
       if (job.generation !== undefined && job.generation !== generation) continue;
+      if (job.durable && job.handle && !deliberate) {
+        // The server keeps its output: re-attach once the session is back.
+        if (!job.info.reconnecting) {
+          job.info.reconnecting = true;
+          this.emitChange(job);
+        }
+        waiting++;
+        continue;
+      }
+      if (job.durable && job.handle && this.disposed) continue; // the window closes: the next one re-attaches
       job.info.note = `The launcher session ended (${reason}); the worker may still finish its work server-side, but its results can no longer be read.`;
+      delete job.info.reconnecting;
       this.transition(job, { type: 'sessionLost' });
       lost.push(job.info.id);
     }
@@ -440,6 +672,178 @@ export class JobManager {
       // Only a drop that cost running jobs is news for the user; an idle session simply reconnects.
       if (lost.length > 0) this.loseSession.fire({ connectionName: conn.name, lostJobIds: lost, reason });
       this.registry.disconnected(conn.name, reason);
+      if (waiting > 0) {
+        this.log('info', `[${conn.name}] ${waiting} durable job(s) wait for the session to come back`);
+        this.startReconnecting(conn);
+      }
     }
   }
+
+  private newStore(jobId: string, journal: boolean): SpooledResultStore {
+    return new SpooledResultStore(jobId, { storageDir: this.options.storageDir, memoryRowBudget: this.settings().memoryRowBudget, journal });
+  }
+
+  private attachStore(job: JobRecord, store: SpooledResultStore): void {
+    job.store = store;
+    // Rows received are told with the store's own signal (rate-limited there, at once after a
+    // quiet spell), not with a second timer of ours.
+    store.onDidChange(() => {
+      if (!isFinal(job.info.state)) this.changeJob.fire({ ...job.info });
+    });
+  }
+
+  /** The local record of a server job: the running one if any, else the latest. */
+  private findLocal(connectionName: string, pid: number, cookie: string): JobRecord | undefined {
+    let found: JobRecord | undefined;
+    for (const job of this.records.values()) {
+      if (job.info.connectionName !== connectionName || job.info.pid !== pid || job.info.cookie !== cookie) continue;
+      if (!isFinal(job.info.state)) return job;
+      found = job;
+    }
+    return found;
+  }
+
+  /**
+   * Sends the final acknowledgement on the job's session, queued before any later call (the
+   * session runs its calls in order) but not awaited. Until it succeeds the job owes it, and a
+   * reload sends it (reattachAll).
+   */
+  private acknowledgeFinal(job: JobRecord, doneSeq: number): void {
+    const { pid, cookie } = job.handle!;
+    job.finalAckPending = true;
+    void this.onHandle(job, (c) => acknowledgeFinal(c, pid, cookie, doneSeq)).then(
+      () => {
+        job.finalAckPending = false;
+      },
+      (err: unknown) => this.log('info', `[${job.conn.name}] job ${job.info.id}: final acknowledgement not sent yet (${describeError(err)})`),
+    );
+  }
+
+  /**
+   * Attaches the job again on the connection's current session (or sends the final
+   * acknowledgement it owes). Connection trouble is thrown (the caller retries); a refusal ends
+   * the job as lost with the server's reason.
+   */
+  private async reattachJob(job: JobRecord): Promise<void> {
+    const { pid, cookie } = job.handle!;
+    const conn = job.conn;
+    if (isFinal(job.info.state)) {
+      const seq = job.store?.lastSeq ?? 0;
+      await conn.session.run(async (c) => {
+        try {
+          await attach(c, pid, cookie, seq, true);
+          await acknowledgeFinal(c, pid, cookie, seq);
+        } catch (err) {
+          if (isConnectionTrouble(err)) throw err;
+          // Already freed (retention, or the acknowledgement did arrive): nothing is owed.
+        }
+      });
+      job.finalAckPending = false;
+      return;
+    }
+    const after = resumePoint(job);
+    let attached;
+    try {
+      attached = await conn.session.run(async (c) => ({ generation: c.generation, a: await attach(c, pid, cookie, after, true) }));
+    } catch (err) {
+      if (isConnectionTrouble(err)) throw err;
+      const server = toServerError(err) ?? new PgServerError(errorMessage(err));
+      delete job.info.reconnecting;
+      job.info.note = refusalNote(server);
+      if (server.sqlstate !== '42704') job.info.error = server.server;
+      this.log('warn', `[${conn.name}] job ${job.info.id}: re-attach refused: ${describeError(server)}`);
+      this.transition(job, { type: 'done', outcome: 'lost' });
+      return;
+    }
+    if (after === undefined) {
+      if (!job.store) this.attachStore(job, this.newStore(job.info.id, true));
+      job.store!.commit(Math.max(job.store!.lastSeq, attached.a.ackedSeq));
+      job.attachFromAcked = false;
+    }
+    job.generation = attached.generation;
+    job.failures = 0;
+    job.gaps = 0;
+    delete job.info.reconnecting;
+    this.log('info', `[${conn.name}] job ${job.info.id} re-attached (worker ${pid}, ${attached.a.state}, ${attached.a.output}), resuming after message ${job.store?.lastSeq ?? 0}`);
+    this.emitChange(job);
+    if (job.cancelAfterLaunch) {
+      const { graceMs } = job.cancelAfterLaunch;
+      job.cancelAfterLaunch = undefined;
+      void this.cancel(job.info.id, graceMs).catch((err: unknown) => this.log('warn', `[${conn.name}] cancel after re-attach: ${describeError(err)}`));
+    }
+  }
+
+  /** Re-attaches the connection's waiting jobs; false on connection trouble (retry later). */
+  private async reattachConnection(conn: Connection): Promise<boolean> {
+    for (const job of [...conn.jobs]) {
+      if (!needsReattach(job)) continue;
+      try {
+        await this.reattachJob(job);
+      } catch (err) {
+        if (isConnectionTrouble(err)) return false;
+        this.log('error', `[${conn.name}] job ${job.info.id}: re-attach failed: ${describeError(err)}`);
+      }
+    }
+    startPump(this.drainContext, conn);
+    return true;
+  }
+
+  private startReconnecting(conn: Connection): void {
+    if (conn.reconnecting || this.disposed) return;
+    const loop = startReconnect({
+      giveUpMs: () => Math.max(0, this.settings().reconnectGiveUpSeconds ?? 600) * 1000,
+      waiting: (attempt, nextInMs) => {
+        this.log('info', `[${conn.name}] reconnecting (attempt ${attempt}) in ${nextInMs} ms`);
+        this.registry.reconnecting(conn.name, attempt, nextInMs);
+      },
+      attempt: async () => {
+        if (this.disposed || this.registry.get(conn.name) !== conn) return true;
+        try {
+          await this.registry.reconnect(conn.name);
+        } catch (err) {
+          this.log('info', `[${conn.name}] reconnect failed: ${describeError(err)}`);
+          return false;
+        }
+        const ok = await this.reattachConnection(conn);
+        if (ok && conn.reconnecting === loop) conn.reconnecting = undefined;
+        return ok;
+      },
+      gaveUp: () => {
+        if (conn.reconnecting === loop) conn.reconnecting = undefined;
+        this.giveUp(conn);
+      },
+    });
+    conn.reconnecting = loop;
+  }
+
+  private stopReconnecting(conn: Connection | undefined): void {
+    conn?.reconnecting?.dispose();
+    if (conn) conn.reconnecting = undefined;
+  }
+
+  /** The server stayed unreachable for the give-up time: its waiting jobs are lost. */
+  private giveUp(conn: Connection): void {
+    const lost: string[] = [];
+    for (const job of conn.jobs) {
+      if (isFinal(job.info.state) || !job.info.reconnecting) continue;
+      delete job.info.reconnecting;
+      job.info.note = NOTE_UNREACHABLE;
+      this.transition(job, { type: 'sessionLost' });
+      lost.push(job.info.id);
+    }
+    this.registry.failed(conn.name, 'server unreachable');
+    if (lost.length > 0) this.loseSession.fire({ connectionName: conn.name, lostJobIds: lost, reason: 'server unreachable' });
+  }
+}
+
+/** A durable job that must be attached again: running but cut off, or owing its final acknowledgement. */
+function needsReattach(job: JobRecord): boolean {
+  if (!job.durable || !job.handle) return false;
+  return isFinal(job.info.state) ? job.finalAckPending === true : job.info.reconnecting === true;
+}
+
+/** Why a job on this server does not survive the window (design §8.5). */
+function notDurableNote(caps: Capabilities): string {
+  const why = caps.attach ? 'durable jobs are turned off (pgBackground.durableJobs)' : `pg_background ${caps.version ?? ''} on this server cannot re-attach`;
+  return `Not durable: ${why}; closing the window or losing the connection loses this job's results.`;
 }

@@ -1,7 +1,7 @@
 // What the engine keeps per connection and per job. Shared by the job manager (control and
 // events), the connection registry, the drain strategies and the history; nothing here acts.
 
-import type { JobInfo, ServerMessage } from './model.js';
+import type { Disposable, JobInfo, ServerMessage } from './model.js';
 import type { LauncherSession } from './launcherSession.js';
 import type { ReducedPlan } from './reducedMode.js';
 import type { SpooledResultStore } from './resultStore.js';
@@ -19,6 +19,8 @@ export interface Connection {
   wake?: () => void;
   /** fetch_v2's wait_ms for this round of the pump: the round's time shared by the jobs that stream. */
   sliceMs: number;
+  /** The backoff loop re-connecting this connection after a drop (reconnect.ts), while it runs. */
+  reconnecting?: Disposable;
 }
 
 export interface JobRecord {
@@ -43,6 +45,20 @@ export interface JobRecord {
   unreadable?: string;
   /** Consecutive calls that failed without a server error or a dropped session. */
   failures: number;
+  /**
+   * Durable job (server with attach_v2, durable jobs on): fetch_v2 passes after_seq = the store's
+   * lastSeq, the store keeps a journal, and a dropped session re-attaches instead of losing it.
+   */
+  durable?: boolean;
+  /** The job ended, but the final acknowledgement has not reached the server yet. */
+  finalAckPending?: boolean;
+  /**
+   * Attach without a position (after_seq NULL: from what the server has acknowledged) on the
+   * next reattach: the store has nothing of this job yet (Attach from the tree, a lost store).
+   */
+  attachFromAcked?: boolean;
+  /** Consecutive sequence gaps (each one re-asks from lastSeq). */
+  gaps?: number;
 }
 
 /** A record whose `ended` promise is already settled: a job restored from history. */

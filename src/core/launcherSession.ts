@@ -74,6 +74,11 @@ export class LauncherSession {
     return this.client !== undefined;
   }
 
+  /** close() was called: the session will not connect again. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   get capabilities(): Capabilities | undefined {
     return this.caps;
   }
@@ -273,6 +278,7 @@ async function detectCapabilities(client: pg.Client): Promise<Capabilities> {
     launcherPid: r.pid,
     standardConformingStrings: r.scs === 'on',
     rowBatches,
+    attach: r.funcs.includes('pg_background_attach_v2'),
   };
 }
 

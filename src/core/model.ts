@@ -117,4 +117,11 @@ export interface JobInfo {
   note?: string;
   /** The server lacked fetch_v2: results came from result_v2 with a described column list. */
   reducedMode?: boolean;
+  /**
+   * The job can survive a window reload and a dropped connection: the server has
+   * pg_background_attach_v2 (and durable jobs are on). False or absent: as before 1.10.
+   */
+  durable?: boolean;
+  /** The engine is re-attaching this job (after a reload or a dropped session); rows resume after. */
+  reconnecting?: boolean;
 }

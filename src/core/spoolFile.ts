@@ -1,20 +1,38 @@
 // An append-only file under the caller's storage directory. Appends are synchronous (a batch of
-// rows is one write of a few hundred kB) so that a read issued after an append always sees it;
-// reads are asynchronous positional reads so paging never blocks the extension host.
+// rows is one write of a few hundred kB) so that a read issued after an append always sees it,
+// and so that what a durable job's meta journal says was stored is on its way to disk before the
+// journal line is (see storeJournal.ts). Reads are asynchronous positional reads so paging never
+// blocks the extension host.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 export class SpoolFile {
   private fd: number | undefined;
   private size = 0;
   private closed = false;
-  readonly path: string;
 
-  constructor(dir: string, prefix: string) {
-    // Random suffix: two windows (or a rerun) never share a file.
-    this.path = path.join(dir, `${prefix.replace(/[^A-Za-z0-9_-]/g, '_')}-${randomBytes(4).toString('hex')}.spool`);
+  constructor(readonly path: string) {}
+
+  /**
+   * Reopens a spool a previous engine wrote, cut to `length`: bytes past it belong to a batch
+   * whose journal line was never written, and the server sends that batch again.
+   */
+  static reopen(filePath: string, length: number): SpoolFile {
+    const spool = new SpoolFile(filePath);
+    if (length === 0 && !fs.existsSync(filePath)) return spool;
+    const fd = fs.openSync(filePath, 'r+');
+    try {
+      const actual = fs.fstatSync(fd).size;
+      if (actual < length) throw new Error(`spool ${path.basename(filePath)} holds ${actual} bytes, its journal says ${length}`);
+      if (actual > length) fs.ftruncateSync(fd, length);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    spool.fd = fd;
+    spool.size = length;
+    return spool;
   }
 
   get bytes(): number {
@@ -58,8 +76,21 @@ export class SpoolFile {
     });
   }
 
-  /** Closes and deletes the file. */
-  dispose(): void {
+  /** Synchronous read for the one scan that rebuilds a reopened store's index. */
+  readSync(offset: number, length: number): Buffer {
+    if (this.fd === undefined || length <= 0) return Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const n = fs.readSync(this.fd, buf, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  }
+
+  /** Closes the file and keeps it (a durable job's store outlives the window). */
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.fd !== undefined) {
@@ -68,7 +99,13 @@ export class SpoolFile {
       } catch {
         // already closed
       }
-      fs.rmSync(this.path, { force: true });
     }
+  }
+
+  /** Closes and deletes the file. */
+  dispose(): void {
+    const opened = this.fd !== undefined;
+    this.close();
+    if (opened || fs.existsSync(this.path)) fs.rmSync(this.path, { force: true });
   }
 }
