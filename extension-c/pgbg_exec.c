@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
+#include "pgbg_jobs.h"
 
 /* DestReceiver streaming rows to the queue. */
 typedef struct PgbgReceiver
@@ -324,7 +325,11 @@ pgbg_check_statement(RawStmt *stmt)
 	}
 }
 
-/* A cancel requested before our signal handler could see it. */
+/*
+ * A cancel requested before our signal handler could see it: by the
+ * launcher (status block) or by an observer in another session (the job's
+ * registry entry).
+ */
 static void
 pgbg_check_cancel_request(void)
 {
@@ -333,7 +338,7 @@ pgbg_check_cancel_request(void)
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	requested = pgbg_my_status->cancel_requested;
 	SpinLockRelease(&pgbg_my_status->mutex);
-	if (requested)
+	if (requested || pgbg_jobs_worker_cancel_requested())
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("canceling statement due to user request")));
@@ -414,7 +419,7 @@ pgbg_last_commit_done(void)
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	requested = pgbg_my_status->cancel_requested;
 	SpinLockRelease(&pgbg_my_status->mutex);
-	if (QueryCancelPending || requested)
+	if (QueryCancelPending || requested || pgbg_jobs_worker_cancel_requested())
 	{
 		QueryCancelPending = false;
 		pgbg_output_cut = true;
@@ -610,10 +615,17 @@ pgbg_post_outcome(dsm_handle mailbox)
 	dsm_detach(seg);
 }
 
+/*
+ * Record the outcome in the status block (for the launcher), the mailbox (a
+ * launcher that let the segment go) and the registry entry (for everyone
+ * else: jobs_v2, attachers, observers).
+ */
 static void
 pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
 {
 	dsm_handle	mailbox;
+	char		sqlstate[6];
+	char		errmsg[PGBG_ERRMSG_LEN];
 
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pgbg_my_status->outcome = outcome;
@@ -627,9 +639,13 @@ pgbg_record_outcome(PgbgOutcome outcome, ErrorData *edata)
 						  PGBG_ERRMSG_LEN);
 	}
 	mailbox = pgbg_my_status->outcome_mailbox;
+	memcpy(sqlstate, pgbg_my_status->sqlstate, sizeof(sqlstate));
+	memcpy(errmsg, pgbg_my_status->errmsg, sizeof(errmsg));
 	SpinLockRelease(&pgbg_my_status->mutex);
 	if (mailbox != DSM_HANDLE_INVALID)
 		pgbg_post_outcome(mailbox);
+	pgbg_jobs_worker_outcome(outcome, edata ? sqlstate : NULL,
+							 edata ? errmsg : NULL);
 	pgbg_wake_launcher();
 }
 
@@ -673,6 +689,7 @@ pgbg_handle_error(MemoryContext jobcxt)
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	canceled = pgbg_my_status->cancel_requested;
 	SpinLockRelease(&pgbg_my_status->mutex);
+	canceled |= pgbg_jobs_worker_cancel_requested();
 
 	/*
 	 * Core says "statement timeout" for both uses of the timer; say which
@@ -733,6 +750,8 @@ pgbg_run_job(const char *sql, char *gucstate, MemoryContext jobcxt)
 	PG_TRY();
 	{
 		PgbgReceiver *receiver;
+
+		pgbg_jobs_worker_begin(fixed);
 
 		/* check hooks of some settings need catalog access */
 		StartTransactionCommand();

@@ -89,6 +89,17 @@ typedef struct PgbgJobRef
 
 #define PgbgJobRefIsValid(ref)	((ref).generation != 0)
 
+/* The registry entry a job's segment names. */
+static inline PgbgJobRef
+pgbg_fixed_job_ref(const PgbgFixed *fixed)
+{
+	PgbgJobRef	ref;
+
+	ref.index = fixed->registry_index;
+	ref.generation = fixed->registry_generation;
+	return ref;
+}
+
 /*
  * The values of a BackgroundWorkerHandle (bgworker.c keeps the struct
  * private: a slot number and the slot's generation, meaningful in every

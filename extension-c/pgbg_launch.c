@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
@@ -32,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
+#include "pgbg_jobs.h"
 
 /* Reject empty or whitespace-only SQL before spending a worker on it. */
 static void
@@ -349,6 +351,42 @@ pgbg_wait_until_attached(PgbgJobHandle *job)
 }
 
 /*
+ * The handle's segment is detached: the launching session let the job go
+ * (read to the end, detached, or handed its worker on), so it no longer
+ * reads the job's output.  At session exit the registry's own exit callback
+ * has decided already (the output may be held for an attacher).
+ */
+static void
+pgbg_launch_on_detach(dsm_segment *seg, Datum arg)
+{
+	PgbgFixed  *fixed = (PgbgFixed *) DatumGetPointer(arg);
+
+	if (proc_exit_inprogress)
+		return;
+	pgbg_jobs_release_reader(pgbg_fixed_job_ref(fixed), 0,
+							 PGBG_OUTPUT_DISCARDED);
+}
+
+/*
+ * Enter the job into the server-wide registry before its worker can run
+ * it: the worker finds its entry through the segment.  53400 when the
+ * registry is full; an invalid ref when durability is unavailable.
+ */
+static void
+pgbg_register_job(PgbgJobHandle *job, const char *sql, int64 cookie, bool v1)
+{
+	PgbgJobRef	ref;
+
+	ref = pgbg_jobs_register(cookie, job->user_id, sql, job->submit_mode,
+							 !job->submit_mode && !v1);
+	job->fixed->registry_index = ref.index;
+	job->fixed->registry_generation = ref.generation;
+	if (PgbgJobRefIsValid(ref))
+		on_dsm_detach(job->seg, pgbg_launch_on_detach,
+					  PointerGetDatum(job->fixed));
+}
+
+/*
  * Launch a worker for the given SQL.  On success the new handle is in the
  * registry and its DSM mapping is pinned (it no longer belongs to the
  * current resource owner, so it survives the launching transaction).  On
@@ -366,6 +404,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 	bool		definer;
 
 	GetUserIdAndSecContext(&user_id, &sec_context);
+	pgbg_jobs_sweep_if_due();
 
 	/*
 	 * Inside a SECURITY DEFINER function whose owner the session's role
@@ -390,13 +429,17 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 		int32		pid;
 
 		pgbg_setup_segment(job, sqlstr, cookie, sec_context, v1);
+		pgbg_register_job(job, sqlstr, cookie, v1);
 		pgbg_start_worker(job, v1);
 		pid = pgbg_wait_until_attached(job);
+		pgbg_jobs_set_worker(pgbg_fixed_job_ref(job->fixed), pid, job->handle);
 		pgbg_register_handle(job, pid, cookie, sqlstr);
 	}
 	PG_CATCH();
 	{
-		/* A launch that failed must not leave a job running. */
+		/* A launch that failed must not leave a job running, nor an entry. */
+		if (job->fixed != NULL)
+			pgbg_jobs_unregister(pgbg_fixed_job_ref(job->fixed));
 		if (job->handle != NULL)
 			TerminateBackgroundWorker(job->handle);
 		if (job->seg != NULL)

@@ -23,6 +23,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
+#include "pgbg_jobs.h"
 
 /* The status block of the job this process runs (NULL elsewhere). */
 PgbgStatus *pgbg_my_status = NULL;
@@ -111,6 +112,8 @@ static void
 pgbg_worker_exit(int code, Datum arg)
 {
 	pgbg_leave_pool();
+	/* a job that could not record its outcome: lost (or canceled) */
+	pgbg_jobs_worker_exit();
 }
 
 /*
