@@ -190,6 +190,7 @@ pgbg_setup_segment(PgbgJobHandle *job, const char *sql, int64 cookie,
 	 */
 	fixed->idle_timeout_ms = (job->submit_mode || v1) ? 0 :
 		pgbg_worker_idle_timeout;
+	pgbg_durable_setup(fixed, job->submit_mode, v1);
 	SpinLockInit(&fixed->status.mutex);
 	fixed->status.progress_pct = -1;
 	fixed->status.outcome = PGBG_RUNNING;
@@ -373,14 +374,18 @@ pgbg_launch_on_detach(dsm_segment *seg, Datum arg)
  * registry is full; an invalid ref when durability is unavailable.
  */
 static void
-pgbg_register_job(PgbgJobHandle *job, const char *sql, int64 cookie, bool v1)
+pgbg_register_job(PgbgJobHandle *job, const char *sql, int64 cookie)
 {
 	PgbgJobRef	ref;
 
+	/* output is held for an attacher only if the worker will keep it */
 	ref = pgbg_jobs_register(cookie, job->user_id, sql, job->submit_mode,
-							 !job->submit_mode && !v1);
+							 job->fixed->durable);
 	job->fixed->registry_index = ref.index;
 	job->fixed->registry_generation = ref.generation;
+	job->reg_index = ref.index;
+	job->reg_generation = ref.generation;
+	job->reader_epoch = PgbgJobRefIsValid(ref) ? 1 : 0;
 	if (PgbgJobRefIsValid(ref))
 		on_dsm_detach(job->seg, pgbg_launch_on_detach,
 					  PointerGetDatum(job->fixed));
@@ -429,7 +434,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 		int32		pid;
 
 		pgbg_setup_segment(job, sqlstr, cookie, sec_context, v1);
-		pgbg_register_job(job, sqlstr, cookie, v1);
+		pgbg_register_job(job, sqlstr, cookie);
 		pgbg_start_worker(job, v1);
 		pid = pgbg_wait_until_attached(job);
 		pgbg_jobs_set_worker(pgbg_fixed_job_ref(job->fixed), pid, job->handle);
