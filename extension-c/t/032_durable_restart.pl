@@ -154,6 +154,32 @@ for my $remove ('on', 'off')
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET remove_temp_files_after_crash; SELECT pg_reload_conf()');
 
+# --- the journal stays bounded: rewritten from the live entries past 1 MB --------------------
+{
+	my $s = open_session($node);
+	my ($pid, $cookie) = launch($s, 'SELECT pg_sleep(3600)');
+	wait_sleeping($node, $pid);
+	my $before = $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_background_jobs_v2() WHERE state = 'interrupted'");
+	# two 256-byte records each: 2100 jobs would make 1.07 MB without compaction
+	is( sql_ok($s,
+			"SELECT count(r.x) FROM generate_series(1, 2100) g, "
+			  . "LATERAL (SELECT l.pid, l.cookie FROM pg_background_launch_v2('SELECT ' || g) l) h, "
+			  . "LATERAL pg_background_result_v2(h.pid, h.cookie) AS r(x int)"),
+		'2100', '2100 jobs launched and read');
+	my $size = -s $node->data_dir . '/pg_stat_tmp/pg_background.journal';
+	cmp_ok($size, '<', 1024 * 1024, "the journal was compacted ($size bytes)");
+	close_monitors();
+	$node->stop('immediate');
+	$node->start;
+	$s->quit;
+	like(job_row($node, $pid, $cookie), qr/^interrupted\|/,
+		'a job launched before the compaction is reported interrupted');
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_background_jobs_v2() WHERE state = 'interrupted'"),
+		$before + 1, 'none of the 2100 freed jobs is reported');
+}
+
 # --- retention: finished entries go at a jobs_v2() call once expired ------------------------
 my $kept = $node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_background_jobs_v2() WHERE state = 'interrupted'");
