@@ -91,6 +91,9 @@ export class JobManager {
       (conn, generation, reason) => this.onSessionDropped(conn, generation, reason),
     );
     this.onDidChangeConnection = this.registry.onDidChange;
+    this.registry.onDidChange((e) => {
+      if (e.state === 'connected') this.onConnected(e.connectionName);
+    });
     const ctx: DrainContext = {
       settings: () => this.settings(),
       log: (level, msg) => this.log(level, msg),
@@ -773,19 +776,40 @@ export class JobManager {
     }
   }
 
-  /** Re-attaches the connection's waiting jobs; false on connection trouble (retry later). */
-  private async reattachConnection(conn: Connection): Promise<boolean> {
-    for (const job of [...conn.jobs]) {
-      if (!needsReattach(job)) continue;
-      try {
-        await this.reattachJob(job);
-      } catch (err) {
-        if (isConnectionTrouble(err)) return false;
-        this.log('error', `[${conn.name}] job ${job.info.id}: re-attach failed: ${describeError(err)}`);
+  /**
+   * Re-attaches the connection's waiting jobs; false on connection trouble (retry later). One
+   * pass at a time per connection: the reconnect loop and a session that came back for another
+   * reason (a new launch) must not attach the same job twice.
+   */
+  private reattachConnection(conn: Connection): Promise<boolean> {
+    if (conn.reattaching) return conn.reattaching;
+    const pass = (async (): Promise<boolean> => {
+      for (const job of [...conn.jobs]) {
+        if (!needsReattach(job)) continue;
+        try {
+          await this.reattachJob(job);
+        } catch (err) {
+          if (isConnectionTrouble(err)) return false;
+          this.log('error', `[${conn.name}] job ${job.info.id}: re-attach failed: ${describeError(err)}`);
+        }
       }
-    }
-    startPump(this.drainContext, conn);
-    return true;
+      startPump(this.drainContext, conn);
+      return true;
+    })().finally(() => {
+      conn.reattaching = undefined;
+    });
+    conn.reattaching = pass;
+    return pass;
+  }
+
+  /** A session connected: jobs waiting for it need not wait for the reconnect loop's next turn. */
+  private onConnected(name: string): void {
+    const conn = this.registry.get(name);
+    if (!conn?.reconnecting || this.disposed) return;
+    const loop = conn.reconnecting;
+    void this.reattachConnection(conn).then((ok) => {
+      if (ok && conn.reconnecting === loop) this.stopReconnecting(conn);
+    });
   }
 
   private startReconnecting(conn: Connection): void {

@@ -21,6 +21,8 @@ export interface Connection {
   sliceMs: number;
   /** The backoff loop re-connecting this connection after a drop (reconnect.ts), while it runs. */
   reconnecting?: Disposable;
+  /** A pass re-attaching this connection's jobs is running; a second caller joins it. */
+  reattaching?: Promise<boolean>;
 }
 
 export interface JobRecord {

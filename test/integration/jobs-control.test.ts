@@ -5,11 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FINAL_STATES } from '../../src/core/model.js';
+import type { EngineSettings } from '../../src/core/jobManager.js';
 import { CONN, openHarness, until, untilQuery, type Harness } from './support.js';
 
 let h: Harness;
+/** Read by the engine on every use: a test may change it for its own jobs. */
+const settings: Partial<EngineSettings> = {};
 before(async () => {
-  h = await openHarness();
+  h = await openHarness(settings);
 });
 after(async () => h?.close());
 
@@ -104,9 +107,15 @@ describe('job control', { timeout: 600_000 }, () => {
     assert.ok(['lost', 'error'].includes(j.state), j.state);
   });
 
-  it('a killed launcher session loses its jobs and reconnects for new work', async () => {
+  it('a killed launcher session loses its non-durable jobs and reconnects for new work', async (t) => {
+    // Durable jobs re-attach instead (durable.test.ts); this is the path of servers without attach.
+    settings.durableJobs = false;
+    t.after(() => {
+      delete settings.durableJobs;
+    });
     const caps = await h.jm.capabilities(CONN);
     const job = await h.jm.launch(CONN, 'SELECT pg_sleep(60)');
+    assert.equal(job.durable, false);
     await workerRunning(job.pid!);
     const lostEvent = new Promise<string[]>((resolve) => {
       const sub = h.jm.onDidLoseSession((e) => {

@@ -8,11 +8,16 @@ import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { LauncherSession } from '../../src/core/launcherSession.js';
 import { planReducedRead, readResultV2 } from '../../src/core/reducedMode.js';
+import os from 'node:os';
+import path from 'node:path';
+import type { EngineSettings } from '../../src/core/jobManager.js';
 import { CONN, clusterConfig, openHarness, untilQuery, type Harness } from './support.js';
 
 let h: Harness;
+/** Read by the engine on every use: a test may change it for its own jobs. */
+const settings: Partial<EngineSettings> = { fetchBatchSize: 10000, memoryRowBudget: 50000 };
 before(async () => {
-  h = await openHarness({ fetchBatchSize: 10000, memoryRowBudget: 50000 });
+  h = await openHarness(settings);
 });
 after(async () => h?.close());
 
@@ -33,10 +38,10 @@ describe('big results, other sessions, history, reduced mode', { timeout: 600_00
     for (const g of [1, 2, 49_999, 50_001, 123_457, 777_777, 1_000_000]) {
       assert.deepEqual(await store.getRows(1, g - 1, 1), [[String(g), md5(String(g))]], `row ${g}`);
     }
-    const spool = fs.readdirSync(h.storageDir);
+    const spool = fs.readdirSync(h.storageDir).filter((f) => f.endsWith('.spool'));
     assert.equal(spool.length, 1, 'rows beyond the memory budget are spooled');
     h.jm.clear(job.id);
-    assert.deepEqual(fs.readdirSync(h.storageDir), [], 'clearing the job deletes its spool');
+    assert.deepEqual(fs.readdirSync(h.storageDir), [], 'clearing the job deletes its spool (and a durable job\'s journal)');
   });
 
   it('lists workers of other sessions (not ours) and can cancel them', async () => {
@@ -58,20 +63,29 @@ describe('big results, other sessions, history, reduced mode', { timeout: 600_00
     await h.jm.wait(mine.id);
   });
 
-  it('history survives a reload; running jobs come back as lost with a note', async () => {
+  it('history survives a reload; running non-durable jobs come back as lost with a note', async (t) => {
+    // Durable jobs come back running and re-attach (durable.test.ts); this is the path without attach.
+    settings.durableJobs = false;
+    t.after(() => {
+      delete settings.durableJobs;
+    });
     const done = await h.jm.launch(CONN, 'SELECT 1');
     await h.jm.wait(done.id);
     const running = await h.jm.launch(CONN, 'SELECT pg_sleep(60)');
+    assert.match(running.note ?? '', /^Not durable: durable jobs are turned off/);
     const records = JSON.parse(JSON.stringify(h.jm.toHistory()));
     const { JobManager } = await import('../../src/core/jobManager.js');
-    const fresh = new JobManager({ storageDir: h.storageDir });
+    // Its own storage: restoring collects store files no record refers to.
+    const freshDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-fresh-'));
+    t.after(() => fs.rmSync(freshDir, { recursive: true, force: true }));
+    const fresh = new JobManager({ storageDir: freshDir });
     const restored = fresh.restoreHistory(records);
     const r1 = restored.find((x) => x.id === done.id)!;
     assert.equal(r1.state, 'completed');
     assert.equal(r1.hasResult, false);
     const r2 = restored.find((x) => x.id === running.id)!;
     assert.equal(r2.state, 'lost');
-    assert.match(r2.note ?? '', /may still be running/);
+    assert.match(r2.note ?? '', /may still be running.*Not durable: durable jobs are turned off/);
     assert.equal(fresh.restoreHistory(records).length, 0, 'restoring twice adds nothing');
     assert.equal(fresh.clearFinished(), restored.length);
     await fresh.dispose();

@@ -18,7 +18,8 @@ import type pg from 'pg';
 import { LIST_V2_COLUMNS as LIST_COLUMNS } from '../../src/core/drain.js';
 
 const WRAPPED = [
-  'pg_background_fetch_v2(int4, int8, int4, int4)',
+  // 1.10 adds after_seq: whichever this build has (see fetchV2Signature)
+  'FETCH_V2',
   'pg_background_result_v2(int4, int8)',
   'pg_background_cancel_v2(int4, int8)',
   'pg_background_cancel_v2_grace(int4, int8, int4)',
@@ -104,11 +105,36 @@ const WRAPPERS = [
    $$`,
 ];
 
+/** Functions 1.8 does not have at all (durable jobs, 1.10): dropped from the stand-in. */
+const ABSENT_IN_18 = ['pg_background_attach_v2', 'pg_background_jobs_v2'];
+
+/** fetch_v2's argument types in this build: 4 (1.9) or 5 (1.10, after_seq). */
+async function fetchV2Signature(db: pg.Client): Promise<string> {
+  const res = await db.query<{ args: string }>(
+    `SELECT pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname = 'public' AND p.proname = 'pg_background_fetch_v2'`,
+  );
+  const types = res.rows[0].args.split(',').map((a) => a.trim().split(/\s+/).pop()!.replace('integer', 'int4').replace('bigint', 'int8'));
+  return `pg_background_fetch_v2(${types.join(', ')})`;
+}
+
 /** Turns a fresh database into the 1.8 stand-in (our extension installed in public). */
 export async function installOriginal18StandIn(db: pg.Client): Promise<void> {
   await db.query('CREATE EXTENSION pg_background');
   await db.query('CREATE SCHEMA pgbg_inner');
-  for (const f of WRAPPED) {
+  for (const name of ABSENT_IN_18) {
+    const res = await db.query<{ sig: string }>(
+      `SELECT p.oid::regprocedure::text AS sig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND p.proname = $1`,
+      [name],
+    );
+    for (const { sig } of res.rows) {
+      await db.query(`ALTER EXTENSION pg_background DROP FUNCTION public.${sig}`);
+      await db.query(`DROP FUNCTION public.${sig}`);
+    }
+  }
+  const fetchV2 = await fetchV2Signature(db);
+  for (const wrapped of WRAPPED) {
+    const f = wrapped === 'FETCH_V2' ? fetchV2 : wrapped;
     await db.query(`ALTER EXTENSION pg_background DROP FUNCTION public.${f}`);
     await db.query(`ALTER FUNCTION public.${f} SET SCHEMA pgbg_inner`);
   }

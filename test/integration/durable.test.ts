@@ -1,0 +1,326 @@
+// Durable jobs through the real engine and server (issue 11): the launcher backend terminated
+// mid-stream (and in the middle of a fetch_v2 batch), a new engine on the same storage (a
+// window reload), the server-wide job list with Attach/Cancel/Wait/Discard, giving up on an
+// unreachable server, and servers without attach (1.9) staying as they were.
+// Exactness is checked against the query's own count and checksum, computed by the server.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { after, before, describe, it } from 'node:test';
+import { JobManager, type ConnectionStateEvent, type EngineSettings } from '../../src/core/jobManager.js';
+import type { JobInfo, ResultStore } from '../../src/core/model.js';
+import { CONN, clusterConfig, openHarness, openScratchDatabase, until, untilQuery, type Harness } from './support.js';
+
+/**
+ * A million rows whose stream takes a few seconds whatever the machine: the worker sleeps 0.3 s
+ * at every 200,000th row, so a launcher terminated after the first 100,000 rows is mid-stream.
+ */
+const MILLION = `SELECT g, md5(g::text) AS h FROM generate_series(1, 1000000) g
+  WHERE CASE WHEN g % 200000 = 0 THEN (SELECT true FROM pg_sleep(0.3)) ELSE true END`;
+
+const BASE_SETTINGS: EngineSettings = { queueSize: 0, fetchBatchSize: 5000, pollIntervalMs: 100, memoryRowBudget: 20000, defaultGraceMs: 1000 };
+
+let h: Harness;
+const settings: Partial<EngineSettings> = {};
+before(async () => {
+  h = await openHarness(settings);
+});
+after(async () => h?.close());
+
+/** The query's own row count and checksum (md5 over "g:h" lines in g order), by the server. */
+async function expected(client: pg.Client, sql: string, database?: string): Promise<{ n: number; sum: string }> {
+  let c = client;
+  if (database) {
+    c = new pg.Client({ ...clusterConfig(), database });
+    await c.connect();
+  }
+  try {
+    const r = await c.query<{ n: number; sum: string }>(`SELECT count(*)::int AS n, md5(string_agg(g::text || ':' || h, E'\\n' ORDER BY g)) AS sum FROM (${sql}) q`);
+    return r.rows[0];
+  } finally {
+    if (database) await c.end();
+  }
+}
+
+/** The same over the store, which must hold every row once and in order. */
+async function stored(store: ResultStore): Promise<{ n: number; sum: string }> {
+  const md5 = crypto.createHash('md5');
+  let n = 0;
+  let prev = 0;
+  for await (const row of store.iterateRows(1)) {
+    const g = Number(row[0]);
+    assert.equal(g, prev + 1, `row ${n + 1}: g=${g} after ${prev} (a row missing or twice)`);
+    prev = g;
+    md5.update(`${n > 0 ? '\n' : ''}${row[0]}:${row[1]}`);
+    n++;
+  }
+  return { n, sum: md5.digest('hex') };
+}
+
+function recordStates(jm: JobManager, id: string): JobInfo[] {
+  const seen: JobInfo[] = [];
+  jm.onDidChangeJob((j) => {
+    if (j.id === id) seen.push(j);
+  });
+  return seen;
+}
+
+function connectionEvents(jm: JobManager): ConnectionStateEvent[] {
+  const events: ConnectionStateEvent[] = [];
+  jm.onDidChangeConnection((e) => events.push(e));
+  return events;
+}
+
+/** Polls the server registry until the job's entry is gone (freed by the final acknowledgement). */
+async function untilFreed(client: pg.Client, pid: number): Promise<void> {
+  await untilQuery<{ n: number }>(client, 'SELECT count(*)::int AS n FROM pg_background_jobs_v2() WHERE pid = $1', [pid], (r) => r[0].n === 0);
+}
+
+describe('durable jobs', { timeout: 600_000 }, () => {
+  it('the server has attach_v2: jobs are durable', async () => {
+    const caps = await h.jm.capabilities(CONN);
+    assert.equal(caps.attach, true, `pg_background ${caps.version} here has no pg_background_attach_v2`);
+    const job = await h.jm.launch(CONN, 'SELECT 1 AS one');
+    assert.equal(job.durable, true);
+    assert.equal(job.note, undefined);
+    assert.equal(await h.jm.wait(job.id), 'done');
+    assert.equal(h.jm.job(job.id)!.state, 'completed');
+    await untilFreed(h.other, job.pid!);
+  });
+
+  it('launcher backend terminated mid-stream of 1,000,000 rows: reconnects, re-attaches, the store is complete and exact', async () => {
+    const want = await expected(h.other, MILLION);
+    assert.equal(want.n, 1_000_000);
+    const caps = await h.jm.capabilities(CONN);
+    const events = connectionEvents(h.jm);
+    const job = await h.jm.launch(CONN, MILLION);
+    const seen = recordStates(h.jm, job.id);
+    await until(h.jm, job.id, (j) => j.rowsReceived >= 100_000);
+    await h.other.query('SELECT pg_terminate_backend($1)', [caps.launcherPid]);
+    assert.equal(await h.jm.wait(job.id), 'done');
+    const j = h.jm.job(job.id)!;
+    assert.equal(j.state, 'completed', j.note);
+    assert.ok(seen.some((s) => s.reconnecting === true && s.state === 'running'), 'the job was shown re-attaching, not lost');
+    assert.ok(events.some((e) => e.state === 'reconnecting' && e.attempt === 1 && typeof e.nextInMs === 'number'), 'the connection said it was reconnecting');
+    assert.ok(h.logs.some((l) => l.includes(`job ${job.id} re-attached`)), 'the job was re-attached');
+    assert.ok(rowsBefore(seen) < 1_000_000, 'terminated before the last row arrived');
+    assert.equal(j.rowsReceived, 1_000_000);
+    assert.deepEqual(await stored(h.jm.store(job.id)!), want);
+    assert.equal(h.jm.store(job.id)!.statements()[0].commandTag, 'SELECT 1000000');
+    assert.notEqual((await h.jm.capabilities(CONN)).launcherPid, caps.launcherPid);
+    await untilFreed(h.other, job.pid!);
+    h.jm.clear(job.id);
+  });
+
+  it('a new engine on the same storage (a window reload) re-attaches and finishes the job exactly', async () => {
+    const want = await expected(h.other, MILLION);
+    const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-reload-'));
+    try {
+      const first = new JobManager({ storageDir, settings: () => BASE_SETTINGS });
+      await first.openConnection(CONN, clusterConfig());
+      const job = await first.launch(CONN, MILLION);
+      await until(first, job.id, (j) => j.rowsReceived >= 50_000);
+      // The history is saved now; the window goes on reading before it closes, so the store's
+      // journal is ahead of the saved lastSeq (the journal must win: nothing twice).
+      const records = JSON.parse(JSON.stringify(first.toHistory()));
+      await until(first, job.id, (j) => j.rowsReceived >= 150_000);
+      const rowsAtClose = first.job(job.id)!.rowsReceived;
+      await first.dispose();
+      assert.ok(fs.readdirSync(storageDir).some((f) => f.endsWith('.meta')), 'the store and its journal outlive the window');
+
+      const second = new JobManager({ storageDir, settings: () => BASE_SETTINGS });
+      second.registerConnection(CONN, clusterConfig());
+      const restored = second.restoreHistory(records);
+      const back = restored.find((r) => r.id === job.id)!;
+      assert.equal(back.state, 'running');
+      assert.equal(back.reconnecting, true);
+      assert.ok(back.rowsReceived >= rowsAtClose, `the reopened store holds what the first window committed (${back.rowsReceived} < ${rowsAtClose})`);
+      await second.reattachAll();
+      assert.equal(await second.wait(job.id), 'done');
+      const j = second.job(job.id)!;
+      assert.equal(j.state, 'completed', j.note);
+      assert.equal(j.rowsReceived, 1_000_000);
+      assert.deepEqual(await stored(second.store(job.id)!), want);
+      await untilFreed(h.other, job.pid!);
+      // After a second reload the finished job's grid still reads (its store reopens read-only).
+      const again = JSON.parse(JSON.stringify(second.toHistory()));
+      await second.dispose();
+      const third = new JobManager({ storageDir, settings: () => BASE_SETTINGS });
+      const done = third.restoreHistory(again).find((r) => r.id === job.id)!;
+      assert.equal(done.state, 'completed');
+      assert.equal(done.hasResult, true);
+      assert.equal(third.store(job.id)!.complete, true);
+      assert.deepEqual(await stored(third.store(job.id)!), want);
+      third.clear(job.id);
+      assert.deepEqual(fs.readdirSync(storageDir), [], 'clearing the job deletes its files');
+      await third.dispose();
+    } finally {
+      fs.rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+
+  it('launcher terminated while a fetch_v2 batch is paused on the server: resumes by seq, nothing lost or twice', async () => {
+    const db = await openScratchDatabase('pgbg_durable_pause', BASE_SETTINGS, async (c) => {
+      await c.query('CREATE EXTENSION pg_background');
+      // fetch_v2 of sessions connecting to this database sleeps once it has taken this many
+      // rows off the queue: the batch is in flight, rows dequeued but not returned.
+      await c.query(`ALTER DATABASE pgbg_durable_pause SET pg_background.test_pause_fetch_after = 3000`);
+    });
+    try {
+      const sql = 'SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g';
+      const want = await expected(db.admin, sql, db.name);
+      const caps = await db.jm.openConnection(CONN, { ...clusterConfig(), database: db.name });
+      const job = await db.jm.launch(CONN, sql);
+      await untilQuery<{ n: number }>(
+        db.admin,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Extension' AND state = 'active'`,
+        [caps.launcherPid],
+        (r) => r[0].n === 1,
+      );
+      // The next session must not pause again.
+      await db.admin.query(`ALTER DATABASE ${db.name} RESET pg_background.test_pause_fetch_after`);
+      const before = db.jm.job(job.id)!.rowsReceived;
+      await db.admin.query('SELECT pg_terminate_backend($1)', [caps.launcherPid]);
+      assert.equal(await db.jm.wait(job.id), 'done');
+      const j = db.jm.job(job.id)!;
+      assert.equal(j.state, 'completed', j.note);
+      assert.ok(before < 200_000);
+      assert.deepEqual(await stored(db.jm.store(job.id)!), want);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('lists server jobs; Attach (55006, then take-over), Cancel, Wait and Discard work on jobs launched elsewhere', async () => {
+    // "psql": a plain client launches a job and keeps its session (it is the live reader).
+    const sql = 'SELECT g, md5(g::text) AS h FROM generate_series(1, 30000) g';
+    const want = await expected(h.other, sql);
+    const psql = new pg.Client(clusterConfig());
+    await psql.connect();
+    try {
+      const l = await psql.query<{ pid: number; cookie: string }>(`SELECT (x).pid, (x).cookie::text AS cookie FROM (SELECT pg_background_launch_v2($1) AS x) s`, [sql]);
+      const { pid, cookie } = l.rows[0];
+      const listed = (await h.jm.listServerJobs(CONN)).find((s) => s.pid === pid);
+      assert.ok(listed, 'the job launched elsewhere is listed');
+      assert.equal(listed.cookie, cookie);
+      assert.equal(listed.localJobId, undefined);
+      assert.equal(typeof listed.launchedAt, 'number');
+      assert.match(listed.sqlPreview, /generate_series/);
+
+      await assert.rejects(h.jm.attachServerJob(CONN, pid, cookie), (err: unknown) => (err as { sqlstate?: string }).sqlstate === '55006');
+      const attached = await h.jm.attachServerJob(CONN, pid, cookie, { takeover: true });
+      assert.equal(attached.durable, true);
+      assert.equal(await h.jm.wait(attached.id), 'done');
+      assert.equal(h.jm.job(attached.id)!.state, 'completed', h.jm.job(attached.id)!.note);
+      assert.deepEqual(await stored(h.jm.store(attached.id)!), want, 'nothing was read by the launcher: the whole result');
+      await assert.rejects(psql.query('SELECT * FROM pg_background_fetch_v2($1, $2::int8)', [pid, cookie]), /taken over/);
+      await untilFreed(h.other, pid);
+    } finally {
+      await psql.end();
+    }
+
+    // Cancel and Wait as an observer on a job whose launcher is gone.
+    const gone = new pg.Client(clusterConfig());
+    await gone.connect();
+    const s = await gone.query<{ pid: number; cookie: string }>(`SELECT (x).pid, (x).cookie::text AS cookie FROM (SELECT pg_background_launch_v2('SELECT pg_sleep(60)') AS x) s`);
+    await gone.end();
+    const sleeper = s.rows[0];
+    assert.equal(await h.jm.waitServerJob(CONN, sleeper.pid, sleeper.cookie, 300), false, 'still running after 300 ms');
+    await h.jm.cancelServerJob(CONN, sleeper.pid, sleeper.cookie);
+    assert.equal(await h.jm.waitServerJob(CONN, sleeper.pid, sleeper.cookie, 60_000), true);
+    const after = (await h.jm.listServerJobs(CONN)).find((x) => x.pid === sleeper.pid);
+    assert.equal(after?.state, 'canceled');
+    await h.jm.discardServerJob(CONN, sleeper.pid, sleeper.cookie);
+    await untilFreed(h.other, sleeper.pid);
+  });
+
+  it('a server that stays unreachable: reconnect attempts, then the job is lost with "server unreachable"', async () => {
+    const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-giveup-'));
+    const jm = new JobManager({ storageDir, settings: () => ({ ...BASE_SETTINGS, reconnectGiveUpSeconds: 2 }) });
+    try {
+      const events = connectionEvents(jm);
+      const caps = await jm.openConnection(CONN, clusterConfig());
+      const job = await jm.launch(CONN, 'SELECT pg_sleep(60)');
+      // The profile now points at a port nobody listens on: every reconnect is refused.
+      jm.registerConnection(CONN, { ...clusterConfig(), port: 1 });
+      await h.other.query('SELECT pg_terminate_backend($1)', [caps.launcherPid]);
+      assert.equal(await jm.wait(job.id), 'done');
+      const j = jm.job(job.id)!;
+      assert.equal(j.state, 'lost');
+      assert.match(j.note ?? '', /server unreachable/);
+      const attempts = events.filter((e) => e.state === 'reconnecting').map((e) => e.attempt);
+      assert.ok(attempts.length >= 2 && attempts[0] === 1 && attempts[1] === 2, `attempts ${attempts.join(',')}`);
+      assert.ok(events.some((e) => e.state === 'failed' && /unreachable/.test(e.error ?? '')));
+      // The worker is still on the server: stop it and discard it from a session that can reach it.
+      await h.jm.cancelServerJob(CONN, job.pid!, job.cookie!);
+      assert.equal(await h.jm.waitServerJob(CONN, job.pid!, job.cookie!, 60_000), true);
+      await h.jm.discardServerJob(CONN, job.pid!, job.cookie!);
+      await untilFreed(h.other, job.pid!);
+    } finally {
+      await jm.dispose();
+      fs.rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+
+  it('durableJobs off: a job on this server behaves as before (not durable, lost with the session)', async (t) => {
+    settings.durableJobs = false;
+    t.after(() => {
+      delete settings.durableJobs;
+    });
+    const job = await h.jm.launch(CONN, 'SELECT g FROM generate_series(1, 10) g');
+    assert.equal(job.durable, false);
+    assert.match(job.note ?? '', /^Not durable: durable jobs are turned off/);
+    assert.equal(await h.jm.wait(job.id), 'done');
+    assert.equal(h.jm.store(job.id)!.statements()[0].rowCount, 10);
+    assert.ok(!fs.readdirSync(h.storageDir).some((f) => f.endsWith('.meta')), 'no journal');
+  });
+});
+
+describe('a server without attach (1.9 catalog)', { timeout: 600_000 }, () => {
+  it('jobs run as before: not durable, labelled, lost when the launcher session drops', async () => {
+    const db = await openScratchDatabase('pgbg_durable_19', BASE_SETTINGS, async (c) => {
+      await c.query(`CREATE EXTENSION pg_background VERSION '1.9'`);
+    });
+    try {
+      const caps = await db.jm.openConnection(CONN, { ...clusterConfig(), database: db.name });
+      assert.equal(caps.version, '1.9');
+      assert.equal(caps.attach, false);
+      assert.equal(caps.hasFetchV2, true);
+      const sql = 'SELECT g, md5(g::text) AS h FROM generate_series(1, 20000) g';
+      const ok = await db.jm.launch(CONN, sql);
+      assert.equal(ok.durable, false);
+      assert.match(ok.note ?? '', /^Not durable: pg_background 1\.9 on this server cannot re-attach/);
+      assert.equal(await db.jm.wait(ok.id), 'done');
+      assert.equal(db.jm.job(ok.id)!.state, 'completed');
+      assert.deepEqual(await stored(db.jm.store(ok.id)!), await expected(db.admin, sql, db.name));
+      assert.deepEqual(await db.jm.listServerJobs(CONN), [], 'no server-wide registry on 1.9');
+
+      const lostIds = new Promise<string[]>((resolve) => {
+        const sub = db.jm.onDidLoseSession((e) => {
+          sub.dispose();
+          resolve(e.lostJobIds);
+        });
+      });
+      const sleeper = await db.jm.launch(CONN, 'SELECT pg_sleep(60)');
+      await db.admin.query('SELECT pg_terminate_backend($1)', [caps.launcherPid]);
+      assert.deepEqual(await lostIds, [sleeper.id]);
+      const j = db.jm.job(sleeper.id)!;
+      assert.equal(j.state, 'lost');
+      assert.equal(j.reconnecting, undefined);
+      assert.match(j.note ?? '', /launcher session ended/);
+      await db.admin.query('SELECT pg_terminate_backend($1)', [sleeper.pid]);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+/** The most rows a job had before its first `reconnecting` change. */
+function rowsBefore(seen: JobInfo[]): number {
+  const i = seen.findIndex((s) => s.reconnecting === true);
+  return i < 0 ? Number.POSITIVE_INFINITY : seen[i].rowsReceived;
+}
