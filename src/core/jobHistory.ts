@@ -22,7 +22,7 @@ export function toHistory(records: Iterable<JobRecord>): HistoryRecord[] {
     delete info.reconnecting;
     const r: HistoryRecord = info;
     if (j.durable && j.handle) {
-      const reattach: ReattachState = { lastSeq: j.store?.lastSeq ?? 0 };
+      const reattach: ReattachState = { lastSeq: j.store?.lastSeq ?? j.finalAckSeq ?? 0 };
       if (j.store?.journaled) reattach.storeId = j.store.storeId;
       if (j.finalAckPending) reattach.finalAckPending = true;
       r.reattach = reattach;
@@ -79,7 +79,10 @@ export function restoredRecord(
         job.store = store;
         info.hasResult = true;
       }
-      if (reattach.finalAckPending) job.finalAckPending = true;
+      if (reattach.finalAckPending) {
+        job.finalAckPending = true;
+        job.finalAckSeq = store?.lastSeq ?? reattach.lastSeq;
+      }
       return job;
     }
     let resolveEnded!: () => void;

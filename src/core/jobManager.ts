@@ -714,6 +714,7 @@ export class JobManager {
   private acknowledgeFinal(job: JobRecord, doneSeq: number): void {
     const { pid, cookie } = job.handle!;
     job.finalAckPending = true;
+    job.finalAckSeq = doneSeq;
     void this.onHandle(job, (c) => acknowledgeFinal(c, pid, cookie, doneSeq)).then(
       () => {
         job.finalAckPending = false;
@@ -731,7 +732,7 @@ export class JobManager {
     const { pid, cookie } = job.handle!;
     const conn = job.conn;
     if (isFinal(job.info.state)) {
-      const seq = job.store?.lastSeq ?? 0;
+      const seq = job.finalAckSeq ?? job.store?.lastSeq ?? 0;
       await conn.session.run(async (c) => {
         try {
           await attach(c, pid, cookie, seq, true);

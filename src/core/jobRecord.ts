@@ -54,6 +54,8 @@ export interface JobRecord {
   durable?: boolean;
   /** The job ended, but the final acknowledgement has not reached the server yet. */
   finalAckPending?: boolean;
+  /** The `done` message's seq: what the final acknowledgement passes (kept even without a store). */
+  finalAckSeq?: number;
   /**
    * Attach without a position (after_seq NULL: from what the server has acknowledged) on the
    * next reattach: the store has nothing of this job yet (Attach from the tree, a lost store).
