@@ -1,7 +1,8 @@
 // Entry point of the PG Background extension. Activation only wires things together: it
 // restores the job history and registers the view, commands and status bar. It opens no
 // connection and runs no query — the first command (or the Jobs view) that needs the server
-// connects it through ConnectionSessions.
+// connects it through ConnectionSessions. Straight after activation (not inside it), durable
+// jobs of the previous window re-attach (reattach.ts).
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -20,6 +21,7 @@ import { RunCommands } from './vscode/runCommands.js';
 import { ServerExtensionInstaller } from './vscode/serverExtension.js';
 import { engineSettings, openResultOnStart } from './vscode/settings.js';
 import { ConnectionStatusBar } from './vscode/statusBar.js';
+import { reattachAfterActivation } from './vscode/reattach.js';
 
 let shutdown: (() => Promise<void>) | undefined;
 
@@ -34,8 +36,11 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
   context.subscriptions.push(log);
   log.info(`PG Background ${String(context.extension.packageJSON.version ?? '')} activated`);
 
+  // Result files live with the workspace (its jobs re-attach into them after a reload); a window
+  // without a folder has only the global storage.
   const engine = new JobManager({
-    storageDir: path.join(context.globalStorageUri.fsPath, 'results'),
+    storageDir: path.join((context.storageUri ?? context.globalStorageUri).fsPath, 'results'),
+    sharedStorage: context.storageUri === undefined,
     settings: engineSettings,
     log: log.engineLog,
   });
@@ -87,6 +92,13 @@ export function activate(context: vscode.ExtensionContext): PgBackgroundApi {
     await engine.dispose();
   };
   context.subscriptions.push({ dispose: () => void shutdown?.() });
+
+  // After activation has returned: connect what the restored jobs need (quietly, with the
+  // passwords in secret storage), re-attach, then sum up what ended while no window was open.
+  const startup = setTimeout(() => {
+    void reattachAfterActivation({ engine, sessions, store, events, tree, log });
+  }, 0);
+  context.subscriptions.push({ dispose: () => clearTimeout(startup) });
   return { jobs: () => engine.jobs() };
 }
 

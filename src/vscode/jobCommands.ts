@@ -1,6 +1,8 @@
 // Commands on one job (cancel, wait, detach, re-run, copy, show, export, go to error, remove),
-// on all jobs (clear finished, refresh) and on other sessions' workers. Each takes the tree node
-// or a job id; from the palette it asks with a QuickPick of the jobs it applies to.
+// on all jobs (clear finished, refresh), on other sessions' workers and on server jobs (attach,
+// cancel, wait, discard: jobs of this role the server holds that this window did not launch).
+// Each takes the tree node or a job id; from the palette it asks with a QuickPick of the jobs it
+// applies to (server job commands need their tree node and are hidden from the palette).
 
 import * as vscode from 'vscode';
 import type { JobManager } from '../core/jobManager.js';
@@ -17,7 +19,11 @@ import { defaultGraceMs } from './settings.js';
 import { formatElapsed } from '../core/elapsed.js';
 import { isFinal } from '../core/jobStateMachine.js';
 import { formatRows, jobLabel, stateLabel } from './treeLabels.js';
-import { connectionNameFromArg, foreignWorkerFromArg, jobIdFromArg } from './treeNodes.js';
+import { connectionNameFromArg, foreignWorkerFromArg, jobIdFromArg, serverJobFromArg, type ServerJobNode } from './treeNodes.js';
+import { isServerJobFinal, serverJobLabel, serverStateLabel } from './serverJobLabels.js';
+
+/** A wait on a server job is asked in slices, so it never holds the launcher session's queue long. */
+const SERVER_WAIT_SLICE_MS = 2000;
 
 type JobFilter = (job: JobInfo) => boolean;
 const running: JobFilter = (j) => !isFinal(j.state);
@@ -59,6 +65,10 @@ export class JobCommands {
       vscode.commands.registerCommand('pgBackground.refreshJobs', () => this.refresh()),
       vscode.commands.registerCommand('pgBackground.cancelForeignWorker', (arg?: unknown) => this.foreign(arg, false)),
       vscode.commands.registerCommand('pgBackground.terminateForeignWorker', (arg?: unknown) => this.foreign(arg, true)),
+      vscode.commands.registerCommand('pgBackground.attachServerJob', (arg?: unknown) => this.onServerJob(arg, (n) => this.attachServerJob(n))),
+      vscode.commands.registerCommand('pgBackground.cancelServerJob', (arg?: unknown) => this.onServerJob(arg, (n) => this.cancelServerJob(n))),
+      vscode.commands.registerCommand('pgBackground.waitServerJob', (arg?: unknown) => this.onServerJob(arg, (n) => this.waitServerJob(n))),
+      vscode.commands.registerCommand('pgBackground.discardServerJob', (arg?: unknown) => this.onServerJob(arg, (n) => this.discardServerJob(n))),
       vscode.commands.registerCommand('pgBackground.installServerExtension', async (arg?: unknown) => {
         const name = connectionNameFromArg(arg) ?? this.store.activeName();
         if (!name) {
@@ -284,4 +294,110 @@ export class JobCommands {
     }
     await this.tree.refresh();
   }
+
+  // ---- server jobs (issue 11) --------------------------------------------------------------
+
+  private async onServerJob(arg: unknown, run: (node: ServerJobNode) => Promise<void>): Promise<void> {
+    const node = serverJobFromArg(arg);
+    if (!node) {
+      void vscode.window.showInformationMessage('PG Background: choose a job listed on the server in the Jobs view.');
+      return;
+    }
+    try {
+      await run(node);
+    } catch (err) {
+      this.log.error(`Server job ${node.job.pid} on "${node.connectionName}" failed`, err);
+      void vscode.window.showErrorMessage(`PG Background: ${errorText(err)}`);
+    }
+    await this.tree.refresh();
+  }
+
+  /** Attach: a local job streams the held output here, and its result panel opens. */
+  private async attachServerJob(node: ServerJobNode): Promise<void> {
+    const { connectionName, job } = node;
+    let attached: JobInfo;
+    try {
+      attached = await this.engine.attachServerJob(connectionName, job.pid, job.cookie, { takeover: false });
+    } catch (err) {
+      if (sqlstateOf(err) !== '55006') throw err;
+      const choice = await vscode.window.showWarningMessage(
+        `"${serverJobLabel(job)}" is being read by another session.`,
+        {
+          modal: true,
+          detail: 'Take it over? Its output continues here from where that reader stopped; the other session gets an error on its next read.',
+        },
+        'Take over',
+      );
+      if (choice !== 'Take over') return;
+      attached = await this.engine.attachServerJob(connectionName, job.pid, job.cookie, { takeover: true });
+    }
+    this.log.info(`Attached server job ${job.pid} on "${connectionName}" as job ${attached.id}`);
+    this.events.scheduleSave();
+    this.tree.scheduleRefresh();
+    this.results.show(attached.id);
+  }
+
+  private async cancelServerJob(node: ServerJobNode): Promise<void> {
+    const { connectionName, job } = node;
+    if (isServerJobFinal(job.state)) {
+      void vscode.window.showInformationMessage(`PG Background: the job is already ${serverStateLabel(job.state)}.`);
+      return;
+    }
+    await this.engine.cancelServerJob(connectionName, job.pid, job.cookie);
+    this.log.info(`Cancel requested for server job ${job.pid} on "${connectionName}"`);
+    vscode.window.setStatusBarMessage('PG Background: cancel requested', 3000);
+  }
+
+  /** Waits in a cancellable notification; cancelling stops the wait, never the job. */
+  private async waitServerJob(node: ServerJobNode): Promise<void> {
+    const { connectionName, job } = node;
+    const label = jobLabel(serverJobLabel(job), 50);
+    if (isServerJobFinal(job.state)) {
+      void vscode.window.showInformationMessage(`PG Background: "${label}" is already ${serverStateLabel(job.state)}.`);
+      return;
+    }
+    const ended = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Waiting for "${label}" on the server`, cancellable: true },
+      async (_progress, token) => {
+        while (!token.isCancellationRequested) {
+          if (await this.engine.waitServerJob(connectionName, job.pid, job.cookie, SERVER_WAIT_SLICE_MS)) return true;
+        }
+        return false;
+      },
+    );
+    if (!ended) {
+      void vscode.window.showInformationMessage(`PG Background: stopped waiting for "${label}"; the job goes on.`);
+      return;
+    }
+    await this.tree.refresh();
+    const now = this.tree.listedServerJobs(connectionName).find((j) => j.pid === job.pid && j.cookie === job.cookie);
+    const state = now ? serverStateLabel(now.state) : 'finished';
+    const held = now?.output === 'held';
+    const choice = await vscode.window.showInformationMessage(`PG Background: "${label}" ${state}.`, ...(held ? ['Attach'] : []));
+    if (choice === 'Attach' && now) await this.attachServerJob({ ...node, job: now });
+  }
+
+  private async discardServerJob(node: ServerJobNode): Promise<void> {
+    const { connectionName, job } = node;
+    const running = !isServerJobFinal(job.state);
+    const ok = await vscode.window.showWarningMessage(
+      `Discard "${jobLabel(serverJobLabel(job), 60)}"?`,
+      {
+        modal: true,
+        detail: running
+          ? 'Its output is thrown away as it comes and nobody can attach to it any more; the job itself runs to its end.'
+          : 'Its held output is removed from the server; nobody can attach to it any more.',
+      },
+      'Discard',
+    );
+    if (ok !== 'Discard') return;
+    await this.engine.discardServerJob(connectionName, job.pid, job.cookie);
+    this.log.info(`Discarded server job ${job.pid} on "${connectionName}"`);
+  }
+}
+
+function sqlstateOf(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { sqlstate?: unknown; code?: unknown }).sqlstate ?? (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
 }

@@ -1,11 +1,14 @@
-// The Jobs view: connections at the root, their jobs (newest first) below, and an "Other
-// sessions" node listing pg_background workers of the same user that this window did not launch.
+// The Jobs view: connections at the root, their jobs (newest first) below. Beside them, on
+// servers with attach (pg_background 1.10), the jobs of this role in the server's registry that
+// this window has no record of (launched from psql, another window or machine, or a session that
+// ended), each with Attach / Cancel / Wait / Discard; on older servers an "Other sessions" node
+// lists the pg_background workers of the same user that this window did not launch.
 // Engine events arrive often (a streaming job's at most ten a second), so redraws go through a
 // change signal: at once after a quiet spell, then at most every REDRAW_INTERVAL_MS; a one-second
 // ticker keeps elapsed times moving only while a job runs and the view is visible.
 
 import * as vscode from 'vscode';
-import type { ForeignWorker, JobManager } from '../core/jobManager.js';
+import type { Capabilities, ForeignWorker, JobManager, ServerJob } from '../core/jobManager.js';
 import { DisposableStore } from '../core/disposables.js';
 import { ChangeSignal } from '../core/events.js';
 import { formatElapsed } from '../core/elapsed.js';
@@ -27,7 +30,9 @@ import {
   stateColorId,
   stateIconId,
 } from './treeLabels.js';
-import type { ConnectionNode, ForeignWorkerNode, JobNode, OtherSessionsNode, TreeNode } from './treeNodes.js';
+import type { ConnectionNode, ForeignWorkerNode, JobNode, OtherSessionsNode, ServerJobNode, TreeNode } from './treeNodes.js';
+import { notDurableNote, serverJobColorId, serverJobDescription, serverJobIconId, serverJobLabel, serverJobTooltipMarkdown } from './serverJobLabels.js';
+import { engineSettings } from './settings.js';
 
 /** Redraws are whole-tree: with many jobs streaming, at most four a second. */
 const REDRAW_INTERVAL_MS = 250;
@@ -39,10 +44,13 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   readonly view: vscode.TreeView<TreeNode>;
   private readonly subscriptions = new DisposableStore();
   private readonly foreign = new Map<string, ForeignWorker[]>();
+  /** Per connection with attach: its server jobs that are not local records. */
+  private readonly serverJobs = new Map<string, ServerJob[]>();
   // Stable element objects, so VS Code keeps selection and focus across redraws.
   private readonly connectionNodes = new Map<string, ConnectionNode>();
   private readonly jobNodes = new Map<string, JobNode>();
   private readonly othersNodes = new Map<string, OtherSessionsNode>();
+  private readonly serverJobNodes = new Map<string, ServerJobNode>();
   private readonly redraw = new ChangeSignal(REDRAW_INTERVAL_MS);
   private ticker: NodeJS.Timeout | undefined;
   private foreignPoll: NodeJS.Timeout | undefined;
@@ -69,8 +77,10 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         this.scheduleForeignRefresh();
       }),
       sessions.onDidChange((name) => {
-        if (!sessions.isConnected(name)) this.foreign.delete(name);
-        else this.scheduleForeignRefresh();
+        if (!sessions.isConnected(name)) {
+          this.foreign.delete(name);
+          this.serverJobs.delete(name);
+        } else this.scheduleForeignRefresh();
         this.scheduleRefresh();
       }),
       store.onDidChange(() => {
@@ -130,11 +140,24 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     }, 1000);
   }
 
-  /** Re-reads the foreign workers of every connected session; never connects by itself. */
+  /**
+   * Re-reads, for every connected session, the server jobs (servers with attach) or the foreign
+   * workers (older servers); never connects by itself.
+   */
   private async refreshForeign(): Promise<void> {
     const names = this.engine.connectionNames().filter((n) => this.sessions.isConnected(n));
     await Promise.all(
       names.map(async (name) => {
+        if (this.sessions.state(name).capabilities?.attach) {
+          this.foreign.delete(name);
+          try {
+            this.serverJobs.set(name, (await this.engine.listServerJobs(name)).filter((j) => j.localJobId === undefined));
+          } catch (err) {
+            this.log.debug(`Listing the server's jobs on "${name}" failed: ${errorText(err)}`);
+          }
+          return;
+        }
+        this.serverJobs.delete(name);
         try {
           this.foreign.set(name, await this.engine.foreignWorkers(name));
         } catch (err) {
@@ -144,9 +167,23 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     );
   }
 
+  /** Focuses the Jobs view and expands the connection's node (the "Show Jobs" buttons). */
+  async reveal(connectionName?: string): Promise<void> {
+    await vscode.commands.executeCommand('pgBackground.jobs.focus');
+    await this.refresh();
+    const name = connectionName ?? this.connectionNames()[0];
+    if (!name) return;
+    const node = cached(this.connectionNodes, name, (): ConnectionNode => ({ kind: 'connection', name }));
+    try {
+      await this.view.reveal(node, { expand: true, focus: false, select: false });
+    } catch (err) {
+      this.log.debug(`Revealing "${name}" in the Jobs view failed: ${errorText(err)}`);
+    }
+  }
+
   /** Ticks once a second while something runs and the view is visible, so elapsed times move. */
   private updateTicker(): void {
-    const running = this.engine.jobs().some((j) => !isFinal(j.state));
+    const running = this.engine.jobs().some((j) => !isFinal(j.state)) || [...this.serverJobs.values()].some((l) => l.some((j) => j.state === 'running'));
     if (running && this.view.visible) {
       if (!this.ticker) this.ticker = setInterval(() => this.changed.fire(undefined), 1000);
     } else if (this.ticker) {
@@ -178,6 +215,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     const names = new Set<string>();
     for (const job of this.engine.jobs()) names.add(job.connectionName);
     for (const [name, workers] of this.foreign) if (workers.length > 0) names.add(name);
+    for (const [name, jobs] of this.serverJobs) if (jobs.length > 0) names.add(name);
     for (const p of this.store.profiles()) if (this.sessions.state(p.name).status === 'failed') names.add(p.name);
     const order = this.store.profiles().map((p) => p.name);
     const active = this.store.activeName();
@@ -199,16 +237,37 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         .sort((a, b) => b.launchedAt - a.launchedAt)
         .map((j) => cached(this.jobNodes, j.id, (): JobNode => ({ kind: 'job', id: j.id })));
       this.forgetClearedJobs();
+      const onServer = this.serverJobNodesOf(element.name);
       const others: TreeNode[] =
         (this.foreign.get(element.name)?.length ?? 0) > 0
           ? [cached(this.othersNodes, element.name, (): OtherSessionsNode => ({ kind: 'others', connectionName: element.name }))]
           : [];
-      return [...jobs, ...others];
+      return [...jobs, ...onServer, ...others];
     }
     if (element.kind === 'others') {
       return (this.foreign.get(element.connectionName) ?? []).map((worker): ForeignWorkerNode => ({ kind: 'foreign', connectionName: element.connectionName, worker }));
     }
     return [];
+  }
+
+  /** Server jobs of a connection as stable node objects (updated in place), newest first. */
+  private serverJobNodesOf(connectionName: string): ServerJobNode[] {
+    const list = [...(this.serverJobs.get(connectionName) ?? [])].sort((a, b) => b.launchedAt - a.launchedAt);
+    const keep = new Set<string>();
+    const nodes = list.map((job) => {
+      const key = serverJobKey(connectionName, job);
+      keep.add(key);
+      const node = cached(this.serverJobNodes, key, (): ServerJobNode => ({ kind: 'serverJob', connectionName, job }));
+      node.job = job;
+      return node;
+    });
+    for (const [key, node] of this.serverJobNodes) if (node.connectionName === connectionName && !keep.has(key)) this.serverJobNodes.delete(key);
+    return nodes;
+  }
+
+  /** The server jobs last listed (not local records), for commands and the away summary. */
+  listedServerJobs(connectionName: string): readonly ServerJob[] {
+    return this.serverJobs.get(connectionName) ?? [];
   }
 
   /** Drops node objects of jobs the engine no longer knows (cleared), so the cache stays small. */
@@ -229,6 +288,8 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         return cached(this.connectionNodes, element.connectionName, (): ConnectionNode => ({ kind: 'connection', name: element.connectionName }));
       case 'foreign':
         return cached(this.othersNodes, element.connectionName, (): OtherSessionsNode => ({ kind: 'others', connectionName: element.connectionName }));
+      case 'serverJob':
+        return cached(this.connectionNodes, element.connectionName, (): ConnectionNode => ({ kind: 'connection', name: element.connectionName }));
     }
   }
 
@@ -238,12 +299,14 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         return this.connectionItem(element);
       case 'job': {
         const job = this.engine.job(element.id);
-        return job ? jobItem(job) : new vscode.TreeItem('(cleared job)');
+        return job ? jobItem(job, this.sessions.state(job.connectionName).capabilities) : new vscode.TreeItem('(cleared job)');
       }
       case 'others':
         return this.othersItem(element);
       case 'foreign':
         return foreignItem(element);
+      case 'serverJob':
+        return serverJobItem(element);
     }
   }
 
@@ -254,6 +317,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
       active: this.store.activeName() === node.name,
       connected: state.status === 'connected',
       failed: state.status === 'failed',
+      reconnecting: state.status === 'reconnecting',
       installed: caps?.installed,
       reducedMode: caps?.installed ? caps.reducedMode : undefined,
     };
@@ -263,7 +327,7 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     item.description = connectionDescription(nodeState, jobCount);
     item.contextValue = connectionContextValue(nodeState);
     item.iconPath = new vscode.ThemeIcon(
-      state.status === 'failed' ? 'debug-disconnect' : caps?.installed === false || caps?.reducedMode ? 'warning' : 'database',
+      state.status === 'failed' ? 'debug-disconnect' : state.status === 'reconnecting' ? 'sync~spin' : caps?.installed === false || caps?.reducedMode ? 'warning' : 'database',
       state.status === 'failed' || caps?.installed === false ? new vscode.ThemeColor('list.warningForeground') : undefined,
     );
     const profile = this.store.profile(node.name);
@@ -280,7 +344,9 @@ export class JobsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
       }
     }
     if (state.status === 'failed' && state.error) md.appendMarkdown(`\n\n**Connection failed:** ${escapeMarkdown(state.error)}`);
-    else if (state.status !== 'connected') md.appendMarkdown('\n\nNot connected: the next job connects it.');
+    else if (state.status === 'reconnecting') {
+      md.appendMarkdown(`\n\n**Reconnecting** (attempt ${state.attempt ?? 1})${state.error ? `: ${escapeMarkdown(state.error)}` : ''}. Running jobs continue where they stopped once it is back.`);
+    } else if (state.status !== 'connected') md.appendMarkdown('\n\nNot connected: the next job connects it.');
     item.tooltip = md;
     return item;
   }
@@ -313,22 +379,46 @@ function cached<N>(map: Map<string, N>, key: string, make: () => N): N {
   return node;
 }
 
-function jobItem(job: JobInfo): vscode.TreeItem {
+function serverJobKey(connectionName: string, job: { pid: number; cookie: string }): string {
+  return `${connectionName}:${job.pid}:${job.cookie}`;
+}
+
+function jobItem(job: JobInfo, caps: Capabilities | undefined): vscode.TreeItem {
   const now = Date.now();
   const item = new vscode.TreeItem(jobLabel(job.sql), vscode.TreeItemCollapsibleState.None);
   item.id = `job:${job.id}`;
   item.description = jobDescription(job, now);
   item.contextValue = jobContextValue(job);
   const color = stateColorId(job.state);
-  item.iconPath = new vscode.ThemeIcon(stateIconId(job.state), color ? new vscode.ThemeColor(color) : undefined);
+  item.iconPath = new vscode.ThemeIcon(job.reconnecting ? 'sync~spin' : stateIconId(job.state), color ? new vscode.ThemeColor(color) : undefined);
   let tooltip = jobTooltipMarkdown(job, now);
   if (job.note) tooltip = `${escapeMarkdown(job.note)}\n\n${tooltip}`;
+  // Servers without attach (design §8.5): a running job dies with this window or its connection.
+  const durableOff = engineSettings().durableJobs === false;
+  if (!isFinal(job.state) && job.mode === 'launch' && !job.durable && caps?.installed && (!caps.attach || durableOff)) {
+    tooltip = `*${escapeMarkdown(notDurableNote(caps.version, caps.attach && durableOff))}*\n\n${tooltip}`;
+  }
   if (job.reducedMode) tooltip = `*Reduced mode (no fetch_v2): results arrive when the job ends.*\n\n${tooltip}`;
   // Not trusted and no HTML: the SQL and server messages are untrusted text.
   item.tooltip = new vscode.MarkdownString(tooltip);
   const node: JobNode = { kind: 'job', id: job.id };
   if (job.hasResult) item.command = { command: 'pgBackground.showResult', title: 'Show Result', arguments: [node] };
   else if (job.error?.position !== undefined && job.source) item.command = { command: 'pgBackground.goToError', title: 'Go to Error', arguments: [node] };
+  return item;
+}
+
+function serverJobItem(node: ServerJobNode): vscode.TreeItem {
+  const job = node.job;
+  const now = Date.now();
+  const item = new vscode.TreeItem(serverJobLabel(job), vscode.TreeItemCollapsibleState.None);
+  item.id = `serverJob:${serverJobKey(node.connectionName, job)}`;
+  item.description = serverJobDescription(job, now);
+  item.contextValue = 'serverJob';
+  const color = serverJobColorId(job);
+  item.iconPath = new vscode.ThemeIcon(serverJobIconId(job), color ? new vscode.ThemeColor(color) : undefined);
+  // Not trusted and no HTML: the SQL, names and messages come from the database.
+  item.tooltip = new vscode.MarkdownString(serverJobTooltipMarkdown(job, now));
+  item.accessibilityInformation = { label: `${serverJobLabel(job)}, on the server, ${item.description}` };
   return item;
 }
 

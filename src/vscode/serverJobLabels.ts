@@ -215,6 +215,8 @@ export interface AwayInput {
   serverJobs: readonly ServerJobRow[];
   /** When the previous window last saved its history (epoch ms); undefined on a first start. */
   lastActiveAt?: number;
+  /** Told the id of each restored record that was counted. */
+  onCounted?: (id: string) => void;
 }
 
 /**
@@ -236,7 +238,10 @@ export function countAway(input: AwayInput): AwayCounts {
       const server = byLocal.get(r.id);
       if (server && isServerJobFinal(server.state)) outcome = serverOutcome(server.state);
     }
-    if (outcome) counts[outcome] += 1;
+    if (outcome) {
+      counts[outcome] += 1;
+      input.onCounted?.(r.id);
+    }
   }
   if (input.lastActiveAt !== undefined) {
     const since = input.lastActiveAt;

@@ -10,9 +10,10 @@ function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
 }
 
-function int(key: Exclude<keyof EngineSettings, 'fetchRowsPerTuple'>, min: number): number {
+type IntSetting = Exclude<keyof EngineSettings, 'fetchRowsPerTuple' | 'durableJobs'>;
+
+function int(key: IntSetting, min: number, fallback = DEFAULT_ENGINE_SETTINGS[key] ?? min): number {
   const value = config().get<number>(key);
-  const fallback = DEFAULT_ENGINE_SETTINGS[key];
   // The schema enforces bounds in the Settings UI, but settings.json can hold anything.
   return typeof value === 'number' && Number.isFinite(value) && value >= min ? Math.trunc(value) : fallback;
 }
@@ -24,8 +25,15 @@ export function engineSettings(): EngineSettings {
     pollIntervalMs: int('pollIntervalMs', 10),
     memoryRowBudget: int('memoryRowBudget', 1),
     defaultGraceMs: int('defaultGraceMs', 0),
+    // Anything but an explicit false keeps jobs durable (the default).
+    durableJobs: config().get<unknown>('durableJobs', true) !== false,
+    reconnectGiveUpSeconds: int('reconnectGiveUpSeconds', MIN_GIVE_UP_SECONDS, DEFAULT_GIVE_UP_SECONDS),
   };
 }
+
+/** pgBackground.reconnectGiveUpSeconds: the manifest's default and minimum. */
+const DEFAULT_GIVE_UP_SECONDS = 600;
+const MIN_GIVE_UP_SECONDS = 10;
 
 /** Whether a launched job's result panel opens as the job starts. */
 export function openResultOnStart(): boolean {

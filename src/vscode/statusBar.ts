@@ -6,6 +6,7 @@ import { DisposableStore } from '../core/disposables.js';
 import type { ConnectionSessions } from './connectionSessions.js';
 import type { ConnectionStore } from './connectionStore.js';
 import { describeProfile } from './profileConfig.js';
+import { reconnectingText } from './serverJobLabels.js';
 import { escapeMarkdown } from './treeLabels.js';
 
 export class ConnectionStatusBar implements vscode.Disposable {
@@ -28,6 +29,22 @@ export class ConnectionStatusBar implements vscode.Disposable {
   }
 
   private update(): void {
+    // A dropped session being re-established matters more than which connection is active.
+    const reconnecting = [this.store.activeName(), ...this.store.profiles().map((p) => p.name)].find(
+      (n): n is string => n !== undefined && this.sessions.state(n).status === 'reconnecting',
+    );
+    if (reconnecting) {
+      const state = this.sessions.state(reconnecting);
+      this.item.text = reconnectingText(reconnecting, state.attempt ?? 1);
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+      const md = new vscode.MarkdownString();
+      md.appendMarkdown(`**PG Background** — the session to **${escapeMarkdown(reconnecting)}** dropped`);
+      if (state.error) md.appendMarkdown(` (${escapeMarkdown(state.error)})`);
+      md.appendMarkdown('.\n\nReconnecting with backoff; running jobs re-attach and continue where they stopped.');
+      this.item.tooltip = md;
+      this.item.show();
+      return;
+    }
     const name = this.store.activeName();
     if (!name) {
       this.item.text = '$(database) PG: no connection';
@@ -50,6 +67,7 @@ export class ConnectionStatusBar implements vscode.Disposable {
     const status: Record<typeof state.status, string> = {
       idle: 'Not connected yet (the first job connects).',
       connecting: 'Connecting…',
+      reconnecting: 'Reconnecting…',
       connected: 'Connected.',
       failed: `Connection failed: ${state.error ?? 'unknown error'}`,
     };

@@ -48,6 +48,7 @@ export function jobElapsed(job: JobInfo, now: number): number {
 export function jobDescription(job: JobInfo, now: number): string {
   const parts = [stateLabel(job.state)];
   if (job.mode === 'submit') parts[0] += ' (submitted)';
+  if (job.reconnecting && !isFinal(job.state)) parts[0] += ' (reconnecting)';
   parts.push(formatElapsed(jobElapsed(job, now)));
   if (job.mode === 'launch' && (job.rowsReceived > 0 || job.state === 'completed')) parts.push(formatRows(job.rowsReceived));
   if (!isFinal(job.state) && job.progressPct !== undefined) {
@@ -112,6 +113,8 @@ export interface ConnectionNodeState {
   reducedMode?: boolean;
   connected: boolean;
   failed: boolean;
+  /** The engine is re-establishing a dropped session (durable jobs wait for it). */
+  reconnecting?: boolean;
 }
 
 export function connectionContextValue(s: ConnectionNodeState): string {
@@ -128,6 +131,7 @@ export function connectionDescription(s: ConnectionNodeState, jobCount: number):
   if (s.failed) parts.push('connection failed');
   else if (s.installed === false) parts.push('pg_background missing');
   else if (s.reducedMode) parts.push('reduced mode');
+  else if (s.reconnecting) parts.push('reconnecting');
   else if (!s.connected) parts.push('not connected');
   parts.push(jobCount === 1 ? '1 job' : `${jobCount} jobs`);
   return parts.join(' · ');
@@ -159,6 +163,10 @@ export function jobTooltipMarkdown(job: JobInfo, now: number): string {
   lines.push(`**${escapeMarkdown(stateLabel(job.state))}** on ${escapeMarkdown(job.connectionName)}` + (job.pid ? ` · worker pid ${job.pid}` : ''));
   lines.push('');
   lines.push(`Started ${formatTime(job.launchedAt)} · ${formatElapsed(jobElapsed(job, now))}` + (job.mode === 'submit' ? ' · fire and forget' : ` · ${formatRows(job.rowsReceived)}`));
+  if (job.reconnecting && !isFinal(job.state)) {
+    lines.push('');
+    lines.push('Re-attaching to the server: the rows continue where they stopped, none lost and none twice.');
+  }
   if (job.progressPct !== undefined && !isFinal(job.state)) {
     lines.push('');
     lines.push(`Progress: ${job.progressPct}%` + (job.progressMsg ? ` ${escapeMarkdown(job.progressMsg)}` : ''));
@@ -173,7 +181,11 @@ export function jobTooltipMarkdown(job: JobInfo, now: number): string {
   }
   if (job.state === 'lost') {
     lines.push('');
-    lines.push('Lost: the worker or this window\'s session ended without a final report. A worker that is still running appears under "Other sessions".');
+    lines.push(
+      job.durable
+        ? 'Lost: the server no longer holds this job\'s output, or could not be reached again.'
+        : 'Lost: the worker or this window\'s session ended without a final report. A worker that is still running appears under "Other sessions".',
+    );
   }
   if (job.error) {
     const e = job.error;

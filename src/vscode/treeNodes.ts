@@ -3,6 +3,7 @@
 // from the palette or a test with a job id / connection name string instead.
 
 import type { ForeignWorker } from '../core/jobManager.js';
+import type { ServerJobRow } from './serverJobLabels.js';
 
 export interface ConnectionNode {
   kind: 'connection';
@@ -25,7 +26,14 @@ export interface ForeignWorkerNode {
   worker: ForeignWorker;
 }
 
-export type TreeNode = ConnectionNode | JobNode | OtherSessionsNode | ForeignWorkerNode;
+/** A job of this role in the server's registry that no record of this window knows (issue 11). */
+export interface ServerJobNode {
+  kind: 'serverJob';
+  connectionName: string;
+  job: ServerJobRow;
+}
+
+export type TreeNode = ConnectionNode | JobNode | OtherSessionsNode | ForeignWorkerNode | ServerJobNode;
 
 function isNode(arg: unknown): arg is TreeNode {
   return typeof arg === 'object' && arg !== null && typeof (arg as { kind?: unknown }).kind === 'string';
@@ -44,10 +52,14 @@ export function connectionNameFromArg(arg: unknown): string | undefined {
   if (typeof arg === 'string') return arg;
   if (!isNode(arg)) return undefined;
   if (arg.kind === 'connection') return arg.name;
-  if (arg.kind === 'others' || arg.kind === 'foreign') return arg.connectionName;
+  if (arg.kind === 'others' || arg.kind === 'foreign' || arg.kind === 'serverJob') return arg.connectionName;
   return undefined;
 }
 
 export function foreignWorkerFromArg(arg: unknown): ForeignWorkerNode | undefined {
   return isNode(arg) && arg.kind === 'foreign' ? arg : undefined;
+}
+
+export function serverJobFromArg(arg: unknown): ServerJobNode | undefined {
+  return isNode(arg) && arg.kind === 'serverJob' ? arg : undefined;
 }

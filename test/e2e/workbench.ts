@@ -143,12 +143,16 @@ export interface WorkbenchOptions {
   name: string;
 }
 
+type ServerHandle = { url: string; workspaceUrl: string; logFile: string; stop: () => Promise<void> };
+
 export class Workbench {
   private shots = 0;
+  /** Starts code-server again with the same port, user data, extensions and folder. */
+  private startAgain: (() => Promise<ServerHandle>) | undefined;
   constructor(
     readonly page: Page,
     readonly browser: Browser,
-    readonly server: { url: string; workspaceUrl: string; logFile: string; stop: () => Promise<void> },
+    public server: ServerHandle,
     readonly workspace: string,
     readonly tmp: string,
     readonly name: string,
@@ -170,26 +174,29 @@ export class Workbench {
     fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(opts.workspaceSettings ?? {}, null, 2));
     for (const v of [vsix, ...(opts.extraVsix ?? [])]) installExtension(v, { extensionsDir, userDataDir });
     const port = await freePort();
-    const server = await startCodeServer({
-      port,
-      userDataDir,
-      extensionsDir,
-      folder: workspace,
-      settings: {
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'workbench.colorTheme': 'Default Dark Modern',
-        'editor.minimap.enabled': false,
-        'window.commandCenter': false,
-        'files.autoSave': 'off',
-        ...opts.userSettings,
-      },
-    });
+    const start = () =>
+      startCodeServer({
+        port,
+        userDataDir,
+        extensionsDir,
+        folder: workspace,
+        settings: {
+          'workbench.secondarySideBar.defaultVisibility': 'hidden',
+          'workbench.colorTheme': 'Default Dark Modern',
+          'editor.minimap.enabled': false,
+          'window.commandCenter': false,
+          'files.autoSave': 'off',
+          ...opts.userSettings,
+        },
+      });
+    const server = await start();
     let browser: Browser | undefined;
     try {
       browser = await (await browsers()).launchChromium();
       const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
       page.setDefaultTimeout(60_000);
       const wb = new Workbench(page, browser, server, workspace, tmp, opts.name);
+      wb.startAgain = start;
       // The workbench keeps loading long after "load" on a busy 2-core machine; what counts is
       // that its parts appear (waitForWorkbench).
       await page.goto(server.workspaceUrl, { waitUntil: 'domcontentloaded', timeout: 180_000 });
@@ -549,6 +556,35 @@ export class Workbench {
   /** Current tab labels of the editor area. */
   async editorTabs(): Promise<string[]> {
     return this.page.locator('.tabs-container .tab').evaluateAll((tabs) => tabs.map((t) => t.getAttribute('aria-label') ?? ''));
+  }
+
+  /**
+   * Stops code-server entirely (its extension host is killed with it, as when a machine's
+   * server restarts) and starts it again on the same port with the same user data, extensions
+   * and workspace; the browser page stays, so the workbench's browser-side state (where VS Code
+   * web keeps workspaceState) is the same origin's, as for a user whose server restarted.
+   */
+  async restartServer(): Promise<void> {
+    if (!this.startAgain) throw new Error('this workbench cannot be restarted');
+    await this.server.stop();
+    this.server = await this.startAgain();
+    await this.page.goto(this.server.workspaceUrl, { waitUntil: 'domcontentloaded', timeout: 180_000 });
+    await this.waitForWorkbench();
+  }
+
+  /** The total row count the visible result grid of `frame` announces (aria-rowcount), or -1. */
+  async gridRowCount(frame: Frame): Promise<number> {
+    const counts = await frame.locator('[role="grid"][aria-rowcount]').evaluateAll((els) =>
+      els.filter((e) => e.getClientRects().length > 0).map((e) => Number(e.getAttribute('aria-rowcount'))),
+    );
+    return counts.length > 0 ? counts[0] : -1;
+  }
+
+  /** Scrolls the visible result grid of `frame` to its last row. */
+  async scrollGridToEnd(frame: Frame): Promise<void> {
+    await frame.locator('.grid-scroller').evaluateAll((els) => {
+      for (const e of els) if (e.getClientRects().length > 0) e.scrollTop = e.scrollHeight;
+    });
   }
 
   async reload(): Promise<void> {

@@ -134,3 +134,19 @@ test('reconnecting status text and the not-durable note', () => {
   );
   assert.match(notDurableNote('1.10', true), /pgBackground\.durableJobs is off/);
 });
+
+test('away count names the restored records it counted (their own toasts are skipped)', () => {
+  const seen: string[] = [];
+  countAway({
+    saved: [
+      { id: 'a', state: 'running' },
+      { id: 'b', state: 'running' },
+      { id: 'c', state: 'completed' },
+    ],
+    currentState: (id) => (id === 'a' ? 'completed' : id === 'b' ? 'running' : 'completed'),
+    serverJobs: [],
+    lastActiveAt: 0,
+    onCounted: (id) => seen.push(id),
+  });
+  assert.deepEqual(seen, ['a']);
+});

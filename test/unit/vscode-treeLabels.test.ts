@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { JobInfo } from '../../src/core/model.js';
 import {
   connectionContextValue,
+  connectionDescription,
   errorDocumentOffset,
   escapeMarkdown,
   jobLabel,
@@ -150,4 +151,15 @@ test('the manifest offers Re-run and Remove for a job in every final state', asy
       assert.match(jobContextValue(job({ state })), new RegExp(stateRegex), `${command} for a ${state} job`);
     }
   }
+});
+
+test('a job being re-attached says so in its description and tooltip; a final one does not', () => {
+  assert.match(jobDescription(job({ state: 'running', reconnecting: true, rowsReceived: 10 }), 2_000), /^running \(reconnecting\) · /);
+  assert.match(jobTooltipMarkdown(job({ state: 'running', reconnecting: true }), 2_000), /Re-attaching to the server/);
+  assert.doesNotMatch(jobDescription(job({ state: 'completed', reconnecting: true }), 2_000), /reconnecting/);
+});
+
+test('a connection whose session is being re-established reads "reconnecting"', () => {
+  const s = { active: true, connected: false, failed: false, installed: true, reconnecting: true };
+  assert.equal(connectionDescription(s, 2), 'active · reconnecting · 2 jobs');
 });
