@@ -32,10 +32,10 @@ export class ConnectionSessions implements vscode.Disposable {
   private readonly pending = new Map<string, Promise<Capabilities | undefined>>();
   private readonly reducedModeShown = new Set<string>();
   /**
-   * Connections whose reconnect loop gave up: the engine reports that as a failed state and as a
-   * lost session; the user gets one error, not both.
+   * Connections the engine has been reconnecting since they were last connected: a lost session
+   * reported for one of them means the loop gave up (its one error), not a fresh drop.
    */
-  private readonly gaveUp = new Set<string>();
+  private readonly wasReconnecting = new Set<string>();
   /** The profile (as JSON) each registered connection was opened with, to notice hand edits. */
   private readonly openedWith = new Map<string, string>();
   private readonly changed = new vscode.EventEmitter<string>();
@@ -56,23 +56,24 @@ export class ConnectionSessions implements vscode.Disposable {
         if (e.state === 'reconnecting') {
           // A transient drop: the status bar says so; no pop-up unless the engine gives up.
           if (prev?.status !== 'reconnecting') this.log.warn(`Session of "${e.connectionName}" dropped${e.error ? ` (${e.error})` : ''}: reconnecting`);
+          this.wasReconnecting.add(e.connectionName);
           this.set(e.connectionName, { status: 'reconnecting', capabilities: prev?.capabilities, attempt: e.attempt ?? 1, error: e.error });
           return;
         }
         if (e.state === 'connected') {
-          this.gaveUp.delete(e.connectionName);
-          if (prev?.status === 'reconnecting') this.log.info(`Reconnected "${e.connectionName}"`);
+          if (this.wasReconnecting.delete(e.connectionName)) this.log.info(`Reconnected "${e.connectionName}"`);
           this.set(e.connectionName, { status: 'connected', capabilities: e.capabilities ?? prev?.capabilities });
         } else if (e.state === 'failed') {
+          // The loop's give-up is told by the lost session that follows (with its jobs); a failed
+          // attempt in between (a command's own connect) is that command's to report.
           this.set(e.connectionName, { status: 'failed', capabilities: prev?.capabilities, error: e.error });
-          if (prev?.status === 'reconnecting') this.reportGaveUp(e.connectionName, e.error ?? 'the server could not be reached', []);
         } else if (e.state === 'disconnected') this.set(e.connectionName, { status: 'idle', capabilities: prev?.capabilities });
         else this.set(e.connectionName, { status: 'connecting', capabilities: prev?.capabilities });
       }),
       engine.onDidLoseSession((e) => {
         const prev = this.states.get(e.connectionName);
         const n = e.lostJobIds.length;
-        if (prev?.status === 'reconnecting' || this.gaveUp.has(e.connectionName)) {
+        if (this.wasReconnecting.delete(e.connectionName)) {
           this.set(e.connectionName, { status: 'failed', capabilities: prev?.capabilities, error: e.reason });
           this.reportGaveUp(e.connectionName, e.reason, e.lostJobIds);
           return;
@@ -87,12 +88,10 @@ export class ConnectionSessions implements vscode.Disposable {
     );
   }
 
-  /** The one error of a reconnect loop that gave up (later reports of the same give-up are logged only). */
+  /** The one error of a reconnect loop that gave up. */
   private reportGaveUp(name: string, reason: string, lostJobIds: readonly string[]): void {
     const n = lostJobIds.length;
     this.log.error(`Gave up reconnecting "${name}": ${reason}${n > 0 ? `; ${n} job(s) marked lost` : ''}`);
-    if (this.gaveUp.has(name)) return;
-    this.gaveUp.add(name);
     const jobs = n === 0 ? '' : n === 1 ? ' One running job is now marked lost.' : ` ${n} running jobs are now marked lost.`;
     void vscode.window.showErrorMessage(`PG Background: gave up reconnecting to "${name}": ${reason}.${jobs}`, 'Show Log').then((choice) => {
       if (choice) this.log.show();
@@ -151,7 +150,6 @@ export class ConnectionSessions implements vscode.Disposable {
       if (options.interactive) void vscode.window.showErrorMessage(`PG Background: there is no connection named "${name}".`);
       return undefined;
     }
-    this.gaveUp.delete(name);
     const invalid = validateStoredProfile(profile);
     if (invalid) {
       this.set(name, { status: 'failed', error: invalid });
