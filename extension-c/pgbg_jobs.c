@@ -1366,13 +1366,24 @@ pgbg_jobs_check_reader(PgbgJobRef ref, uint32 epoch)
 
 	if (e == NULL || pgbg_jobs_is_reader(ref, epoch, &by_pid))
 		return;
-	if (by_pid == 0)
-		return;					/* gone, or nobody reads: not a take-over */
+	if (pgbg_jobs_entry(ref) == NULL)
+		return;					/* freed meanwhile: the caller finds out */
+
+	/*
+	 * The epoch moved without us: another session took the job over (and
+	 * may itself have gone since, leaving no reader).
+	 */
+	if (by_pid != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("pg_background worker %d was taken over by session %d",
+						pid, by_pid),
+				 errdetail("Another session attached to the job with takeover => true; this session's handle is no longer its reader.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("pg_background worker %d was taken over by session %d",
-					pid, by_pid),
-			 errdetail("Another session attached to the job with takeover => true; this session's handle is no longer its reader.")));
+			 errmsg("pg_background worker %d was taken over by another session",
+					pid),
+			 errdetail("That session has ended since; attach again with pg_background_attach_v2 to read the job.")));
 }
 
 /* Registry lock held exclusively; e's reader is this session. */
@@ -2156,9 +2167,12 @@ pg_background_jobs_v2(PG_FUNCTION_ARGS)
 	tupstore = pgbg_init_materialize(fcinfo, tupdesc);
 	tupdesc = ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc;
 
-	/* copy under the lock, look names up after */
-	copies = palloc(sizeof(PgbgJobEntry) * pgbg_reg->max_jobs);
+	/*
+	 * Copy under the lock, look names up after.  nused cannot grow while we
+	 * hold the lock (only an exclusive holder allocates).
+	 */
 	LWLockAcquire(&pgbg_anchor->lock, LW_SHARED);
+	copies = palloc(sizeof(PgbgJobEntry) * Max(pgbg_reg->nused, 1));
 	for (i = 0; i < pgbg_reg->max_jobs; i++)
 	{
 		PgbgJobEntry *e = pgbg_entry_at(i);
