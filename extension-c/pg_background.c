@@ -13,7 +13,6 @@
 
 #include "pg_background.h"
 #include "pgbg_jobs.h"
-#include "pgbg_jobs.h"
 
 PG_MODULE_MAGIC;
 
@@ -180,9 +179,6 @@ _PG_init(void)
 							0, 0, PG_INT32_MAX,
 							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
-
-	/* the server-wide job registry's settings and, if preloaded, memory */
-	pgbg_jobs_init();
 
 	/* the server-wide job registry's settings and, if preloaded, memory */
 	pgbg_jobs_init();

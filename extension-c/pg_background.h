@@ -245,8 +245,6 @@ typedef struct PgbgStatus
 	pg_atomic_uint64 produced_seq;
 	bool		discard_output; /* the reader released the job on purpose:
 								 * nobody will read the rest */
-	bool		reader_gone;	/* the reader's session ended without
-								 * releasing the job: hold its output */
 	bool		truncated;		/* held output was cut at a bound */
 } PgbgStatus;
 
@@ -368,14 +366,30 @@ typedef struct PgbgJobHandle
 	int32		reg_index;
 	uint64		reg_generation; /* 0 = none */
 	uint32		reader_epoch;	/* ours, as the entry's reader */
+
+	/*
+	 * A handle made by attach_v2 (pgbg_durable.h): no segment, its status
+	 * block (fixed) is a local copy refreshed from the registry, and its
+	 * messages come from the job's held-output file.
+	 */
+	bool		attached;
+	struct PgbgHeldReader *held;
+	bool		replay_wanted;	/* attach without after_seq: send the
+								 * current result set's columns again */
+	char	   *replay_json;	/* those columns, as a "columns" row */
+	int64		replay_seq;
+	bool		interrupted;	/* a restart interrupted the job */
 } PgbgJobHandle;
+
+typedef struct PgbgHeldReader PgbgHeldReader;
 
 /* Why a handle was released, for clear errors on later use. */
 typedef enum PgbgReleaseReason
 {
 	PGBG_RELEASED_CONSUMED,
 	PGBG_RELEASED_FINISHED,
-	PGBG_RELEASED_DETACHED
+	PGBG_RELEASED_DETACHED,
+	PGBG_RELEASED_TAKEN_OVER	/* another session attached with takeover */
 } PgbgReleaseReason;
 
 /* Per-session statistics (see pg_background_stats_v2). */
@@ -437,6 +451,7 @@ extern void pgbg_registry_foreach(void (*fn) (PgbgJobHandle *job, void *arg),
 								  void *arg);
 extern PgbgStats *pgbg_stats(void);
 extern void pgbg_status_snapshot(PgbgJobHandle *job, PgbgStatus *copy);
+extern bool pgbg_session_knows(int32 pid, int64 cookie);
 
 /* pgbg_reuse.c, launcher side */
 extern bool pgbg_claim_idle(dsm_handle next_job, Oid user_id,
@@ -549,5 +564,9 @@ extern bool pgbg_send(const char *data, Size len, bool flush, bool drain);
 extern void pgbg_abandon_output(void);
 extern void pgbg_wake_launcher(void);
 extern void pgbg_durable_setup(PgbgFixed *fixed, bool submit, bool v1);
+extern bool pgbg_output_finish(void);
+
+/* pgbg_reuse.c */
+extern bool pgbg_launcher_alive(PgbgFixed *fixed);
 
 #endif							/* PG_BACKGROUND_H */

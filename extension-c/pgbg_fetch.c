@@ -60,6 +60,7 @@
 #include "utils/tuplestore.h"
 
 #include "pg_background.h"
+#include "pgbg_durable.h"
 
 typedef enum PgbgFetchKind
 {
@@ -1029,9 +1030,14 @@ pgbg_fetch_emit(PgbgJobHandle *job, Tuplestorestate *tupstore,
 static void
 pgbg_fetch_done(PgbgFetchBatch *b, PgbgOutcome outcome, int64 seq)
 {
+	PgbgStatus	st;
+
+	pgbg_status_snapshot(b->job, &st);
 	resetStringInfo(&b->json);
-	appendStringInfo(&b->json, "{\"state\":\"%s\"}",
-					 pgbg_outcome_names[outcome].state);
+	appendStringInfo(&b->json, "{\"state\":\"%s\"%s}",
+					 b->job->interrupted ? "interrupted" :
+					 pgbg_outcome_names[outcome].state,
+					 st.truncated ? ",\"truncated\":true" : "");
 	pgbg_fetch_put(b, PGBG_FK_DONE, 0, seq);
 	b->job->recv_seq = seq;
 	b->job->final_seq = seq;
@@ -1047,6 +1053,12 @@ pgbg_fetch_finish_from_status(PgbgFetchBatch *b)
 	PgbgStatus	st;
 	PgbgOutcome outcome = pgbg_outcome_after_queue(b->job, &st);
 
+	/* a restart interrupted the job: no output, no error, only "done" */
+	if (b->job->interrupted)
+	{
+		pgbg_fetch_done(b, outcome, b->job->recv_seq + 1);
+		return;
+	}
 	if (outcome != PGBG_COMPLETED && pgbg_status_errcode(&st) != 0)
 	{
 		ErrorData	edata;
@@ -1093,6 +1105,71 @@ pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m, int64 seq)
  * false if it did not fit beside what is pending.
  */
 /*
+ * The columns of a result set, as sent again to a reader that attached
+ * without after_seq inside it: {"replayed": true, "columns": [...]}.
+ */
+char *
+pgbg_fetch_replay_json(const char *frame, int len)
+{
+	StringInfoData raw;
+	StringInfoData json;
+	PgbgDecoder d;
+	PgbgMessage m;
+
+	raw.data = unconstify(char *, frame);
+	raw.len = raw.maxlen = len;
+	raw.cursor = 0;
+	pgbg_decoder_init(&d, CurrentMemoryContext, NULL);
+	pgbg_decode(&d, &raw, &m);
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"replayed\":true,\"columns\":");
+	pgbg_json_columns(&json, &m);
+	appendStringInfoChar(&json, '}');
+	return json.data;
+}
+
+/*
+ * Positioning an attach without after_seq: remember the columns of the
+ * result set the skipped messages leave us in.
+ */
+static void
+pgbg_fetch_replay_track(PgbgJobHandle *job, PgbgMessage *m, StringInfo raw,
+						int64 seq)
+{
+	if (job->replay_json != NULL &&
+		(m->kind == PGBG_MSG_COLUMNS || m->kind == PGBG_MSG_COMMAND))
+	{
+		pfree(job->replay_json);
+		job->replay_json = NULL;
+	}
+	if (m->kind == PGBG_MSG_COLUMNS)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(job->cxt);
+
+		job->replay_json = pgbg_fetch_replay_json(raw->data, raw->len);
+		job->replay_seq = seq;
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/* The first message after the attach point: the columns come first. */
+static void
+pgbg_fetch_replay(PgbgFetchBatch *b)
+{
+	PgbgJobHandle *job = b->job;
+
+	job->replay_wanted = false;
+	if (job->replay_json == NULL)
+		return;
+	resetStringInfo(&b->json);
+	appendStringInfoString(&b->json, job->replay_json);
+	pgbg_fetch_put(b, PGBG_FK_COLUMNS, job->stmt_no + 1, job->replay_seq);
+	resetStringInfo(&b->json);
+	pfree(job->replay_json);
+	job->replay_json = NULL;
+}
+
+/*
  * Add the entries for one decoded message (b->json is empty), numbering its
  * messages as the worker did.  Messages up to job->skip_to are counted but
  * not added: the reader has them.  Returns false if it did not fit beside
@@ -1107,6 +1184,15 @@ pgbg_fetch_handle(PgbgFetchBatch *b, PgbgDecoder *d, StringInfo raw,
 
 	if (m->kind == PGBG_MSG_COMMAND || m->kind == PGBG_MSG_DONE)
 		pgbg_check_seq(job, m);
+	if (job->replay_wanted && m->kind != PGBG_MSG_ROWS)
+	{
+		if (seq <= job->skip_to)
+			pgbg_fetch_replay_track(job, m, raw, seq);
+		else if (m->kind == PGBG_MSG_COLUMNS)
+			job->replay_wanted = false; /* a result set of its own */
+		else
+			pgbg_fetch_replay(b);
+	}
 	switch (m->kind)
 	{
 		case PGBG_MSG_ROWS:
@@ -1117,6 +1203,8 @@ pgbg_fetch_handle(PgbgFetchBatch *b, PgbgDecoder *d, StringInfo raw,
 				if (!pgbg_decode_next_row(d, raw, m))
 					break;
 				seq = job->recv_seq + 1;
+				if (seq > job->skip_to && job->replay_wanted)
+					pgbg_fetch_replay(b);
 				if (seq > job->skip_to &&
 					!pgbg_fetch_row(b, m, job->stmt_no + 1, seq))
 				{

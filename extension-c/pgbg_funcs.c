@@ -22,6 +22,7 @@
 #include "utils/tuplestore.h"
 
 #include "pg_background.h"
+#include "pgbg_durable.h"
 
 PG_FUNCTION_INFO_V1(pg_background_launch);
 PG_FUNCTION_INFO_V1(pg_background_result);
@@ -56,6 +57,26 @@ pgbg_lookup_v2(FunctionCallInfo fcinfo)
 	pgbg_check_not_null(fcinfo, 0, "pid");
 	pgbg_check_not_null(fcinfo, 1, "cookie");
 	return pgbg_lookup(PG_GETARG_INT32(0), PG_GETARG_INT64(1), false);
+}
+
+/*
+ * Observers (DESIGN 3.3): a (pid, cookie) that is no handle of this session,
+ * and never was one, but a job of the server's registry, may be canceled,
+ * waited for and asked for progress by its owner or a superuser, without
+ * reading it.  A handle this session released keeps its precise errors.
+ */
+static bool
+pgbg_observer_call(FunctionCallInfo fcinfo)
+{
+	PgbgJobRef	ref;
+	int32		pid;
+	int64		cookie;
+
+	pgbg_check_not_null(fcinfo, 0, "pid");
+	pgbg_check_not_null(fcinfo, 1, "cookie");
+	pid = PG_GETARG_INT32(0);
+	cookie = PG_GETARG_INT64(1);
+	return !pgbg_session_knows(pid, cookie) && pgbg_jobs_find(pid, cookie, &ref);
 }
 
 static PgbgJobHandle *
@@ -166,8 +187,15 @@ pg_background_detach_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_cancel_v2(PG_FUNCTION_ARGS)
 {
-	PgbgJobHandle *job = pgbg_lookup_v2(fcinfo);
+	PgbgJobHandle *job;
 	bool		stopped;
+
+	if (pgbg_observer_call(fcinfo))
+	{
+		pgbg_jobs_observer_cancel(PG_GETARG_INT32(0), PG_GETARG_INT64(1), -1);
+		PG_RETURN_VOID();
+	}
+	job = pgbg_lookup_v2(fcinfo);
 
 	if (pgbg_observe(job, &stopped) == PGBG_RUNNING)
 		pgbg_request_cancel(job);
@@ -187,6 +215,12 @@ pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
 	pgbg_check_not_null(fcinfo, 2, "grace_ms");
 	grace_ms = PG_GETARG_INT32(2);
 	pgbg_check_range("grace_ms", grace_ms, 0, PGBG_MAX_GRACE_MS);
+	if (pgbg_observer_call(fcinfo))
+	{
+		pgbg_jobs_observer_cancel(PG_GETARG_INT32(0), PG_GETARG_INT64(1),
+								  grace_ms);
+		PG_RETURN_VOID();
+	}
 	job = pgbg_lookup_v2(fcinfo);
 
 	if (pgbg_observe(job, &stopped) != PGBG_RUNNING)
@@ -205,7 +239,11 @@ pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
 Datum
 pg_background_wait_v2(PG_FUNCTION_ARGS)
 {
-	(void) pgbg_wait_for_outcome(pgbg_lookup_v2(fcinfo), -1, true);
+	if (pgbg_observer_call(fcinfo))
+		(void) pgbg_jobs_observer_wait(PG_GETARG_INT32(0), PG_GETARG_INT64(1),
+									   -1);
+	else
+		(void) pgbg_wait_for_outcome(pgbg_lookup_v2(fcinfo), -1, true);
 	PG_RETURN_VOID();
 }
 
@@ -218,6 +256,10 @@ pg_background_wait_v2_timeout(PG_FUNCTION_ARGS)
 	pgbg_check_not_null(fcinfo, 2, "timeout_ms");
 	timeout_ms = PG_GETARG_INT32(2);
 	pgbg_check_range("timeout_ms", timeout_ms, 0, PGBG_MAX_TIMEOUT_MS);
+	if (pgbg_observer_call(fcinfo))
+		PG_RETURN_BOOL(pgbg_jobs_observer_wait(PG_GETARG_INT32(0),
+											   PG_GETARG_INT64(1),
+											   timeout_ms));
 	job = pgbg_lookup_v2(fcinfo);
 	PG_RETURN_BOOL(pgbg_wait_for_outcome(job, timeout_ms, true));
 }
@@ -325,13 +367,15 @@ pg_background_progress(PG_FUNCTION_ARGS)
 	else
 		pgbg_my_status->progress_msg[0] = '\0';
 	SpinLockRelease(&pgbg_my_status->mutex);
+	/* observers and attached sessions read it from the registry */
+	pgbg_jobs_worker_progress(pct, msg);
 	PG_RETURN_VOID();
 }
 
 Datum
 pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 {
-	PgbgJobHandle *job = pgbg_lookup_v2(fcinfo);
+	PgbgJobHandle *job;
 	PgbgStatus	st;
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -340,7 +384,18 @@ pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	pgbg_status_snapshot(job, &st);
+	if (pgbg_observer_call(fcinfo))
+	{
+		memset(&st, 0, sizeof(st));
+		if (!pgbg_jobs_observer_progress(PG_GETARG_INT32(0), PG_GETARG_INT64(1),
+										 &st.progress_pct, st.progress_msg))
+			st.progress_pct = -1;
+	}
+	else
+	{
+		job = pgbg_lookup_v2(fcinfo);
+		pgbg_status_snapshot(job, &st);
+	}
 	if (st.progress_pct < 0)
 	{
 		nulls[0] = true;
@@ -407,11 +462,65 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(pg_background_attach_v2);
 
+/*
+ * pg_background_attach_v2(pid, cookie, after_seq DEFAULT NULL, takeover
+ * DEFAULT false): this session becomes the job's reader; fetch_v2 and the
+ * other functions then work on (pid, cookie) here as if it had been
+ * launched here.  Output resumes at after_seq + 1 (NULL: after what was
+ * acknowledged, the current result set's columns first).
+ */
 Datum
 pg_background_attach_v2(PG_FUNCTION_ARGS)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("pg_background_attach_v2 is not available yet")));
-	PG_RETURN_NULL();
+	PgbgJobEntry snap;
+	PgbgJobHandle *job;
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+	bool		has_after;
+	int64		after_seq = 0;
+	bool		takeover;
+	int			i;
+
+	pgbg_check_not_null(fcinfo, 0, "pid");
+	pgbg_check_not_null(fcinfo, 1, "cookie");
+	pgbg_check_not_null(fcinfo, 3, "takeover");
+	has_after = !PG_ARGISNULL(2);
+	if (has_after)
+	{
+		after_seq = PG_GETARG_INT64(2);
+		pgbg_check_range("after_seq", after_seq, 0, PG_INT64_MAX);
+	}
+	takeover = PG_GETARG_BOOL(3);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	job = pgbg_attach(PG_GETARG_INT32(0), PG_GETARG_INT64(1), has_after,
+					  after_seq, takeover, &snap);
+
+	/*
+	 * A running job notices its new reader at its next flush point or wait
+	 * and moves its output to the file: give it a moment, so that what we
+	 * report (and a first fetch without waiting) sees the file.
+	 */
+	for (i = 0; i < 100 && snap.state == PGBG_JOB_RUNNING &&
+		 snap.mode == PGBG_MODE_QUEUE; i++)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (!pgbg_jobs_snapshot(pgbg_handle_ref(job), &snap))
+			break;
+	}
+
+	values[0] = CStringGetTextDatum(pgbg_job_state_name(snap.state));
+	values[1] = CStringGetTextDatum(pgbg_job_output_name(snap.output));
+	values[2] = Int64GetDatum(Max(Max(snap.last_seq, snap.w_seq), snap.final_seq));
+	values[3] = Int64GetDatum(job->acked_seq);
+	values[4] = TimestampTzGetDatum(snap.launched_at);
+	values[5] = CStringGetTextDatum(snap.preview);
+	values[6] = BoolGetDatum(snap.truncated);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }

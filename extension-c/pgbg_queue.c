@@ -2,8 +2,9 @@
  *
  * pgbg_queue.c
  *		The worker's side of the queue: the single writer through which every
- *		message reaches the launcher, with its overflow FIFO, and the
- *		PQcommMethods that route notices and errors from elog.c into it.
+ *		message reaches the launcher, with its replay log, the switch to a
+ *		held-output file when the reader goes away, and the PQcommMethods
+ *		that route notices and errors from elog.c into it.
  *
  * All bytes that reach the queue go through pgbg_send(): rows and command
  * tags from our DestReceiver (pgbg_exec.c), and notices/errors from elog.c,
@@ -22,9 +23,24 @@
  *     the wait.  Nothing may follow it, so we stop writing to the queue
  *     altogether (the final outcome is still recorded in the status block).
  *
- * If the launcher detaches (pg_background_detach, or its session ends), the
- * sends report SHM_MQ_DETACHED: we stop producing output and let the job
- * run to completion and commit.
+ * Durable jobs (DESIGN-durable-jobs.md, section 2)
+ * ------------------------------------------------
+ * Whatever the launcher takes off the queue dies with it, so only the
+ * worker can resume a stream exactly.  A durable job therefore keeps every
+ * frame it sends in a replay log until the reader acknowledges it (the
+ * status block's acked_seq: fetch_v2's after_seq, or what a legacy call
+ * returned, or what result_v2 received).  The log is also the FIFO of
+ * frames that did not fit into the ring yet.  When the reader's session
+ * ends without releasing the job (the launcher's queue detaches, its
+ * process is gone, or its registry entry changes reader: a take-over), the
+ * worker switches to file mode for good: the unacknowledged part of the log
+ * goes to the job's held-output file (pgbg_held.c) and so does everything
+ * it produces afterwards; nothing waits for a reader any more.  An explicit
+ * release (detach_v2, a read that reached the end) sets discard_output:
+ * then, as before, the output is dropped and the job runs on.  Jobs that
+ * are not durable (pg_background.durable off at launch, v1, submit) keep
+ * no log: a frame is copied only when the ring has no room for it, as
+ * before, and a reader that goes away loses the output.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,42 +62,97 @@
 #include "utils/memutils.h"
 
 #include "pg_background.h"
+#include "pgbg_durable.h"
 
 /*
- * State of our single writer to the queue.
- *
- * Messages that do not fit into the ring go to a private FIFO ("overflow")
- * instead of making the worker sleep: like a socket buffer, it lets the job
- * keep running while the launcher is not scheduled, which matters on a busy
- * machine where a 64 kB ring fills within a fraction of a time slice.  The
- * FIFO is bounded (PGBG_OVERFLOW_MAX); beyond that, and at the end of each
- * statement and of the job, the worker waits for the launcher as before.
- * Entries are a uint32 length followed by the message; the head entry may
+ * Frames not yet wholly in the ring wait in the log rather than making the
+ * worker sleep: like a socket buffer, it lets the job keep running while the
+ * launcher is not scheduled, which matters on a busy machine where a 64 kB
+ * ring fills within a fraction of a time slice.  That part is bounded
+ * (PGBG_OVERFLOW_MAX); beyond it, and at the end of each statement and of
+ * the job, the worker waits for the launcher as before.  The head entry may
  * already be partly in the ring (shm_mq remembers how much), which is fine
- * because it is always retried with the same bytes.
+ * because it is always retried with the same bytes: entries never move.
+ *
+ * A durable job's log also keeps the frames that are in the ring or beyond,
+ * until they are acknowledged, up to PGBG_REPLAY_MAX; a larger single frame
+ * is always accepted.  Above it the worker waits for acknowledgements as it
+ * waits for ring space, blocked_on_queue included.
  */
 #define PGBG_OVERFLOW_MAX	(4 * 1024 * 1024)
+#define PGBG_REPLAY_MAX		(8 * 1024 * 1024)
+#define PGBG_LOG_CHUNK		(256 * 1024)
+
+/* A finished job waits this long for its final acknowledgement. */
+#define PGBG_FINAL_ACK_WAIT_MS	1000
 
 typedef enum PgbgDrain
 {
 	PGBG_DRAIN_TRY,				/* move what fits, never wait */
-	PGBG_DRAIN_BOUNDED,			/* wait while the FIFO exceeds its limit */
+	PGBG_DRAIN_BOUNDED,			/* wait while too much waits for the ring */
 	PGBG_DRAIN_ALL				/* wait until everything is in the ring */
 } PgbgDrain;
+
+/* Log storage: chunks of entries, each [PgbgLogHdr][frame]. */
+typedef struct PgbgLogChunk
+{
+	struct PgbgLogChunk *next;
+	int			size;			/* bytes of data[] */
+	int			used;
+	char		data[FLEXIBLE_ARRAY_MEMBER];
+} PgbgLogChunk;
+
+typedef struct PgbgLogHdr
+{
+	uint32		len;			/* of the frame that follows */
+	int32		nmsgs;			/* messages it stands for */
+	int64		first_seq;		/* number of the first of them */
+} PgbgLogHdr;
+
+/* An entry's place: its chunk and offset (chunk NULL = the log is empty). */
+typedef struct PgbgLogPos
+{
+	PgbgLogChunk *chunk;
+	int			off;
+} PgbgLogPos;
+
+typedef enum PgbgOutMode
+{
+	PGBG_OUT_QUEUE,				/* the launcher reads the ring */
+	PGBG_OUT_FILE				/* everything goes to the held-output file */
+} PgbgOutMode;
 
 typedef struct PgbgOutput
 {
 	shm_mq_handle *mqh;
+	PgbgOutMode mode;
+	bool		durable;		/* keep a replay log (fixed->durable) */
 	bool		sending;		/* inside pgbg_send() */
 	bool		blocked;		/* mirror of status->blocked_on_queue */
 	bool		ring_full;		/* the last put found no room */
+	bool		ended;			/* the final message ('Z' or 'E') is out */
 	int64		full_since_ms;	/* when it did */
 	int64		last_flush_ms;
-	StringInfoData overflow;	/* FIFO; .cursor = start of the head entry */
 	StringInfoData rows;		/* rows not sent yet, as one 'B' message */
 	int			rows_n;			/* how many */
 	int64		next_seq;		/* number of the next message */
 	StringInfoData tagged;		/* a 'C' or 'Z' message with its number */
+
+	/* the log: [ack, put) is in the ring, [put, end) waits for it */
+	PgbgLogChunk *head;
+	PgbgLogChunk *tail;
+	PgbgLogChunk *spare;		/* one free standard chunk, kept */
+	PgbgLogPos	ack;			/* first entry not acknowledged */
+	PgbgLogPos	put;			/* first entry not wholly in the ring */
+	int64		unacked_bytes;	/* entries from ack on */
+	int64		unput_bytes;	/* entries from put on */
+
+	/* what was trimmed off the log: where a held file starts */
+	int32		trim_stmt_no;	/* 'C' messages trimmed */
+	StringInfoData trim_columns;	/* the current result set's 'T' (len 0:
+									 * none) */
+	int64		trim_columns_seq;	/* its number */
+	uint32		reader_epoch;	/* the registry's, when the queue was made */
 } PgbgOutput;
 
 /*
@@ -119,7 +190,6 @@ static bool pgbg_send_message(const char *data, Size len, bool flush,
 static void pgbg_set_blocked(bool blocked);
 static shm_mq_result pgbg_put(const char *data, Size len, bool flush,
 							  bool wait);
-static void pgbg_overflow_append(const char *data, Size len);
 static bool pgbg_drain(PgbgDrain mode, bool flush);
 static bool pgbg_ring_may_have_room(int64 now);
 static void pgbg_output_detached(dsm_segment *seg, Datum arg);
@@ -176,14 +246,218 @@ pgbg_set_blocked(bool blocked)
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pgbg_my_status->blocked_on_queue = blocked;
 	SpinLockRelease(&pgbg_my_status->mutex);
+	pgbg_jobs_worker_set_blocked(blocked);
 	/* a launcher inside pg_background_wait_v2 wants to know at once */
 	if (blocked)
 		pgbg_wake_launcher();
 }
 
+/* ---- the replay log ---- */
+
+/* Move pos past chunks it has used up. */
+static void
+pgbg_log_norm(PgbgLogPos *pos)
+{
+	while (pos->chunk != NULL && pos->off >= pos->chunk->used &&
+		   pos->chunk->next != NULL)
+	{
+		pos->chunk = pos->chunk->next;
+		pos->off = 0;
+	}
+}
+
+/* Is there an entry at pos? */
+static bool
+pgbg_log_has(PgbgLogPos *pos)
+{
+	pgbg_log_norm(pos);
+	return pos->chunk != NULL && pos->off < pos->chunk->used;
+}
+
+static void
+pgbg_log_hdr(const PgbgLogPos *pos, PgbgLogHdr *hdr)
+{
+	memcpy(hdr, pos->chunk->data + pos->off, sizeof(PgbgLogHdr));
+}
+
+static void
+pgbg_log_free_chunk(PgbgLogChunk *c)
+{
+	if (pgbg_out.spare == NULL && c->size == PGBG_LOG_CHUNK)
+		pgbg_out.spare = c;
+	else
+		pfree(c);
+}
+
+/* Copy a numbered frame into the log (the one copy a durable frame costs). */
+static void
+pgbg_log_append(const char *data, Size len, int nmsgs, int64 first_seq)
+{
+	Size		need = sizeof(PgbgLogHdr) + len;
+	PgbgLogChunk *c = pgbg_out.tail;
+	PgbgLogHdr	hdr;
+
+	if (c == NULL || (Size) (c->size - c->used) < need)
+	{
+		Size		size = Max(need, PGBG_LOG_CHUNK);
+
+		if (size == PGBG_LOG_CHUNK && pgbg_out.spare != NULL)
+		{
+			c = pgbg_out.spare;
+			pgbg_out.spare = NULL;
+		}
+		else
+			c = MemoryContextAlloc(TopMemoryContext,
+								   offsetof(PgbgLogChunk, data) + size);
+		c->next = NULL;
+		c->size = (int) size;
+		c->used = 0;
+		if (pgbg_out.tail != NULL)
+			pgbg_out.tail->next = c;
+		else
+		{
+			pgbg_out.head = c;
+			pgbg_out.ack.chunk = c;
+			pgbg_out.ack.off = 0;
+			pgbg_out.put.chunk = c;
+			pgbg_out.put.off = 0;
+		}
+		pgbg_out.tail = c;
+	}
+	hdr.len = (uint32) len;
+	hdr.nmsgs = nmsgs;
+	hdr.first_seq = first_seq;
+	memcpy(c->data + c->used, &hdr, sizeof(hdr));
+	memcpy(c->data + c->used + sizeof(hdr), data, len);
+	c->used += (int) need;
+	pgbg_out.unacked_bytes += need;
+	pgbg_out.unput_bytes += need;
+}
+
+/* Forget the whole log. */
+static void
+pgbg_log_reset(void)
+{
+	PgbgLogChunk *c = pgbg_out.head;
+
+	while (c != NULL)
+	{
+		PgbgLogChunk *next = c->next;
+
+		pgbg_log_free_chunk(c);
+		c = next;
+	}
+	pgbg_out.head = pgbg_out.tail = NULL;
+	pgbg_out.ack.chunk = pgbg_out.put.chunk = NULL;
+	pgbg_out.ack.off = pgbg_out.put.off = 0;
+	pgbg_out.unacked_bytes = 0;
+	pgbg_out.unput_bytes = 0;
+}
+
+/*
+ * Drop the entries before put whose messages are all acknowledged (up to
+ * upto), remembering the statement and result set they leave us in (a held
+ * file starts there).
+ */
+static void
+pgbg_log_trim(int64 upto)
+{
+	PgbgLogPos *ack = &pgbg_out.ack;
+	PgbgLogPos *put = &pgbg_out.put;
+
+	for (;;)
+	{
+		PgbgLogHdr	hdr;
+		const char *frame;
+		Size		need;
+
+		/* chunks used up go (put is never behind ack) */
+		while (ack->chunk != NULL && ack->off >= ack->chunk->used &&
+			   ack->chunk->next != NULL)
+		{
+			PgbgLogChunk *old = ack->chunk;
+
+			if (put->chunk == old)
+			{
+				put->chunk = old->next;
+				put->off = 0;
+			}
+			ack->chunk = old->next;
+			ack->off = 0;
+			pgbg_out.head = ack->chunk;
+			pgbg_log_free_chunk(old);
+		}
+		if (ack->chunk == NULL || ack->off >= ack->chunk->used ||
+			(ack->chunk == put->chunk && ack->off == put->off))
+			break;				/* empty, or the rest is not in the ring */
+		pgbg_log_hdr(ack, &hdr);
+		if (hdr.first_seq + hdr.nmsgs - 1 > upto)
+			break;
+		frame = ack->chunk->data + ack->off + sizeof(hdr);
+		if (frame[0] == PGBG_MSG_COLUMNS)
+		{
+			resetStringInfo(&pgbg_out.trim_columns);
+			appendBinaryStringInfo(&pgbg_out.trim_columns, frame, hdr.len);
+			pgbg_out.trim_columns_seq = hdr.first_seq;
+		}
+		else if (frame[0] == PGBG_MSG_COMMAND)
+		{
+			pgbg_out.trim_stmt_no++;
+			resetStringInfo(&pgbg_out.trim_columns);
+		}
+		need = sizeof(hdr) + hdr.len;
+		pgbg_out.unacked_bytes -= need;
+		ack->off += (int) need;
+	}
+}
+
+/* Trim what the reader acknowledged. */
+static void
+pgbg_log_trim_acked(void)
+{
+	if (pgbg_my_status != NULL)
+		pgbg_log_trim((int64) pg_atomic_read_u64(&pgbg_my_status->acked_seq));
+}
+
+/* ---- when the reader goes ---- */
+
+/* The launcher released the job on purpose: nobody will read the rest. */
+static bool
+pgbg_output_discarded(void)
+{
+	bool		discard;
+
+	SpinLockAcquire(&pgbg_my_status->mutex);
+	discard = pgbg_my_status->discard_output;
+	SpinLockRelease(&pgbg_my_status->mutex);
+	return discard;
+}
+
+/*
+ * Has the queue's reader gone without releasing the job?  Its session
+ * ended (the registry's before_shmem_exit callback changes the reader and
+ * sets our latch; the latch of its PGPROC changes owner), or another
+ * session took the job over.  Asked at flush points and while waiting.
+ */
+static bool
+pgbg_reader_lost(void)
+{
+	PgbgJobRef	ref;
+
+	if (pgbg_out.mode != PGBG_OUT_QUEUE || !pgbg_out.durable)
+		return false;
+	if (!pgbg_launcher_alive(pgbg_my_fixed))
+		return true;
+	ref = pgbg_jobs_worker_ref();
+	return PgbgJobRefIsValid(ref) &&
+		pgbg_jobs_reader_epoch(ref) != pgbg_out.reader_epoch;
+}
+
 /*
  * Stop writing to the queue for good.  whereToSendOutput = DestNone keeps
- * elog.c from even building client messages.
+ * elog.c from even building client messages.  The log of a job whose
+ * final message is out stays: it may still go to a held file
+ * (pgbg_output_finish).
  */
 void
 pgbg_abandon_output(void)
@@ -193,21 +467,171 @@ pgbg_abandon_output(void)
 	whereToSendOutput = DestNone;
 	if (pgbg_out.rows.data != NULL)
 		resetStringInfo(&pgbg_out.rows);
-	if (pgbg_out.overflow.data != NULL)
+	pgbg_out.rows_n = 0;
+	if (!pgbg_out.ended || pgbg_out.mode == PGBG_OUT_FILE)
+		pgbg_log_reset();
+	pgbg_set_blocked(false);
+}
+
+/*
+ * The held output reached a bound (or the disk is full): the frame that did
+ * not fit, numbered from first, and everything after it are dropped and get
+ * no numbers; a notice with number first says so, and the job goes on
+ * without output.  Its reader learns the outcome from the registry.
+ */
+static void
+pgbg_cut_output(PgbgHeldResult why, int64 first)
+{
+	pgbg_out.next_seq = first + 1;
+	if (pgbg_my_status != NULL)
+		pg_atomic_write_u64(&pgbg_my_status->produced_seq, (uint64) first);
+	pgbg_held_truncate(why, first);
+	pgbg_log_reset();
+	pgbg_out.ended = false;
+	pgbg_abandon_output();
+}
+
+/*
+ * The reader has gone (or was never there to stay): hold the output in a
+ * file if this job may, otherwise give it up as before.  Everything not
+ * acknowledged is written, the frame being sent included (it is in the
+ * log).  Returns true in file mode.
+ */
+static bool
+pgbg_switch_to_file(void)
+{
+	PgbgJobRef	ref = pgbg_jobs_worker_ref();
+	PgbgLogPos	pos;
+	int64		first_seq;
+	bool		ok;
+
+	if (pgbg_out.mode == PGBG_OUT_FILE)
+		return true;
+	if (!pgbg_out.durable || pgbg_output_discarded() ||
+		pgbg_my_fixed->held_limit <= 0 || !PgbgJobRefIsValid(ref))
 	{
-		resetStringInfo(&pgbg_out.overflow);
-		pgbg_out.overflow.cursor = 0;
+		if (PgbgJobRefIsValid(ref))
+			pgbg_jobs_set_output(ref, PGBG_OUTPUT_DISCARDED);
+		pgbg_out.ended = false;
+		pgbg_abandon_output();
+		return false;
+	}
+
+	/* an old reader must see the queue end */
+	if (pgbg_out.mqh != NULL)
+	{
+		shm_mq_detach(pgbg_out.mqh);
+		pgbg_out.mqh = NULL;
 	}
 	pgbg_set_blocked(false);
+	pgbg_log_trim_acked();
+
+	pos = pgbg_out.ack;
+	if (pgbg_log_has(&pos))
+	{
+		PgbgLogHdr	hdr;
+
+		pgbg_log_hdr(&pos, &hdr);
+		first_seq = hdr.first_seq;
+	}
+	else
+		first_seq = pgbg_out.next_seq;
+
+	ok = pgbg_held_begin(first_seq, pgbg_out.trim_stmt_no,
+						 pgbg_out.trim_columns_seq,
+						 pgbg_out.trim_columns.data,
+						 pgbg_out.trim_columns.len);
+	if (!ok)
+	{
+		pgbg_jobs_set_output(ref, PGBG_OUTPUT_DISCARDED);
+		pgbg_out.ended = false;
+		pgbg_abandon_output();
+		return false;
+	}
+	/* what the worker knows to be acknowledged: an attacher starts after it */
+	pgbg_jobs_publish_acked(ref, pg_atomic_read_u64(&pgbg_my_status->acked_seq),
+							0);
+	pgbg_out.mode = PGBG_OUT_FILE;
+	while (pgbg_log_has(&pos))
+	{
+		PgbgLogHdr	hdr;
+		PgbgHeldResult res;
+
+		pgbg_log_hdr(&pos, &hdr);
+		res = pgbg_held_write(pos.chunk->data + pos.off + sizeof(hdr), hdr.len,
+							  hdr.first_seq + hdr.nmsgs - 1);
+		if (res != PGBG_HELD_OK)
+		{
+			pgbg_cut_output(res, hdr.first_seq);
+			return true;
+		}
+		pos.off += (int) (sizeof(hdr) + hdr.len);
+	}
+	pgbg_log_reset();
+	pgbg_held_publish(true);
+	return true;
+}
+
+/*
+ * The queue cannot take the frame (the reader detached or left): hold the
+ * output, or give it up.  Returns false when output was given up.
+ */
+static bool
+pgbg_reader_left(void)
+{
+	return pgbg_switch_to_file() && !pgbg_output_abandoned;
+}
+
+/*
+ * Wait for the reader: room in the ring, or acknowledgements.  A cancel or
+ * terminate request while we sleep gives up the queue for good (a message
+ * may be half written, and nothing may follow it).  Returns false if output
+ * was given up; the caller re-checks the mode (file mode needs no waiting).
+ */
+static bool
+pgbg_wait_for_reader(void)
+{
+	/* after SIGTERM never wait for a reader */
+	if (pgbg_terminating)
+	{
+		pgbg_abandon_output();
+		return false;
+	}
+	pgbg_set_blocked(true);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 pgbg_out.durable ? 250 : -1, PGBG_WAIT_EVENT_SEND);
+	ResetLatch(MyLatch);
+	if (InterruptPending)
+	{
+		if (QueryCancelPending && !ProcDiePending && pgbg_job_committed)
+		{
+			/* too late to cancel: keep the commit, drop the output */
+			QueryCancelPending = false;
+			pgbg_output_cut = true;
+			pgbg_out.ended = false;
+			pgbg_abandon_output();
+			return false;
+		}
+		if (QueryCancelPending || ProcDiePending)
+		{
+			pgbg_out.ended = false;
+			pgbg_abandon_output();
+			CHECK_FOR_INTERRUPTS();
+			return false;		/* interrupts were held off */
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (pgbg_reader_lost())
+		return pgbg_reader_left();
+	return true;
 }
 
 /*
  * Put one message into the ring.  With wait = false, SHM_MQ_WOULD_BLOCK
  * means "part or none of it is in the ring, call again with the same
- * bytes".  With wait = true we sleep until there is room; a cancel or
- * terminate request while we sleep gives up the queue for good (the message
- * may be half written, and nothing may follow it), and SHM_MQ_DETACHED is
- * returned also in that case.
+ * bytes".  With wait = true we sleep until there is room.  SHM_MQ_DETACHED
+ * means the queue is no longer ours: output was given up, or the job
+ * switched to file mode (which has the frame already when it is durable).
  */
 static shm_mq_result
 pgbg_put(const char *data, Size len, bool flush, bool wait)
@@ -231,114 +655,57 @@ pgbg_put(const char *data, Size len, bool flush, bool wait)
 		}
 		if (res == SHM_MQ_DETACHED)
 		{
-			/* The launcher went away: finish the job without output. */
-			pgbg_abandon_output();
+			/* the launcher went away: hold the output or finish without */
+			(void) pgbg_reader_left();
 			return res;
 		}
 		if (!wait)
 			return res;
-
-		/* after SIGTERM never wait for a reader */
-		if (pgbg_terminating)
-		{
-			pgbg_abandon_output();
+		if (!pgbg_wait_for_reader() || pgbg_out.mode != PGBG_OUT_QUEUE)
 			return SHM_MQ_DETACHED;
-		}
-		pgbg_set_blocked(true);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
-						 PGBG_WAIT_EVENT_SEND);
-		ResetLatch(MyLatch);
-		if (InterruptPending)
-		{
-			if (QueryCancelPending && !ProcDiePending && pgbg_job_committed)
-			{
-				/* too late to cancel: keep the commit, drop the output */
-				QueryCancelPending = false;
-				pgbg_output_cut = true;
-				pgbg_abandon_output();
-				return SHM_MQ_DETACHED;
-			}
-			if (QueryCancelPending || ProcDiePending)
-			{
-				pgbg_abandon_output();
-				CHECK_FOR_INTERRUPTS();
-				return SHM_MQ_DETACHED; /* interrupts were held off */
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
 	}
-}
-
-static void
-pgbg_overflow_append(const char *data, Size len)
-{
-	uint32		len32 = (uint32) len;
-	StringInfo	buf = &pgbg_out.overflow;
-
-	if (buf->data == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(buf);
-		MemoryContextSwitchTo(oldcxt);
-	}
-	appendBinaryStringInfo(buf, (const char *) &len32, sizeof(len32));
-	appendBinaryStringInfo(buf, data, len);
 }
 
 /*
- * Move FIFO entries into the ring, in order.  Returns false if output was
- * given up.
+ * Move log entries into the ring, in order.  Returns false if the queue is
+ * no longer ours (output given up, or file mode).
  */
 static bool
 pgbg_drain(PgbgDrain mode, bool flush)
 {
-	StringInfo	buf = &pgbg_out.overflow;
-
-	while (buf->data != NULL && buf->cursor < buf->len)
+	while (pgbg_log_has(&pgbg_out.put))
 	{
-		uint32		mlen;
+		PgbgLogHdr	hdr;
 		const char *m;
 		bool		last;
 		bool		wait;
 		shm_mq_result res;
+		Size		need;
 
-		memcpy(&mlen, buf->data + buf->cursor, sizeof(mlen));
-		m = buf->data + buf->cursor + sizeof(mlen);
-		last = (buf->cursor + (int) sizeof(mlen) + (int) mlen == buf->len);
+		pgbg_log_hdr(&pgbg_out.put, &hdr);
+		need = sizeof(hdr) + hdr.len;
+		m = pgbg_out.put.chunk->data + pgbg_out.put.off + sizeof(hdr);
+		last = (pgbg_out.unput_bytes == (int64) need);
 		wait = (mode == PGBG_DRAIN_ALL ||
 				(mode == PGBG_DRAIN_BOUNDED &&
-				 buf->len - buf->cursor > PGBG_OVERFLOW_MAX));
+				 pgbg_out.unput_bytes > PGBG_OVERFLOW_MAX));
 
-		res = pgbg_put(m, mlen, flush && last, wait);
+		res = pgbg_put(m, hdr.len, flush && last, wait);
 		if (res == SHM_MQ_DETACHED)
 			return false;
 		if (res == SHM_MQ_WOULD_BLOCK)
 			break;
-		buf->cursor += sizeof(mlen) + mlen;
-	}
-
-	if (buf->data != NULL)
-	{
-		if (buf->cursor == buf->len)
-		{
-			resetStringInfo(buf);
-			buf->cursor = 0;
-		}
-		else if (buf->cursor >= 1024 * 1024)
-		{
-			/* compact; the head keeps its bytes, only their address moves */
-			memmove(buf->data, buf->data + buf->cursor, buf->len - buf->cursor);
-			buf->len -= buf->cursor;
-			buf->data[buf->len] = '\0';
-			buf->cursor = 0;
-		}
+		pgbg_out.put.off += (int) need;
+		pgbg_out.unput_bytes -= need;
+		/* without a replay log, what is in the ring is forgotten */
+		if (!pgbg_out.durable)
+			pgbg_log_trim(PG_INT64_MAX);
 	}
 	return true;
 }
 
 /*
- * Is it worth trying to move FIFO entries into the ring?  Not while the ring
+ * Is it worth trying to move log entries into the ring?  Not while the ring
  * was full at our last attempt, until the reader has freed space: shm_mq
  * sets our latch whenever the reader marks data as read.  Every attempt on a
  * full ring costs a SetLatch() of the reader (a kill() when it sleeps), and
@@ -427,7 +794,7 @@ pgbg_send_rows(void)
  * 'Z' get their number appended (the reader checks it against its own
  * count); the frame to send is returned in *data and *len.
  */
-static void
+static int64
 pgbg_number_frame(const char **data, Size *len, int nmsgs)
 {
 	int64		seq = pgbg_out.next_seq;
@@ -438,7 +805,7 @@ pgbg_number_frame(const char **data, Size *len, int nmsgs)
 		pg_atomic_write_u64(&pgbg_my_status->produced_seq,
 							(uint64) (pgbg_out.next_seq - 1));
 	if (kind != PGBG_MSG_COMMAND && kind != PGBG_MSG_DONE)
-		return;
+		return seq;
 	if (pgbg_out.tagged.data == NULL)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
@@ -451,6 +818,59 @@ pgbg_number_frame(const char **data, Size *len, int nmsgs)
 	pq_sendint64(&pgbg_out.tagged, seq);
 	*data = pgbg_out.tagged.data;
 	*len = pgbg_out.tagged.len;
+	return seq;
+}
+
+/* File mode: append, and publish at the flush points. */
+static bool
+pgbg_send_to_file(const char *data, Size len, int64 first_seq, bool publish)
+{
+	PgbgHeldResult res = pgbg_held_write(data, len, pgbg_out.next_seq - 1);
+
+	if (res != PGBG_HELD_OK)
+	{
+		pgbg_cut_output(res, first_seq);
+		return false;
+	}
+	if (publish)
+		pgbg_held_publish(false);
+	return true;
+}
+
+/*
+ * A durable frame is in the log: move what the ring takes, and keep the
+ * log within its bounds, waiting for the reader when it is not.
+ */
+static bool
+pgbg_send_logged(int64 now, bool flush, bool drain)
+{
+	if (pgbg_out.unput_bytes > 0 && pgbg_ring_may_have_room(now) &&
+		!pgbg_drain(drain ? PGBG_DRAIN_ALL : PGBG_DRAIN_TRY, flush))
+		return pgbg_out.mode == PGBG_OUT_FILE && !pgbg_output_abandoned;
+	if (drain && pgbg_out.unput_bytes > 0 &&
+		!pgbg_drain(PGBG_DRAIN_ALL, flush))
+		return pgbg_out.mode == PGBG_OUT_FILE && !pgbg_output_abandoned;
+	if (pgbg_out.unput_bytes > PGBG_OVERFLOW_MAX &&
+		!pgbg_drain(PGBG_DRAIN_BOUNDED, flush))
+		return pgbg_out.mode == PGBG_OUT_FILE && !pgbg_output_abandoned;
+
+	/* acknowledgements: read at flush points, and when over the bound */
+	if (flush || pgbg_out.unacked_bytes > PGBG_REPLAY_MAX)
+		pgbg_log_trim_acked();
+	while (pgbg_out.unacked_bytes > PGBG_REPLAY_MAX &&
+		   pgbg_out.ack.chunk != pgbg_out.tail)
+	{
+		/* the reader can acknowledge only what reached the ring */
+		if (pgbg_out.unput_bytes > 0 && !pgbg_drain(PGBG_DRAIN_TRY, true))
+			return pgbg_out.mode == PGBG_OUT_FILE && !pgbg_output_abandoned;
+		if (!pgbg_wait_for_reader())
+			return false;
+		if (pgbg_out.mode != PGBG_OUT_QUEUE)
+			return !pgbg_output_abandoned;
+		pgbg_log_trim_acked();
+	}
+	pgbg_set_blocked(false);
+	return true;
 }
 
 static bool
@@ -458,8 +878,8 @@ pgbg_send_message(const char *data, Size len, bool flush, bool drain,
 				  int nmsgs)
 {
 	int64		now;
+	int64		first_seq;
 	bool		ok = true;
-	StringInfo	fifo = &pgbg_out.overflow;
 
 	if (pgbg_output_abandoned)
 		return false;
@@ -469,50 +889,67 @@ pgbg_send_message(const char *data, Size len, bool flush, bool drain,
 		 * Re-entered from an error raised while we waited for space: give up
 		 * rather than wait inside the error path.
 		 */
+		pgbg_out.ended = false;
 		pgbg_abandon_output();
 		return false;
 	}
-	pgbg_number_frame(&data, &len, nmsgs);
+	first_seq = pgbg_number_frame(&data, &len, nmsgs);
 
 	now = pgbg_now_ms();
 	if (drain || now - pgbg_out.last_flush_ms >= PGBG_FLUSH_INTERVAL_MS)
 		flush = true;
 
 	pgbg_out.sending = true;
+	if (pgbg_out.mode == PGBG_OUT_QUEUE && flush && pgbg_reader_lost())
+		(void) pgbg_reader_left();
 
-	/* older messages first; if they all fit now, this one needs no copy */
-	if (fifo->data != NULL && fifo->cursor < fifo->len &&
-		pgbg_ring_may_have_room(now))
-		ok = pgbg_drain(PGBG_DRAIN_TRY, false);
-
-	if (!ok)
+	if (pgbg_output_abandoned)
+		ok = false;
+	else if (pgbg_out.mode == PGBG_OUT_FILE)
+		ok = pgbg_send_to_file(data, len, first_seq, flush);
+	else if (pgbg_out.durable)
 	{
-		/* output given up while draining */
-	}
-	else if (fifo->data == NULL || fifo->cursor == fifo->len)
-	{
-		shm_mq_result res = pgbg_put(data, len, flush, drain);
-
-		if (res == SHM_MQ_WOULD_BLOCK)
-			pgbg_overflow_append(data, len);	/* maybe partly sent */
-		else if (res == SHM_MQ_DETACHED)
-			ok = false;
+		pgbg_log_append(data, len, nmsgs, first_seq);
+		ok = pgbg_send_logged(now, flush, drain);
 	}
 	else
 	{
-		pgbg_overflow_append(data, len);
-		if (drain)
-			ok = pgbg_drain(PGBG_DRAIN_ALL, flush);
-		/* otherwise it waits for room, like the messages before it */
+		/* older messages first; if they all fit now, this one needs no copy */
+		if (pgbg_out.unput_bytes > 0 && pgbg_ring_may_have_room(now))
+			ok = pgbg_drain(PGBG_DRAIN_TRY, false);
+		if (!ok)
+		{
+			/* output given up while draining */
+		}
+		else if (pgbg_out.unput_bytes == 0)
+		{
+			shm_mq_result res = pgbg_put(data, len, flush, drain);
+
+			if (res == SHM_MQ_WOULD_BLOCK)
+				pgbg_log_append(data, len, nmsgs, first_seq);	/* maybe partly
+																 * sent */
+			else if (res == SHM_MQ_DETACHED)
+				ok = false;
+		}
+		else
+		{
+			pgbg_log_append(data, len, nmsgs, first_seq);
+			if (drain)
+				ok = pgbg_drain(PGBG_DRAIN_ALL, flush);
+			/* otherwise it waits for room, like the messages before it */
+		}
+		if (ok && !pgbg_output_abandoned &&
+			pgbg_out.unput_bytes > PGBG_OVERFLOW_MAX)
+			ok = pgbg_drain(PGBG_DRAIN_BOUNDED, flush);
 	}
-	if (ok && !pgbg_output_abandoned && fifo->data != NULL &&
-		fifo->len - fifo->cursor > PGBG_OVERFLOW_MAX)
-		ok = pgbg_drain(PGBG_DRAIN_BOUNDED, flush);
 	pgbg_out.sending = false;
 
+	ok = ok && !pgbg_output_abandoned;
+	if (ok && (data[0] == PGBG_MSG_DONE || data[0] == PGBG_MSG_ERROR))
+		pgbg_out.ended = true;
 	if (flush)
 		pgbg_out.last_flush_ms = now;
-	return ok && !pgbg_output_abandoned;
+	return ok;
 }
 
 /* The segment is going away (process exit): never touch the queue again. */
@@ -587,13 +1024,15 @@ pgbg_comm_putmessage_noblock(char msgtype, const char *s, size_t len)
 void
 pgbg_output_attach(shm_mq *mq, dsm_segment *seg)
 {
-	/* a previous job's FIFO buffer may be large: do not keep it */
-	if (pgbg_out.overflow.data != NULL)
-		pfree(pgbg_out.overflow.data);
+	pgbg_log_reset();
+	if (pgbg_out.spare != NULL)
+		pfree(pgbg_out.spare);
 	if (pgbg_out.rows.data != NULL)
 		pfree(pgbg_out.rows.data);
 	if (pgbg_out.tagged.data != NULL)
 		pfree(pgbg_out.tagged.data);
+	if (pgbg_out.trim_columns.data != NULL)
+		pfree(pgbg_out.trim_columns.data);
 	memset(&pgbg_out, 0, sizeof(pgbg_out));
 	pgbg_out.next_seq = 1;
 	pgbg_output_abandoned = true;	/* until there is a queue to write to */
@@ -602,6 +1041,14 @@ pgbg_output_attach(shm_mq *mq, dsm_segment *seg)
 	if (mq == NULL)
 		return;
 
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&pgbg_out.trim_columns);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	pgbg_out.durable = pgbg_my_fixed->durable;
+	pgbg_out.reader_epoch = 1;	/* the launcher's, from its registration */
 	shm_mq_set_sender(mq, MyProc);
 	pgbg_out.mqh = shm_mq_attach(mq, seg, NULL);
 	pgbg_output_abandoned = false;
@@ -610,6 +1057,62 @@ pgbg_output_attach(shm_mq *mq, dsm_segment *seg)
 	/* notices and errors now go to the launcher (see file header) */
 	PqCommMethods = &pgbg_comm_methods;
 	whereToSendOutput = DestRemote;
+}
+
+/*
+ * After the job's final message: a durable job's worker may go idle (and
+ * serve another job) only once its reader has everything, so it waits a
+ * little for the final acknowledgement (the reader acknowledges on receipt,
+ * or releases the job).  If it does not come, or the reader goes, the
+ * unacknowledged output goes to a held file and the worker exits: a
+ * finished job must not hold a worker slot while its output waits.  Returns
+ * true if nothing is held.
+ */
+bool
+pgbg_output_finish(void)
+{
+	TimestampTz deadline;
+	bool		held = false;
+
+	if (pgbg_out.mode == PGBG_OUT_FILE)
+	{
+		pgbg_held_end();
+		held = true;
+	}
+	else if (pgbg_out.durable && pgbg_out.ended && pgbg_my_status != NULL)
+	{
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   PGBG_FINAL_ACK_WAIT_MS);
+		for (;;)
+		{
+			long		wait_ms;
+
+			if (pgbg_output_discarded())
+				break;
+			pgbg_log_trim_acked();
+			if (!pgbg_log_has(&pgbg_out.ack))
+				break;			/* everything acknowledged */
+			wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+													  deadline);
+			if (wait_ms <= 0 || pgbg_reader_lost() || pgbg_terminating)
+			{
+				held = pgbg_switch_to_file();
+				if (held)
+					pgbg_held_end();
+				break;
+			}
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(wait_ms, 100), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			/* a cancel aimed at the finished job must not hit the next one */
+			QueryCancelPending = false;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	pgbg_out.ended = false;
+	pgbg_log_reset();
+	return !held;
 }
 
 /* Leave the queue of a finished job before its segment is detached. */

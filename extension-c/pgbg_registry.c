@@ -50,6 +50,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
+#include "pgbg_durable.h"
 
 #define PGBG_TOMBSTONES 64
 
@@ -83,6 +84,8 @@ static int	pgbg_tombstone_next = 0;
 static List *pgbg_lingering = NIL;
 
 static void pgbg_on_detach(dsm_segment *seg, Datum arg);
+static void pgbg_free_attached(PgbgJobHandle *job);
+static void pgbg_attached_refresh(PgbgJobHandle *job);
 static bool pgbg_move_to_mailbox(PgbgJobHandle *job);
 static void pgbg_linger(PgbgJobHandle *job);
 static void pgbg_raise_not_found(int32 pid, int64 cookie, bool v1,
@@ -290,7 +293,31 @@ pgbg_release(PgbgJobHandle *job, PgbgReleaseReason reason)
 	if (!job->counted)
 		(void) pgbg_observe(job, &stopped); /* count the outcome if final */
 	pgbg_add_tombstone(key, reason);
-	if (job->seg != NULL && !job->counted)
+
+	/*
+	 * An explicit release: nobody will read the rest, so the worker drops
+	 * its output instead of holding it, and the registry entry may go once
+	 * the job has ended ("done" returned means delivered).  A handle that
+	 * was taken over does neither: the output is the new reader's.
+	 */
+	if (reason != PGBG_RELEASED_TAKEN_OVER)
+	{
+		if (job->fixed != NULL && !job->attached)
+		{
+			SpinLockAcquire(&job->fixed->status.mutex);
+			job->fixed->status.discard_output = true;
+			SpinLockRelease(&job->fixed->status.mutex);
+		}
+		pgbg_jobs_release_reader(pgbg_handle_ref(job), job->reader_epoch,
+								 reason == PGBG_RELEASED_FINISHED ?
+								 PGBG_OUTPUT_DELIVERED : PGBG_OUTPUT_DISCARDED);
+	}
+
+	if (job->attached)
+		pgbg_free_attached(job);
+	else if (reason == PGBG_RELEASED_TAKEN_OVER && job->seg != NULL)
+		dsm_detach(job->seg);
+	else if (job->seg != NULL && !job->counted)
 		pgbg_linger(job);
 	else if (job->seg != NULL && !pgbg_keep_idle(job))
 		dsm_detach(job->seg);
@@ -298,6 +325,7 @@ pgbg_release(PgbgJobHandle *job, PgbgReleaseReason reason)
 			(errmsg_internal("pg_background: released worker %d (%s)", key.pid,
 							 reason == PGBG_RELEASED_DETACHED ? "detached" :
 							 reason == PGBG_RELEASED_CONSUMED ? "results consumed" :
+							 reason == PGBG_RELEASED_TAKEN_OVER ? "taken over" :
 							 "finished")));
 }
 
@@ -451,6 +479,11 @@ pgbg_raise_not_found(int32 pid, int64 cookie, bool v1, bool pid_known)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("results of pg_background worker %d were already consumed", pid),
 				 errdetail("Results can be read only once; the handle was released after reading.")));
+	if (t != NULL && t->reason == PGBG_RELEASED_TAKEN_OVER)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("pg_background worker %d was taken over by another session", pid),
+				 errdetail("Another session attached to the job with takeover => true.")));
 	if (t != NULL && t->reason == PGBG_RELEASED_FINISHED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -513,6 +546,23 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 	if (job == NULL)
 		pgbg_raise_not_found(pid, cookie, v1, pid_known);
 
+	/* another session attached with takeover: this handle is no reader */
+	if (PgbgJobRefIsValid(pgbg_handle_ref(job)))
+	{
+		int32		by_pid;
+
+		if (!pgbg_jobs_is_reader(pgbg_handle_ref(job), job->reader_epoch,
+								 &by_pid) && by_pid != 0 && by_pid != MyProcPid)
+		{
+			pgbg_release(job, PGBG_RELEASED_TAKEN_OVER);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("pg_background worker %d was taken over by session %d",
+							pid, by_pid),
+					 errdetail("Another session attached to the job with takeover => true; this session no longer reads it.")));
+		}
+	}
+
 	/*
 	 * Security model (review S2): a worker runs with the privileges of the
 	 * role that launched it, and only a role having those privileges may
@@ -534,6 +584,8 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 void
 pgbg_status_snapshot(PgbgJobHandle *job, PgbgStatus *copy)
 {
+	if (job->attached)
+		pgbg_attached_refresh(job);
 	SpinLockAcquire(&job->fixed->status.mutex);
 	memcpy(copy, &job->fixed->status, sizeof(PgbgStatus));
 	SpinLockRelease(&job->fixed->status.mutex);
@@ -553,8 +605,16 @@ pgbg_observe(PgbgJobHandle *job, bool *stopped)
 	PgbgOutcome outcome;
 
 	/* process state first: an outcome read afterwards is then final */
-	*stopped = (GetBackgroundWorkerPid(job->handle, &pid) != BGWH_STARTED);
-	pgbg_status_snapshot(job, &st);
+	if (job->attached)
+	{
+		pgbg_status_snapshot(job, &st);
+		*stopped = (st.outcome != PGBG_RUNNING);
+	}
+	else
+	{
+		*stopped = (GetBackgroundWorkerPid(job->handle, &pid) != BGWH_STARTED);
+		pgbg_status_snapshot(job, &st);
+	}
 	outcome = st.outcome;
 	if (outcome == PGBG_RUNNING && *stopped)
 		outcome = st.cancel_requested ? PGBG_CANCELED : PGBG_LOST;
@@ -660,7 +720,8 @@ pgbg_wait_for_outcome(PgbgJobHandle *job, int64 timeout_ms, bool detect_deadlock
 	for (;;)
 	{
 		bool		stopped;
-		long		wait = 1000;
+		/* an attached job's outcome sets no latch of ours: poll */
+		long		wait = job->attached ? 100 : 1000;
 
 		if (pgbg_observe(job, &stopped) != PGBG_RUNNING)
 			return true;
@@ -710,6 +771,12 @@ pgbg_request_cancel(PgbgJobHandle *job)
 {
 	pid_t		pid;
 
+	if (job->attached)
+	{
+		pgbg_jobs_observer_cancel(job->key.pid, job->key.cookie, -1);
+		return;
+	}
+
 	SpinLockAcquire(&job->fixed->status.mutex);
 	job->fixed->status.cancel_requested = true;
 	SpinLockRelease(&job->fixed->status.mutex);
@@ -725,7 +792,10 @@ pgbg_request_cancel(PgbgJobHandle *job)
 void
 pgbg_terminate(PgbgJobHandle *job)
 {
-	TerminateBackgroundWorker(job->handle);
+	if (job->attached)
+		pgbg_jobs_observer_cancel(job->key.pid, job->key.cookie, 0);
+	else
+		TerminateBackgroundWorker(job->handle);
 }
 
 /*
@@ -748,3 +818,220 @@ pgbg_forget_session_state(void)
 	return true;
 }
 
+
+/* ---- handles attached to a job of another session (attach_v2) ---- */
+
+/* Is (pid, cookie) a handle of this session, or was it one? */
+bool
+pgbg_session_knows(int32 pid, int64 cookie)
+{
+	PgbgKey		key = pgbg_make_key(pid, cookie);
+
+	if (pgbg_registry != NULL &&
+		hash_search(pgbg_registry, &key, HASH_FIND, NULL) != NULL)
+		return true;
+	return pgbg_find_tombstone(pid, cookie, false) != NULL;
+}
+
+/* No segment to detach: the handle goes with its memory. */
+static void
+pgbg_free_attached(PgbgJobHandle *job)
+{
+	if (job->registered && pgbg_registry != NULL)
+		(void) hash_search(pgbg_registry, &job->key, HASH_REMOVE, NULL);
+	pgbg_held_reader_close(job->held);
+	MemoryContextDelete(job->cxt);
+}
+
+/*
+ * An attached handle's status block is a copy of what the registry entry
+ * says; the outcome names map one to one, an interrupted job is lost.
+ */
+static void
+pgbg_attached_refresh(PgbgJobHandle *job)
+{
+	PgbgJobEntry e;
+	PgbgStatus *st = &job->fixed->status;
+	PgbgOutcome outcome;
+
+	if (!pgbg_jobs_snapshot(pgbg_handle_ref(job), &e))
+	{
+		/* freed meanwhile (retention, eviction): whatever it was, it ended */
+		SpinLockAcquire(&st->mutex);
+		if (st->outcome == PGBG_RUNNING)
+			st->outcome = PGBG_LOST;
+		SpinLockRelease(&st->mutex);
+		return;
+	}
+	switch (e.state)
+	{
+		case PGBG_JOB_COMPLETED:
+			outcome = PGBG_COMPLETED;
+			break;
+		case PGBG_JOB_ERROR:
+			outcome = PGBG_FAILED;
+			break;
+		case PGBG_JOB_CANCELED:
+			outcome = PGBG_CANCELED;
+			break;
+		case PGBG_JOB_LOST:
+		case PGBG_JOB_INTERRUPTED:
+			outcome = PGBG_LOST;
+			break;
+		default:
+			outcome = PGBG_RUNNING;
+			break;
+	}
+	SpinLockAcquire(&st->mutex);
+	st->outcome = outcome;
+	memcpy(st->sqlstate, e.sqlstate, sizeof(st->sqlstate));
+	memcpy(st->errmsg, e.errmsg, sizeof(st->errmsg));
+	st->progress_pct = e.progress_pct;
+	memcpy(st->progress_msg, e.progress_msg, sizeof(st->progress_msg));
+	st->cancel_requested = e.cancel_requested;
+	st->started_at = e.launched_at;
+	st->finished_at = e.finished_at;
+	st->truncated = e.truncated;
+	st->blocked_on_queue = false;	/* file mode never waits for a reader */
+	SpinLockRelease(&st->mutex);
+	job->interrupted = (e.state == PGBG_JOB_INTERRUPTED);
+}
+
+/* Has the attached job ended (or gone from the registry)? */
+bool
+pgbg_attached_finished(PgbgJobHandle *job)
+{
+	PgbgStatus	st;
+
+	pgbg_status_snapshot(job, &st);
+	return st.outcome != PGBG_RUNNING;
+}
+
+/*
+ * The held file's header says where its first record stands: numbering,
+ * statements, and the result set it is inside of.  An attach without
+ * after_seq shows that result set's columns again (see the fetch reader).
+ */
+void
+pgbg_attached_start(PgbgJobHandle *job, int64 first_seq, int32 stmt_no,
+					int64 columns_seq, const char *columns, int columns_len)
+{
+	job->recv_seq = first_seq - 1;
+	job->stmt_no = stmt_no;
+	if (job->replay_wanted && columns != NULL && columns_seq <= job->skip_to)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(job->cxt);
+
+		job->replay_json = pgbg_fetch_replay_json(columns, columns_len);
+		job->replay_seq = columns_seq;
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
+ * attach_v2: make this session the reader of a job of another session (or
+ * of its own, by a new handle), from after_seq + 1 (NULL: from what was
+ * acknowledged), with a handle of this session that reads the job's held
+ * output.  The registry does the checks (who, which database, a live other
+ * reader: 42704, 42501, 55000, 55006).
+ */
+PgbgJobHandle *
+pgbg_attach(int32 pid, int64 cookie, bool has_after, int64 after_seq,
+			bool takeover, PgbgJobEntry *snap)
+{
+	PgbgJobRef	ref;
+	uint32		epoch;
+	MemoryContext cxt;
+	PgbgJobHandle *job;
+	PgbgJobHandle *old = NULL;
+	PgbgKey		key = pgbg_make_key(pid, cookie);
+	PgbgEntry  *entry;
+	int			hidden;
+	int			held;
+	int64		from;
+	bool		found;
+
+	(void) pgbg_sweep_lingering();
+	pgbg_registry_init();
+	entry = hash_search(pgbg_registry, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		old = entry->job;
+	held = pgbg_count_held(false, GetUserId(), &hidden);
+	if (old == NULL && held >= pgbg_max_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("this session already holds %d pg_background workers", held),
+				 errdetail("pg_background.max_workers is %d per session; an attached job counts like a launched one.",
+						   pgbg_max_workers)));
+
+	epoch = pgbg_jobs_attach(pid, cookie, takeover, &ref, snap);
+
+	/* what the reader has: checked against what the worker published */
+	from = has_after ? after_seq : snap->acked_seq;
+	if ((has_after && after_seq < snap->acked_seq &&
+		 snap->state != PGBG_JOB_INTERRUPTED) ||
+		(has_after && snap->mode == PGBG_MODE_FILE &&
+		 snap->state != PGBG_JOB_INTERRUPTED &&
+		 after_seq > Max(Max(snap->w_seq, snap->last_seq), snap->final_seq)))
+	{
+		/* not a reader after all: leave the output held */
+		pgbg_jobs_release_reader(ref, epoch, PGBG_OUTPUT_HELD);
+	}
+	if (has_after && after_seq < snap->acked_seq &&
+		snap->state != PGBG_JOB_INTERRUPTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("messages up to " INT64_FORMAT " of pg_background worker %d were already acknowledged and are no longer held",
+						snap->acked_seq, pid),
+				 errdetail("after_seq " INT64_FORMAT " asks for earlier messages.",
+						   after_seq)));
+	if (has_after && snap->mode == PGBG_MODE_FILE &&
+		snap->state != PGBG_JOB_INTERRUPTED &&
+		after_seq > Max(Max(snap->w_seq, snap->last_seq), snap->final_seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_seq " INT64_FORMAT " is beyond the last message of pg_background worker %d (" INT64_FORMAT ")",
+						after_seq, pid,
+						Max(Max(snap->w_seq, snap->last_seq), snap->final_seq))));
+
+	/* a handle of ours for the same job is replaced (a self take-over) */
+	if (old != NULL)
+		pgbg_release(old, PGBG_RELEASED_TAKEN_OVER);
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "pg_background handle",
+								ALLOCSET_SMALL_SIZES);
+	job = MemoryContextAllocZero(cxt, sizeof(PgbgJobHandle));
+	job->cxt = cxt;
+	job->key = key;
+	job->attached = true;
+	job->fixed = MemoryContextAllocZero(cxt, sizeof(PgbgFixed));
+	SpinLockInit(&job->fixed->status.mutex);
+	job->fixed->status.progress_pct = -1;
+	job->fixed->status.outcome = PGBG_RUNNING;
+	job->fixed->cookie = cookie;
+	job->user_id = snap->owner;
+	job->submit_mode = snap->submit;
+	job->launched_at = snap->launched_at;
+	job->launch_seq = ++pgbg_launch_seq;
+	job->preview = MemoryContextAlloc(cxt, PGBG_PREVIEW_LEN + 1);
+	strlcpy(job->preview, snap->preview, PGBG_PREVIEW_LEN + 1);
+	job->reg_index = ref.index;
+	job->reg_generation = ref.generation;
+	job->reader_epoch = epoch;
+	job->held = pgbg_held_reader_create(cxt);
+	job->counted = true;		/* launched by another session: its stats */
+	job->recv_seq = from;
+	job->skip_to = from;
+	job->acked_seq = from;
+	job->delivered_seq = from;
+	job->replay_wanted = !has_after;
+
+	entry = hash_search(pgbg_registry, &job->key, HASH_ENTER, &found);
+	entry->job = job;
+	job->registered = true;
+	pgbg_jobs_publish_acked(ref, from, 0);
+	ereport(pgbg_log_level,
+			(errmsg_internal("pg_background: attached to worker %d from " INT64_FORMAT,
+							 pid, from)));
+	return job;
+}

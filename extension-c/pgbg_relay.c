@@ -34,6 +34,7 @@
 #include "utils/tuplestore.h"
 
 #include "pg_background.h"
+#include "pgbg_durable.h"
 
 typedef struct PgbgErrorContextArg
 {
@@ -56,6 +57,12 @@ pgbg_receive(PgbgJobHandle *job, long timeout_ms, StringInfo msg)
 	/* result_v2 acknowledges every 256 messages, and before it waits */
 	if (job->ack_on_receipt && job->recv_seq - job->acked_seq >= 256)
 		pgbg_store_ack(job, job->recv_seq);
+	if (job->attached)
+	{
+		if (job->ack_on_receipt && timeout_ms != 0)
+			pgbg_store_ack(job, job->recv_seq);
+		return pgbg_held_receive(job, timeout_ms, msg);
+	}
 	for (;;)
 	{
 		shm_mq_result res;
@@ -426,7 +433,9 @@ pgbg_store_ack(PgbgJobHandle *job, int64 seq)
 	if (seq <= job->acked_seq)
 		return;
 	job->acked_seq = seq;
-	if (job->fixed == NULL || !job->fixed->durable)
+	/* an attacher starts after what the registry says is acknowledged */
+	pgbg_jobs_publish_acked(pgbg_handle_ref(job), seq, 0);
+	if (job->fixed == NULL || !job->fixed->durable || job->attached)
 		return;
 	pg_atomic_write_u64(&job->fixed->status.acked_seq, (uint64) seq);
 	SpinLockAcquire(&job->fixed->status.mutex);
@@ -440,6 +449,18 @@ pgbg_store_ack(PgbgJobHandle *job, int64 seq)
 int64
 pgbg_produced_seq(PgbgJobHandle *job)
 {
+	if (job->attached)
+	{
+		int64		w_off;
+		int64		w_seq;
+		PgbgJobEntry e;
+		int64		last = job->recv_seq;
+
+		(void) pgbg_jobs_read_position(pgbg_handle_ref(job), &w_off, &w_seq);
+		if (pgbg_jobs_snapshot(pgbg_handle_ref(job), &e))
+			last = Max(last, Max(e.last_seq, e.final_seq));
+		return Max(last, w_seq);
+	}
 	if (job->fixed == NULL)
 		return job->recv_seq;
 	return Max(job->recv_seq,

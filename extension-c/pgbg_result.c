@@ -358,7 +358,7 @@ pgbg_materialize_result(PgbgJobHandle *job, FunctionCallInfo fcinfo)
 	 */
 	worker_error = rr.worker_error;
 	if (worker_error != NULL && worker_error->cursorpos > 0 &&
-		worker_error->internalquery == NULL)
+		worker_error->internalquery == NULL && job->sql != NULL)
 	{
 		worker_error->internalquery = MemoryContextStrdup(query_cxt, job->sql);
 		worker_error->internalpos = worker_error->cursorpos;

@@ -425,7 +425,7 @@ pgbg_leave_pool(void)
  * need the exit callbacks to be skipped, which happens only when a backend
  * crashes, and then the postmaster restarts every process anyway.
  */
-static bool
+bool
 pgbg_launcher_alive(PgbgFixed *fixed)
 {
 	PGPROC	   *proc = fixed->launcher_proc;

@@ -148,8 +148,13 @@ pg_background_worker_main(Datum main_arg)
 	{
 		dsm_handle	next;
 		int			idle_timeout_ms = pgbg_my_fixed->idle_timeout_ms;
+		bool		completed = pgbg_run_job(sql, gucstate, jobcxt);
 
-		if (!pgbg_run_job(sql, gucstate, jobcxt) || idle_timeout_ms <= 0)
+		/*
+		 * Only a job whose reader has all of its output may hand the worker
+		 * on; otherwise the output goes to a held file and we exit.
+		 */
+		if (!pgbg_output_finish() || !completed || idle_timeout_ms <= 0)
 			break;
 		MemoryContextReset(jobcxt);
 		if (!pgbg_reset_session())

@@ -81,6 +81,9 @@ sub new_node
 		join("\n", map { "$_ = $settings{$_}" } sort keys %settings));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_background');
+	# the server-wide job registry is a pinned DSM segment made at its first use: make it
+	# now, so that the tests' DSM counts measure jobs only
+	$node->safe_psql('postgres', 'SELECT count(*) FROM pg_background_jobs_v2()');
 	return $node;
 }
 
