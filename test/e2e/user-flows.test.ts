@@ -75,8 +75,8 @@ describe('PG Background in VS Code (code-server)', { timeout: 30 * 60_000 }, () 
     try {
       await wb.showJobsView();
       await wb.openFile('select.sql');
-      await wb.selectLines(2, 2);
-      await wb.runCommand(paletteTitle('pgBackground.runSelection'));
+      // Retries the selection and the command when a keystroke was lost under load.
+      await wb.runSelectionAsJob(2, 2, paletteTitle('pgBackground.runSelection'), "SELECT 'alpha' AS greeting");
       await wb.waitForJobState("SELECT 'alpha' AS greeting", /running/i, 120_000);
       await wb.screenshot('job-running');
     } finally {
