@@ -31,7 +31,7 @@ import {
   type WaitOptions,
   type WaitOutcome,
 } from './engineTypes.js';
-import { ConnectionError, ExtensionMissingError, PgServerError, toServerError } from './errors.js';
+import { ConnectionError, ExtensionMissingError } from './errors.js';
 import type { SessionCalls } from './launcherSession.js';
 import { SpooledResultStore } from './resultStore.js';
 import { isFinal, nextState, type JobEvent } from './jobStateMachine.js';
@@ -40,9 +40,9 @@ import { ConnectionRegistry } from './connectionRegistry.js';
 import { FetchDrain, reducedWorkerEnded, ReducedRead, startPump, SubmitPoll, wakePump, type DrainContext, type DrainStrategy } from './drain.js';
 import { isRestorable, restoredRecord, toHistory } from './jobHistory.js';
 import { describeError, errorMessage, type Connection, type JobRecord } from './jobRecord.js';
-import { acknowledgeFinal, attach, isConnectionTrouble, NOTE_UNREACHABLE, refusalNote, resumePoint } from './reattach.js';
-import { startReconnect } from './reconnect.js';
-import { cancelServerJob, listServerJobs, OBSERVER_WAIT_SLICE_MS, waitSlice } from './serverJobs.js';
+import { DurableJobs } from './durableJobs.js';
+import type { EngineInternals } from './engineInternals.js';
+import { ServerJobActions } from './serverJobActions.js';
 import { collectStoreGarbage, SHARED_STORAGE_MIN_AGE_MS } from './storeGc.js';
 
 export * from './engineTypes.js';
@@ -74,6 +74,8 @@ export class JobManager {
   private readonly loseSession = new Emitter<SessionLostEvent>();
   private readonly drainContext: DrainContext;
   private readonly drains: { fetch: DrainStrategy; submit: DrainStrategy; reduced: DrainStrategy };
+  private readonly durable: DurableJobs;
+  private readonly serverJobs: ServerJobActions;
   private disposed = false;
 
   /** Any change of any job (state, rows received, progress). */
@@ -92,7 +94,7 @@ export class JobManager {
     );
     this.onDidChangeConnection = this.registry.onDidChange;
     this.registry.onDidChange((e) => {
-      if (e.state === 'connected') this.onConnected(e.connectionName);
+      if (e.state === 'connected') this.durable.onConnected(e.connectionName);
     });
     const ctx: DrainContext = {
       settings: () => this.settings(),
@@ -101,10 +103,30 @@ export class JobManager {
       transition: (job, event) => this.transition(job, event),
       progressChanged: (job) => this.emitChange(job),
       stopped: () => this.disposed,
-      acknowledgeFinal: (job, doneSeq) => this.acknowledgeFinal(job, doneSeq),
+      acknowledgeFinal: (job, doneSeq) => this.durable.acknowledgeFinal(job, doneSeq),
     };
     this.drainContext = ctx;
     this.drains = { fetch: new FetchDrain(ctx), submit: new SubmitPoll(ctx), reduced: new ReducedRead(ctx) };
+    const internals: EngineInternals = {
+      registry: this.registry,
+      drainContext: ctx,
+      fetchDrain: this.drains.fetch,
+      records: () => this.records.values(),
+      addRecord: (job) => {
+        this.records.set(job.info.id, job);
+        job.conn.jobs.add(job);
+      },
+      emitChange: (job) => this.emitChange(job),
+      newJobId,
+      newStore: (jobId, journal) => this.newStore(jobId, journal),
+      attachStore: (job, store) => this.attachStore(job, store),
+      cancel: (id, graceMs) => this.cancel(id, graceMs),
+      wait: (id, options) => this.wait(id, options),
+      detach: (id) => this.detach(id),
+      sessionLost: (event) => this.loseSession.fire(event),
+    };
+    this.durable = new DurableJobs(internals);
+    this.serverJobs = new ServerJobActions(internals, this.durable);
   }
 
   protected settings(): EngineSettings {
@@ -130,7 +152,7 @@ export class JobManager {
   /** Ends the launcher session; running jobs of that connection become `lost`. */
   async closeConnection(name: string): Promise<void> {
     const conn = this.registry.get(name);
-    this.stopReconnecting(conn);
+    this.durable.stopReconnecting(conn);
     await this.registry.close(name);
     // Jobs waiting for a reconnect had no session to drop: they end here.
     for (const job of conn?.jobs ?? []) {
@@ -421,179 +443,52 @@ export class JobManager {
 
   // ---- durable jobs: reattach, reconnect, server jobs ------------------------------------------
 
+  // ---- durable jobs: reattach, reconnect, server jobs (durableJobs.ts, serverJobActions.ts) ---
+
   /**
    * Attaches again every durable job that waits for it (restored from history, or whose session
    * dropped), connection by connection, and sends the final acknowledgements still owed. A
    * connection that cannot be reached now is retried with backoff (state 'reconnecting').
    */
-  async reattachAll(): Promise<void> {
-    const conns = new Set<Connection>();
-    for (const job of this.records.values()) {
-      if (!needsReattach(job)) continue;
-      const conn = this.registry.get(job.info.connectionName);
-      if (!conn) {
-        if (!isFinal(job.info.state)) {
-          delete job.info.reconnecting;
-          job.info.note = `Lost: the connection "${job.info.connectionName}" is not configured any more, so this job cannot be re-attached.`;
-          this.transition(job, { type: 'sessionLost' });
-        }
-        continue;
-      }
-      if (job.conn !== conn) {
-        // Restored before its connection was registered: bind it to the real one.
-        job.conn.jobs.delete(job);
-        job.conn = conn;
-        conn.jobs.add(job);
-      }
-      conns.add(conn);
-    }
-    await Promise.all(
-      [...conns].map(async (conn) => {
-        if (conn.reconnecting) return; // its loop re-attaches when it gets through
-        let ok = false;
-        try {
-          await this.registry.capabilities(conn.name);
-          ok = await this.reattachConnection(conn);
-        } catch (err) {
-          this.log('warn', `[${conn.name}] re-attaching jobs: ${describeError(err)}`);
-        }
-        if (!ok) this.startReconnecting(conn);
-      }),
-    );
+  reattachAll(): Promise<void> {
+    return this.durable.reattachAll();
   }
 
-  /** The server's jobs of this role (pg_background_jobs_v2); [] when the server has no registry. */
-  async listServerJobs(connectionName: string): Promise<ServerJob[]> {
-    const conn = this.registry.require(connectionName);
-    const caps = await this.capabilities(connectionName);
-    if (!caps.attach) return [];
-    const jobs = await conn.session.run((c) => listServerJobs(c, connectionName));
-    for (const j of jobs) {
-      const local = this.findLocal(connectionName, j.pid, j.cookie);
-      if (local) j.localJobId = local.info.id;
-    }
-    return jobs;
+  /** The server's jobs of this role (pg_background_jobs_v2), `localJobId` set for ours; [] on servers without it. */
+  listServerJobs(connectionName: string): Promise<ServerJob[]> {
+    return this.serverJobs.list(connectionName);
   }
 
   /**
    * Makes this engine the reader of a job launched elsewhere (psql, another window): a local
-   * record and store, streaming from the first message the server still holds. A job attached to
+   * record and store, streaming from the first message the server still holds. A job read by
    * another live session is refused with a PgServerError whose `sqlstate` is '55006' unless
    * `takeover` is set. A job this engine already reads is returned as it is.
    */
-  async attachServerJob(connectionName: string, pid: number, cookie: string, options: AttachOptions = {}): Promise<JobInfo> {
-    if (!Number.isSafeInteger(pid) || typeof cookie !== 'string' || !/^-?\d+$/.test(cookie)) throw new Error(`Not a job handle: ${pid}/${cookie}`);
-    const conn = this.registry.require(connectionName);
-    const caps = await this.capabilities(connectionName);
-    if (!caps.attach) throw new Error(`pg_background ${caps.version ?? ''} on "${connectionName}" cannot attach jobs (that needs 1.10).`);
-    const local = this.findLocal(connectionName, pid, cookie);
-    if (local && !isFinal(local.info.state)) {
-      if (local.info.reconnecting) {
-        await this.reattachJob(local);
-        startPump(this.drainContext, local.conn);
-      }
-      return { ...local.info };
-    }
-    let resolveEnded!: () => void;
-    const ended = new Promise<void>((r) => (resolveEnded = r));
-    const info: JobInfo = {
-      id: newJobId(),
-      connectionName,
-      sql: '',
-      mode: 'launch',
-      state: 'running',
-      pid,
-      cookie,
-      launchedAt: Date.now(),
-      rowsReceived: 0,
-      hasResult: true,
-      durable: true,
-    };
-    const job: JobRecord = { info, conn, ended, resolveEnded, idleSlices: 0, nextPollAt: 0, failures: 0, durable: true, handle: { pid, cookie } };
-    job.drain = this.drains.fetch;
-    const store = this.newStore(info.id, true);
-    let attached;
-    try {
-      attached = await conn.session.run(async (c) => ({ generation: c.generation, a: await attach(c, pid, cookie, undefined, options.takeover === true) }));
-    } catch (err) {
-      store.dispose();
-      throw toServerError(err) ?? err;
-    }
-    const a = attached.a;
-    info.sql = a.sqlPreview ?? `(pg_background job ${pid})`;
-    if (a.launchedAt !== undefined) info.launchedAt = a.launchedAt;
-    // What was acknowledged before is gone from the server: the store starts after it.
-    store.commit(a.ackedSeq);
-    if (a.ackedSeq > 0) info.note = `Attached after message ${a.ackedSeq}: the output before it had already been read by the session that launched the job (or another one).`;
-    this.attachStore(job, store);
-    job.generation = attached.generation;
-    this.records.set(info.id, job);
-    conn.jobs.add(job);
-    this.log('info', `[${connectionName}] attached job ${info.id}: worker ${pid}, from message ${a.ackedSeq + 1} (${a.state}, ${a.output})`);
-    this.emitChange(job);
-    startPump(this.drainContext, conn);
-    return { ...info };
+  attachServerJob(connectionName: string, pid: number, cookie: string, options: AttachOptions = {}): Promise<JobInfo> {
+    return this.serverJobs.attach(connectionName, pid, cookie, options);
   }
 
-  /** Cancels a job of the server (an observer call unless this engine reads it); graceMs as in cancel(). */
-  async cancelServerJob(connectionName: string, pid: number, cookie: string, graceMs?: number): Promise<void> {
-    const local = this.findLocal(connectionName, pid, cookie);
-    if (local && !isFinal(local.info.state)) return this.cancel(local.info.id, graceMs);
-    const conn = this.registry.require(connectionName);
-    this.log('info', `[${connectionName}] cancel server job ${pid}${graceMs !== undefined ? ` (grace ${graceMs} ms)` : ''}`);
-    await conn.session.run((c) => cancelServerJob(c, pid, cookie, false));
-    if (graceMs === undefined) return;
-    // The grace period is waited here, not in the server call, so the session stays free.
-    const timer = setTimeout(() => {
-      if (this.disposed) return;
-      void conn.session.run((c) => cancelServerJob(c, pid, cookie, true)).catch((err: unknown) => this.log('info', `[${connectionName}] terminate after grace: ${describeError(err)}`));
-    }, Math.max(0, graceMs));
-    timer.unref();
+  /** Cancels a server job (an observer call unless this engine reads it); graceMs as in cancel(). */
+  cancelServerJob(connectionName: string, pid: number, cookie: string, graceMs?: number): Promise<void> {
+    return this.serverJobs.cancel(connectionName, pid, cookie, graceMs);
   }
 
-  /** Waits (in short slices on the session) until a server job ends; false when timeoutMs passed first. */
-  async waitServerJob(connectionName: string, pid: number, cookie: string, timeoutMs?: number): Promise<boolean> {
-    const local = this.findLocal(connectionName, pid, cookie);
-    if (local && !isFinal(local.info.state)) return (await this.wait(local.info.id, { timeoutMs })) === 'done';
-    const conn = this.registry.require(connectionName);
-    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + Math.max(0, timeoutMs);
-    for (;;) {
-      const slice = Math.min(OBSERVER_WAIT_SLICE_MS, Math.max(0, deadline - Date.now()));
-      const started = Date.now();
-      if (await conn.session.run((c) => waitSlice(c, pid, cookie, slice))) return true;
-      if (Date.now() >= deadline || this.disposed) return false;
-      // A job blocked on its unread output answers at once; do not spin on it.
-      const spent = Date.now() - started;
-      if (spent < slice) await new Promise((r) => setTimeout(r, slice - spent));
-    }
+  /** Waits until a server job ends (in short slices on the session); false when timeoutMs passed first. */
+  waitServerJob(connectionName: string, pid: number, cookie: string, timeoutMs?: number): Promise<boolean> {
+    return this.serverJobs.wait(connectionName, pid, cookie, timeoutMs);
   }
 
-  /** Throws away a server job's output (attach, then detach_v2); it runs on if it still runs. */
-  async discardServerJob(connectionName: string, pid: number, cookie: string): Promise<void> {
-    const local = this.findLocal(connectionName, pid, cookie);
-    if (local && !isFinal(local.info.state) && !local.info.reconnecting) return this.detach(local.info.id);
-    const conn = this.registry.require(connectionName);
-    try {
-      await conn.session.run(async (c) => {
-        await attach(c, pid, cookie, undefined, true);
-        await c.query(`SELECT ${c.fn('pg_background_detach_v2')}($1, $2::int8)`, [pid, cookie]);
-      });
-    } catch (err) {
-      throw toServerError(err) ?? err;
-    }
-    this.log('info', `[${connectionName}] discarded server job ${pid}`);
-    if (local && !isFinal(local.info.state)) {
-      delete local.info.reconnecting;
-      local.info.note = 'Discarded: its output on the server was thrown away.';
-      this.transition(local, { type: 'detached' });
-    }
+  /** Throws away a server job's output (attach, then detach_v2); a job still running runs on. */
+  discardServerJob(connectionName: string, pid: number, cookie: string): Promise<void> {
+    return this.serverJobs.discard(connectionName, pid, cookie);
   }
 
   /** Closes every session and frees every store. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const name of this.registry.names()) this.stopReconnecting(this.registry.get(name));
+    for (const name of this.registry.names()) this.durable.stopReconnecting(this.registry.get(name));
     await this.registry.dispose();
     for (const job of this.records.values()) {
       // A journaled store outlives the engine: the next window reopens it (or collects it).
@@ -677,7 +572,7 @@ export class JobManager {
       this.registry.disconnected(conn.name, reason);
       if (waiting > 0) {
         this.log('info', `[${conn.name}] ${waiting} durable job(s) wait for the session to come back`);
-        this.startReconnecting(conn);
+        this.durable.startReconnecting(conn);
       }
     }
   }
@@ -694,177 +589,6 @@ export class JobManager {
       if (!isFinal(job.info.state)) this.changeJob.fire({ ...job.info });
     });
   }
-
-  /** The local record of a server job: the running one if any, else the latest. */
-  private findLocal(connectionName: string, pid: number, cookie: string): JobRecord | undefined {
-    let found: JobRecord | undefined;
-    for (const job of this.records.values()) {
-      if (job.info.connectionName !== connectionName || job.info.pid !== pid || job.info.cookie !== cookie) continue;
-      if (!isFinal(job.info.state)) return job;
-      found = job;
-    }
-    return found;
-  }
-
-  /**
-   * Sends the final acknowledgement on the job's session, queued before any later call (the
-   * session runs its calls in order) but not awaited. Until it succeeds the job owes it, and a
-   * reload sends it (reattachAll).
-   */
-  private acknowledgeFinal(job: JobRecord, doneSeq: number): void {
-    const { pid, cookie } = job.handle!;
-    job.finalAckPending = true;
-    job.finalAckSeq = doneSeq;
-    void this.onHandle(job, (c) => acknowledgeFinal(c, pid, cookie, doneSeq)).then(
-      () => {
-        job.finalAckPending = false;
-      },
-      (err: unknown) => this.log('info', `[${job.conn.name}] job ${job.info.id}: final acknowledgement not sent yet (${describeError(err)})`),
-    );
-  }
-
-  /**
-   * Attaches the job again on the connection's current session (or sends the final
-   * acknowledgement it owes). Connection trouble is thrown (the caller retries); a refusal ends
-   * the job as lost with the server's reason.
-   */
-  private async reattachJob(job: JobRecord): Promise<void> {
-    const { pid, cookie } = job.handle!;
-    const conn = job.conn;
-    if (isFinal(job.info.state)) {
-      const seq = job.finalAckSeq ?? job.store?.lastSeq ?? 0;
-      await conn.session.run(async (c) => {
-        try {
-          await attach(c, pid, cookie, seq, true);
-          await acknowledgeFinal(c, pid, cookie, seq);
-        } catch (err) {
-          if (isConnectionTrouble(err)) throw err;
-          // Already freed (retention, or the acknowledgement did arrive): nothing is owed.
-        }
-      });
-      job.finalAckPending = false;
-      return;
-    }
-    const after = resumePoint(job);
-    let attached;
-    try {
-      attached = await conn.session.run(async (c) => ({ generation: c.generation, a: await attach(c, pid, cookie, after, true) }));
-    } catch (err) {
-      if (isConnectionTrouble(err)) throw err;
-      const server = toServerError(err) ?? new PgServerError(errorMessage(err));
-      delete job.info.reconnecting;
-      job.info.note = refusalNote(server);
-      if (server.sqlstate !== '42704') job.info.error = server.server;
-      this.log('warn', `[${conn.name}] job ${job.info.id}: re-attach refused: ${describeError(server)}`);
-      this.transition(job, { type: 'done', outcome: 'lost' });
-      return;
-    }
-    if (after === undefined) {
-      if (!job.store) this.attachStore(job, this.newStore(job.info.id, true));
-      job.store!.commit(Math.max(job.store!.lastSeq, attached.a.ackedSeq));
-      job.attachFromAcked = false;
-    }
-    job.generation = attached.generation;
-    job.failures = 0;
-    job.gaps = 0;
-    delete job.info.reconnecting;
-    this.log('info', `[${conn.name}] job ${job.info.id} re-attached (worker ${pid}, ${attached.a.state}, ${attached.a.output}), resuming after message ${job.store?.lastSeq ?? 0}`);
-    this.emitChange(job);
-    if (job.cancelAfterLaunch) {
-      const { graceMs } = job.cancelAfterLaunch;
-      job.cancelAfterLaunch = undefined;
-      void this.cancel(job.info.id, graceMs).catch((err: unknown) => this.log('warn', `[${conn.name}] cancel after re-attach: ${describeError(err)}`));
-    }
-  }
-
-  /**
-   * Re-attaches the connection's waiting jobs; false on connection trouble (retry later). One
-   * pass at a time per connection: the reconnect loop and a session that came back for another
-   * reason (a new launch) must not attach the same job twice.
-   */
-  private reattachConnection(conn: Connection): Promise<boolean> {
-    if (conn.reattaching) return conn.reattaching;
-    const pass = (async (): Promise<boolean> => {
-      for (const job of [...conn.jobs]) {
-        if (!needsReattach(job)) continue;
-        try {
-          await this.reattachJob(job);
-        } catch (err) {
-          if (isConnectionTrouble(err)) return false;
-          this.log('error', `[${conn.name}] job ${job.info.id}: re-attach failed: ${describeError(err)}`);
-        }
-      }
-      startPump(this.drainContext, conn);
-      return true;
-    })().finally(() => {
-      conn.reattaching = undefined;
-    });
-    conn.reattaching = pass;
-    return pass;
-  }
-
-  /** A session connected: jobs waiting for it need not wait for the reconnect loop's next turn. */
-  private onConnected(name: string): void {
-    const conn = this.registry.get(name);
-    if (!conn?.reconnecting || this.disposed) return;
-    const loop = conn.reconnecting;
-    void this.reattachConnection(conn).then((ok) => {
-      if (ok && conn.reconnecting === loop) this.stopReconnecting(conn);
-    });
-  }
-
-  private startReconnecting(conn: Connection): void {
-    if (conn.reconnecting || this.disposed) return;
-    const loop = startReconnect({
-      giveUpMs: () => Math.max(0, this.settings().reconnectGiveUpSeconds ?? 600) * 1000,
-      waiting: (attempt, nextInMs) => {
-        this.log('info', `[${conn.name}] reconnecting (attempt ${attempt}) in ${nextInMs} ms`);
-        this.registry.reconnecting(conn.name, attempt, nextInMs);
-      },
-      attempt: async () => {
-        if (this.disposed || this.registry.get(conn.name) !== conn) return true;
-        try {
-          await this.registry.reconnect(conn.name);
-        } catch (err) {
-          this.log('info', `[${conn.name}] reconnect failed: ${describeError(err)}`);
-          return false;
-        }
-        const ok = await this.reattachConnection(conn);
-        if (ok && conn.reconnecting === loop) conn.reconnecting = undefined;
-        return ok;
-      },
-      gaveUp: () => {
-        if (conn.reconnecting === loop) conn.reconnecting = undefined;
-        this.giveUp(conn);
-      },
-    });
-    conn.reconnecting = loop;
-  }
-
-  private stopReconnecting(conn: Connection | undefined): void {
-    conn?.reconnecting?.dispose();
-    if (conn) conn.reconnecting = undefined;
-  }
-
-  /** The server stayed unreachable for the give-up time: its waiting jobs are lost. */
-  private giveUp(conn: Connection): void {
-    const lost: string[] = [];
-    for (const job of conn.jobs) {
-      if (isFinal(job.info.state) || !job.info.reconnecting) continue;
-      delete job.info.reconnecting;
-      job.info.note = NOTE_UNREACHABLE;
-      this.transition(job, { type: 'sessionLost' });
-      lost.push(job.info.id);
-    }
-    this.registry.failed(conn.name, 'server unreachable');
-    if (lost.length > 0) this.loseSession.fire({ connectionName: conn.name, lostJobIds: lost, reason: 'server unreachable' });
-  }
-}
-
-/** A durable job that must be attached again: running but cut off, or owing its final acknowledgement. */
-function needsReattach(job: JobRecord): boolean {
-  if (!job.durable || !job.handle) return false;
-  return isFinal(job.info.state) ? job.finalAckPending === true : job.info.reconnecting === true;
 }
 
 /** Why a job on this server does not survive the window (design §8.5). */
