@@ -584,11 +584,23 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 void
 pgbg_status_snapshot(PgbgJobHandle *job, PgbgStatus *copy)
 {
+	PgbgJobEntry *e;
+
 	if (job->attached)
 		pgbg_attached_refresh(job);
 	SpinLockAcquire(&job->fixed->status.mutex);
 	memcpy(copy, &job->fixed->status, sizeof(PgbgStatus));
 	SpinLockRelease(&job->fixed->status.mutex);
+
+	/* an observer's cancel (another session) is asked in the registry */
+	if (!copy->cancel_requested && !job->attached &&
+		(e = pgbg_jobs_entry(pgbg_handle_ref(job))) != NULL)
+	{
+		SpinLockAcquire(&e->mutex);
+		if (e->generation == job->reg_generation)
+			copy->cancel_requested = e->cancel_requested;
+		SpinLockRelease(&e->mutex);
+	}
 }
 
 /*

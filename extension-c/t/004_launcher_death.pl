@@ -1,7 +1,9 @@
 # The launching session goes away while its job runs (client disconnects, or the
 # session is terminated).  The job is autonomous: it finishes its work and commits, even
-# when it was producing output that nobody will ever read; afterwards no worker, no
-# dynamic shared memory segment and no lock is left behind.
+# when it was producing output that nobody reads; afterwards no worker, no dynamic shared
+# memory segment and no lock is left behind.  Since 1.10 (durable jobs) the output that the
+# launcher had not acknowledged is held for another session to attach to, in a file, and
+# the worker exits all the same; a job released with detach_v2 still drops its output.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -51,6 +53,31 @@ sub launcher_dies
 	ok(wait_until($node, "SELECT count(*) = 1 FROM t WHERE id = $id"),
 		"$how: the job finished its work and committed");
 	wait_no_workers($node, "$how: the worker exited");
+	return ($pid, $cookie);
+}
+
+sub held_files
+{
+	my ($pid) = @_;
+	return scalar(glob($node->data_dir . "/base/pgsql_tmp/pgsql_tmp_pg_background/j${pid}_*"));
+}
+
+# the output of a job whose launcher left is held: another session attaches and reads it
+# (all of it: the lock's row and the rows of the query)
+sub output_held
+{
+	my ($how, $pid, $cookie, $rows) = @_;
+	is($node->safe_psql('postgres', "SELECT state, output FROM pg_background_jobs_v2() WHERE pid = $pid"),
+		'completed|held', "$how: the job completed and its output is held");
+	ok(held_files($pid), "$how: in a file of the held-output directory");
+	my $a = open_session($node);
+	sql_ok($a, "SELECT pg_background_attach_v2($pid, $cookie)");
+	my @m = drain($a, $pid, $cookie);
+	is(scalar(kinds('row', @m)), $rows, "$how: another session attaches and reads all $rows rows");
+	$a->quit;
+	ok(wait_until($node, "SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid"),
+		"$how: read to the end, the job leaves the registry");
+	ok(!held_files($pid), "$how: and its file is gone");
 }
 
 launcher_dies(1, 'disconnect',
@@ -58,12 +85,29 @@ launcher_dies(1, 'disconnect',
 launcher_dies(2, 'terminate',
 	'SELECT pg_advisory_xact_lock(5); INSERT INTO t VALUES (2)');
 # output nobody reads: far more than the queue holds, produced after the launcher left
-launcher_dies(3, 'disconnect',
+output_held('disconnect', launcher_dies(3, 'disconnect',
 	'SELECT pg_advisory_xact_lock(5); SELECT g, repeat(\'x\', 100) FROM generate_series(1, 200000) g; INSERT INTO t VALUES (3)',
-	queue => 16384);
-launcher_dies(4, 'terminate',
+	queue => 16384), 200001);
+output_held('terminate', launcher_dies(4, 'terminate',
 	'SELECT pg_advisory_xact_lock(5); SELECT g FROM generate_series(1, 200000) g; INSERT INTO t VALUES (4)',
-	queue => 16384);
+	queue => 16384), 200001);
+
+# a job released with detach_v2 before its launcher left: nobody will read, nothing is held
+{
+	sql_ok($locker, 'SELECT pg_advisory_lock(5)');
+	my $s = open_session($node);
+	my ($pid, $cookie) = launch($s,
+		'SELECT pg_advisory_xact_lock(5); SELECT g FROM generate_series(1, 200000) g; INSERT INTO t VALUES (6)',
+		queue => 16384);
+	sql_ok($s, "SELECT pg_background_detach_v2($pid, $cookie)");
+	$s->quit;
+	sql_ok($locker, 'SELECT pg_advisory_unlock(5)');
+	ok(wait_until($node, 'SELECT count(*) = 1 FROM t WHERE id = 6'), 'detached: the job committed');
+	wait_no_workers($node, 'detached: the worker exited');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_background_jobs_v2() WHERE pid = $pid"), '0',
+		'detached: the job left the registry, its output was dropped');
+	ok(!held_files($pid), 'detached: no held file');
+}
 
 # the launcher leaves while the worker is stuck on a full queue
 {
@@ -78,6 +122,7 @@ launcher_dies(4, 'terminate',
 	ok(wait_until($node, 'SELECT count(*) = 1 FROM t WHERE id = 5'),
 		'full queue: once the reader left, the job finished and committed');
 	wait_no_workers($node, 'full queue: the worker exited');
+	output_held('full queue', $pid, $cookie, 300000);
 }
 
 # a launcher with several running jobs disappears
