@@ -361,6 +361,7 @@ typedef struct PgbgJobHandle
 	bool		done_delivered; /* durable mode: "done" returned, waiting
 								 * for the final acknowledgement */
 	bool		ack_on_receipt; /* result_v2: acknowledge as it reads */
+	int64		rows_acked;		/* rows among the acknowledged messages */
 
 	/* the job's server-wide registry entry (pgbg_jobs.h), if any */
 	int32		reg_index;

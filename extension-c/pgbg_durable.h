@@ -42,6 +42,7 @@ extern PgbgHeldResult pgbg_held_write(const char *frame, Size len,
 extern void pgbg_held_publish(bool force);
 extern void pgbg_held_truncate(PgbgHeldResult why, int64 seq);
 extern void pgbg_held_end(void);
+extern int64 pgbg_held_bytes(void);
 
 /* pgbg_held.c, reader */
 extern PgbgHeldReader *pgbg_held_reader_create(MemoryContext cxt);

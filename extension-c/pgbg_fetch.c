@@ -789,6 +789,19 @@ pgbg_fetch_resolve(PgbgFetchMark *mark, bool delivered)
 		return;
 	}
 	/* legacy: delivered is acknowledged */
+	{
+		StringInfo	p = &job->fetch_pending;
+		int			at;
+
+		for (at = job->fetch_pending_at; p->data != NULL && at < mark->end;)
+		{
+			PgbgFetchEntry *e = (PgbgFetchEntry *) (p->data + at);
+
+			if (e->kind == PGBG_FK_ROW || e->kind == PGBG_FK_ROWS)
+				job->rows_acked += e->nrows;
+			at += e->size;
+		}
+	}
 	job->fetch_pending_at = Max(job->fetch_pending_at, mark->end);
 	pgbg_store_ack(job, job->delivered_seq);
 	if (mark->done)
@@ -949,12 +962,15 @@ pgbg_fetch_ack(PgbgJobHandle *job, int64 x, bool explicit)
 
 			if (e->seq <= x)
 			{
+				if (e->kind == PGBG_FK_ROW || e->kind == PGBG_FK_ROWS)
+					job->rows_acked += e->nrows;
 				at += e->size;
 				continue;
 			}
 			if (first <= x)
 			{
 				pgbg_fetch_split(job, at, (int) (x - first + 1));
+				job->rows_acked += x - first + 1;
 				at += ((PgbgFetchEntry *) (p->data + at))->size;
 			}
 			break;
@@ -1475,8 +1491,8 @@ pgbg_materialize_fetch(PgbgJobHandle *job, FunctionCallInfo fcinfo,
 		return;
 
 	/* what the reader has: after_seq, or what earlier calls returned */
-	if (pgbg_fetch_ack(job, has_after ? after_seq : job->delivered_seq,
-					   has_after))
+	if (pgbg_fetch_ack(job, has_after ? after_seq :
+					   Max(job->delivered_seq, job->acked_seq), has_after))
 		return;					/* final acknowledgement: released */
 
 	pgbg_fetch_compact(job);

@@ -307,6 +307,13 @@ pgbg_held_truncate(PgbgHeldResult why, int64 seq)
 	pgbg_held_publish(true);
 }
 
+/* Bytes of the held file (jobs_v2's bytes_held). */
+int64
+pgbg_held_bytes(void)
+{
+	return (int64) pgbg_hw.written + pgbg_hw.buf.len;
+}
+
 /* The job is over: everything is readable; the file stays for the reader. */
 void
 pgbg_held_end(void)

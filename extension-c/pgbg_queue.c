@@ -136,6 +136,7 @@ typedef struct PgbgOutput
 	StringInfoData rows;		/* rows not sent yet, as one 'B' message */
 	int			rows_n;			/* how many */
 	int64		next_seq;		/* number of the next message */
+	int64		rows_produced;	/* rows numbered so far */
 	StringInfoData tagged;		/* a 'C' or 'Z' message with its number */
 
 	/* the log: [ack, put) is in the ring, [put, end) waits for it */
@@ -548,9 +549,6 @@ pgbg_switch_to_file(void)
 		pgbg_abandon_output();
 		return false;
 	}
-	/* what the worker knows to be acknowledged: an attacher starts after it */
-	pgbg_jobs_publish_acked(ref, pg_atomic_read_u64(&pgbg_my_status->acked_seq),
-							0);
 	pgbg_out.mode = PGBG_OUT_FILE;
 	while (pgbg_log_has(&pos))
 	{
@@ -801,6 +799,8 @@ pgbg_number_frame(const char **data, Size *len, int nmsgs)
 	char		kind = (*data)[0];
 
 	pgbg_out.next_seq += nmsgs;
+	if (kind == PGBG_MSG_ROWS || kind == PGBG_MSG_ROW)
+		pgbg_out.rows_produced += nmsgs;
 	if (pgbg_my_status != NULL)
 		pg_atomic_write_u64(&pgbg_my_status->produced_seq,
 							(uint64) (pgbg_out.next_seq - 1));
@@ -946,9 +946,22 @@ pgbg_send_message(const char *data, Size len, bool flush, bool drain,
 
 	ok = ok && !pgbg_output_abandoned;
 	if (ok && (data[0] == PGBG_MSG_DONE || data[0] == PGBG_MSG_ERROR))
+	{
 		pgbg_out.ended = true;
+		/* after an error the reader makes "done", with the next number */
+		pgbg_jobs_publish_final(pgbg_jobs_worker_ref(),
+								data[0] == PGBG_MSG_DONE ? first_seq : first_seq + 1,
+								false);
+	}
 	if (flush)
+	{
 		pgbg_out.last_flush_ms = now;
+		/* for jobs_v2 (rows and bytes held) and attach_v2 (last_seq) */
+		pgbg_jobs_publish_produced(pgbg_jobs_worker_ref(), pgbg_out.next_seq - 1,
+								   pgbg_out.rows_produced,
+								   pgbg_out.mode == PGBG_OUT_FILE ?
+								   pgbg_held_bytes() : pgbg_out.unacked_bytes);
+	}
 	return ok;
 }
 

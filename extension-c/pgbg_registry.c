@@ -968,6 +968,16 @@ pgbg_attach(int32 pid, int64 cookie, bool has_after, int64 after_seq,
 	entry = hash_search(pgbg_registry, &key, HASH_FIND, NULL);
 	if (entry != NULL)
 		old = entry->job;
+
+	/*
+	 * The session that launched the job reads it already; the entries since
+	 * its last acknowledgement are kept for a rewind (fetch_v2 after_seq).
+	 */
+	if (old != NULL && !old->attached)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_background worker %d was launched by this session", pid),
+				 errhint("Read it with pg_background_fetch_v2, after_seq => the last message you have.")));
 	held = pgbg_count_held(false, GetUserId(), &hidden);
 	if (old == NULL && held >= pgbg_max_workers)
 		ereport(ERROR,
@@ -1036,6 +1046,7 @@ pgbg_attach(int32 pid, int64 cookie, bool has_after, int64 after_seq,
 	job->skip_to = from;
 	job->acked_seq = from;
 	job->delivered_seq = from;
+	job->rows_acked = snap->rows_acked;
 	job->replay_wanted = !has_after;
 
 	entry = hash_search(pgbg_registry, &job->key, HASH_ENTER, &found);

@@ -434,7 +434,7 @@ pgbg_store_ack(PgbgJobHandle *job, int64 seq)
 		return;
 	job->acked_seq = seq;
 	/* an attacher starts after what the registry says is acknowledged */
-	pgbg_jobs_publish_acked(pgbg_handle_ref(job), seq, 0);
+	pgbg_jobs_publish_acked(pgbg_handle_ref(job), seq, job->rows_acked);
 	if (job->fixed == NULL || !job->fixed->durable || job->attached)
 		return;
 	pg_atomic_write_u64(&job->fixed->status.acked_seq, (uint64) seq);

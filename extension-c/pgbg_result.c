@@ -247,12 +247,14 @@ pgbg_result_handle(PgbgResultReader *rr, PgbgDecoder *d, StringInfo raw,
 			pgbg_result_columns(rr, m);
 			break;
 		case PGBG_MSG_ROW:
+			job->rows_acked++;
 			pgbg_result_row(rr, m);
 			break;
 		case PGBG_MSG_ROWS:
 			while (pgbg_decode_next_row(d, raw, m))
 			{
 				job->recv_seq++;
+				job->rows_acked++;	/* acknowledged on receipt */
 				pgbg_result_row(rr, m);
 			}
 			break;

@@ -176,6 +176,9 @@ sub contiguous
 	my ($k2) = $b2 =~ /(\d+)$/;
 	is($k2, $k1 + 100, 'lost on the wire: two batches read, the second one acknowledged by nobody');
 	terminate($l, $lpid, 'lost on the wire');
+	ok( wait_until($node, "SELECT state = 'completed' AND output = 'held' AND rows_held = 4900 AND acked_seq = $k1
+		AND last_seq = 5003 FROM pg_background_jobs_v2() WHERE pid = $pid"),
+		'lost on the wire: jobs_v2 shows the output held, 4,900 rows not acknowledged');
 
 	my $a = open_session($node);
 	sql_ok($a, "SELECT pg_background_attach_v2($pid, $cookie, $k1)");
