@@ -95,6 +95,16 @@ sub restart_checks
 			"SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid3 AND cookie = $cookie3"),
 		"$label: a job read to the end leaves the registry");
 	is(job_row($node, $pid1, $cookie1), 'running|live|', "$label: running job listed as live");
+	# a job whose output outgrew its queue, and whose launcher left: held in a file
+	my $holder = open_session($node);
+	my ($pid4, $cookie4) = launch($holder,
+		"SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g", queue => 65536);
+	$holder->quit;
+	ok( wait_until($node,
+			"SELECT output = 'held' AND bytes_held > 0 FROM pg_background_jobs_v2() "
+			  . "WHERE pid = $pid4 AND cookie = $cookie4"),
+		"$label: the output of a job whose launcher left is held");
+	cmp_ok(held_files($node), '>=', 1, "$label: the held output is a file");
 
 	close_monitors();
 	$node->stop('immediate');
@@ -109,6 +119,8 @@ sub restart_checks
 	like(job_row($node, $pid2, $cookie2), qr/^interrupted\|none\|/,
 		"$label: the job whose launcher had left is reported interrupted too");
 	is(job_row($node, $pid3, $cookie3), '', "$label: the freed job is not reported");
+	like(job_row($node, $pid4, $cookie4), qr/^interrupted\|none\|/,
+		"$label: the job with held output is reported interrupted, without output");
 	is(held_files($node), 0, "$label: the held-output directory is empty");
 	is( $node->safe_psql('postgres',
 			"SELECT finished_at IS NOT NULL AND expires_at > now() AND reader_pid IS NULL "
