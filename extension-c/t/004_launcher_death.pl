@@ -32,6 +32,7 @@ sub launcher_dies
 	sql_ok($locker, 'SELECT pg_advisory_lock(5)');
 	my $s = open_session($node);
 	my $spid = sql_ok($s, 'SELECT pg_backend_pid()');
+	sql_ok($s, 'SET pg_background.durable = off') if delete $opt{durable_off};
 	my ($pid, $cookie) = launch($s, $job, %opt);
 	ok( wait_until($node, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid"),
 		"$how: the job is running and held at the lock");
@@ -91,6 +92,16 @@ output_held('disconnect', launcher_dies(3, 'disconnect',
 output_held('terminate', launcher_dies(4, 'terminate',
 	'SELECT pg_advisory_xact_lock(5); SELECT g FROM generate_series(1, 200000) g; INSERT INTO t VALUES (4)',
 	queue => 16384), 200001);
+
+# pg_background.durable = off at launch: 1.9's behaviour, the output dies with the launcher
+{
+	my ($pid, $cookie) = launcher_dies(7, 'durable off',
+		'SELECT pg_advisory_xact_lock(5); SELECT g FROM generate_series(1, 200000) g; INSERT INTO t VALUES (7)',
+		queue => 16384, durable_off => 1);
+	ok(wait_until($node, "SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid"),
+		'durable off: the job left the registry, its output was dropped');
+	ok(!held_files($pid), 'durable off: no held file');
+}
 
 # a job released with detach_v2 before its launcher left: nobody will read, nothing is held
 {
