@@ -45,6 +45,19 @@
  * first), the next call returns them again.  A statement that succeeded
  * inside a transaction that rolls back later has delivered its rows.
  *
+ * Sequence numbers and acknowledgements (1.10)
+ * --------------------------------------------
+ * Every entry carries the number of the last message it stands for (the
+ * column seq); a "rows" entry of n rows stands for seq-n+1..seq, and a cut
+ * keeps the numbers of its rows.  A call with after_seq X says "I have
+ * everything up to X" (pgbg_fetch_ack): the entries up to X are forgotten,
+ * the worker may forget them too, and the call returns what follows X,
+ * even what an earlier call returned (a client that lost a batch on the
+ * wire).  So in that mode delivered entries stay until acknowledged, and
+ * "done" releases the handle only at the next call, with after_seq equal
+ * to its number.  A call without after_seq acknowledges what was delivered
+ * before, as in 1.9.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -33,6 +33,13 @@
  * launch instead of letting it exit (pgbg_reuse.c); one whose outcome is
  * not known yet lingers until it is (pgbg_linger).
  *
+ * A handle may also be attached (attach_v2, pgbg_attach): the job was
+ * launched by another session, or by one that is gone.  It has no segment:
+ * its status block is a local copy refreshed from the server-wide registry
+ * (pgbg_jobs.h) and its messages come from the job's held-output file
+ * (pgbg_held.c).  Every handle with a registry entry is checked to still be
+ * the job's reader: a take-over by another session drops it with 55006.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
