@@ -21,7 +21,11 @@
  *		pgbg_exec.c       the worker running one job: statements, the
  *						  DestReceiver, errors and the recorded outcome
  *		pgbg_queue.c      the worker's single writer to the queue, with its
- *						  overflow FIFO, and the PQcommMethods for notices
+ *						  replay log and the switch to a held file, and the
+ *						  PQcommMethods for notices
+ *		pgbg_held.c       held output: the job's file, written by the worker
+ *						  once its reader is gone, read by attach_v2's handle
+ *		pgbg_jobs.c       the server-wide registry of jobs (pgbg_jobs.h)
  *		pgbg_relay.c      launcher side: receiving messages and decoding
  *						  each one into a PgbgMessage
  *		pgbg_result.c     pg_background_result*: messages to typed rows
