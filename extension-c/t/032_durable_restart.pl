@@ -122,12 +122,25 @@ sub restart_checks
 	like(job_row($node, $pid4, $cookie4), qr/^interrupted\|none\|/,
 		"$label: the job with held output is reported interrupted, without output");
 	is(held_files($node), 0, "$label: the held-output directory is empty");
+	# attaching to an interrupted job: its whole output is one done {"state":"interrupted"},
+	# and reading it to the end frees the entry
+	my $att = open_session($node);
+	is(sql_ok($att, "SELECT state || '|' || output FROM pg_background_attach_v2($pid2, $cookie2)"),
+		'interrupted|none', "$label: attach_v2 to an interrupted job says so");
+	my @msgs = drain($att, $pid2, $cookie2);
+	is(scalar(@msgs), 1, "$label: an interrupted job has no output but done");
+	like($msgs[0], qr/^done\|.*"state"\s*:\s*"interrupted"/, "$label: done says interrupted");
+	$att->quit;
+	ok( wait_until($node,
+			"SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid2 AND cookie = $cookie2"),
+		"$label: the interrupted job read to its done leaves the registry");
 	is( $node->safe_psql('postgres',
 			"SELECT finished_at IS NOT NULL AND expires_at > now() AND reader_pid IS NULL "
 			  . "FROM pg_background_jobs_v2() WHERE pid = $pid1 AND cookie = $cookie1"),
 		't', "$label: an interrupted job has finished_at and expires under retention");
 
 	# the interrupted entries survive a second restart (carried over by the journal)
+	close_monitors();
 	$node->restart;
 	like(job_row($node, $pid1, $cookie1), qr/^interrupted\|/,
 		"$label: still reported after another (clean) restart");
