@@ -68,10 +68,12 @@ sub job_row
 		  . "FROM pg_background_jobs_v2() WHERE pid = $pid AND cookie = $cookie");
 }
 
-# Waits until a crash-restarted postmaster accepts connections again.
+# Waits until a crash-restarted postmaster accepts connections again (first until it has
+# noticed the crash: a connection made right after the kill could still reach the old run).
 sub wait_restarted
 {
-	my ($node) = @_;
+	my ($node, $log_offset) = @_;
+	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
 	$node->poll_query_until('postgres', 'SELECT 1', '1')
 	  or die 'server did not come back after the crash';
 }
@@ -162,8 +164,9 @@ for my $remove ('on', 'off')
 	wait_sleeping($node, $pid);
 	my $planted = plant_held_file($node, "j${pid}_held");
 	close_monitors();
+	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid;
-	wait_restarted($node);
+	wait_restarted($node, $log_offset);
 	$s->quit;
 
 	if ($remove eq 'off')
