@@ -916,14 +916,29 @@ pgbg_attached_refresh(PgbgJobHandle *job)
 	job->interrupted = (e.state == PGBG_JOB_INTERRUPTED);
 }
 
-/* Has the attached job ended (or gone from the registry)? */
+/*
+ * Will the attached job's file grow no more?  Its outcome is recorded
+ * before a finished worker has decided where its output goes: in queue mode
+ * a worker still there is waiting for its final acknowledgement, and moves
+ * its output to the file when it sees its new reader.
+ */
 bool
 pgbg_attached_finished(PgbgJobHandle *job)
 {
 	PgbgStatus	st;
+	PgbgJobEntry e;
+	pid_t		pid;
 
 	pgbg_status_snapshot(job, &st);
-	return st.outcome != PGBG_RUNNING;
+	if (st.outcome == PGBG_RUNNING)
+		return false;
+	if (!pgbg_jobs_snapshot(pgbg_handle_ref(job), &e) ||
+		e.mode == PGBG_MODE_FILE ||
+		e.output == PGBG_OUTPUT_NONE || e.output == PGBG_OUTPUT_DISCARDED ||
+		!e.bgw_valid)
+		return true;
+	return GetBackgroundWorkerPid((BackgroundWorkerHandle *) &e.bgw, &pid) !=
+		BGWH_STARTED;
 }
 
 /*

@@ -236,33 +236,47 @@ pgbg_result_handle(PgbgResultReader *rr, PgbgDecoder *d, StringInfo raw,
 				   PgbgMessage *m)
 {
 	PgbgJobHandle *job = rr->job;
+	bool		skip;
 
 	if (m->kind == PGBG_MSG_COMMAND || m->kind == PGBG_MSG_DONE)
 		pgbg_check_seq(job, m);
 	if (m->kind != PGBG_MSG_ROWS)
 		job->recv_seq++;
+
+	/*
+	 * Messages up to skip_to the reader has already (an attach with
+	 * after_seq): counted, not returned again.
+	 */
+	skip = (job->recv_seq <= job->skip_to);
 	switch (m->kind)
 	{
 		case PGBG_MSG_COLUMNS:
 			pgbg_result_columns(rr, m);
 			break;
 		case PGBG_MSG_ROW:
+			if (skip)
+				break;
 			job->rows_acked++;
 			pgbg_result_row(rr, m);
 			break;
 		case PGBG_MSG_ROWS:
 			while (pgbg_decode_next_row(d, raw, m))
 			{
-				job->recv_seq++;
+				if (++job->recv_seq <= job->skip_to)
+					continue;
 				job->rows_acked++;	/* acknowledged on receipt */
 				pgbg_result_row(rr, m);
 			}
 			break;
 		case PGBG_MSG_COMMAND:
-			pgbg_result_command(rr, m);
+			if (skip)
+				rr->have_columns = false;
+			else
+				pgbg_result_command(rr, m);
 			break;
 		case PGBG_MSG_NOTICE:
-			ThrowErrorData(m->edata);
+			if (!skip)
+				ThrowErrorData(m->edata);
 			break;
 		case PGBG_MSG_ERROR:
 			pgbg_result_error(rr, m);

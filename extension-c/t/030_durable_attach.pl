@@ -202,6 +202,41 @@ sub contiguous
 	$_->quit for ($a, $t, $n);
 }
 
+# ---- the other functions on an attached handle: result_v2 after after_seq, wait, progress ----
+{
+	my $l = open_session($node);
+	my $lpid = session_pid($l);
+	my ($pid, $cookie) = launch($l,
+		'SELECT pg_background_progress(60, \'rows\'); SELECT g FROM generate_series(1, 100) g');
+	sql_ok($l, "SELECT pg_background_wait_v2($pid, $cookie)");
+	my $b1 = sql_ok($l, "SELECT max(seq) FROM pg_background_fetch_v2($pid, $cookie, 10, 5000, 0)");
+	sql_ok($l, "SELECT count(*) FROM pg_background_fetch_v2($pid, $cookie, 1, 5000, $b1)");
+	terminate($l, $lpid, 'other functions');
+	my $a = open_session($node);
+	sql_ok($a, "SELECT pg_background_attach_v2($pid, $cookie, $b1)");
+	sql_ok($a, "SELECT pg_background_wait_v2($pid, $cookie)", 'attached: wait_v2');
+	is(sql_ok($a, "SELECT * FROM pg_background_get_progress_v2($pid, $cookie)"), '60|rows', 'attached: progress');
+	my $r = sql_ok($a, "SELECT count(*), min(g), max(g) FROM pg_background_result_v2($pid, $cookie) AS (g int)");
+	# before the rows: columns, the progress row, command, columns
+	my $skipped = $b1 - 4;
+	is($r, (100 - $skipped) . '|' . ($skipped + 1) . '|100',
+		'attached: result_v2 returns the rows after after_seq, once');
+	$a->quit;
+}
+
+# ---- attached while the finished worker waits for its final acknowledgement ----
+{
+	my $l = open_session($node);
+	my ($pid, $cookie) = launch($l, 'SELECT g FROM generate_series(1, 100) g');
+	sql_ok($l, "SELECT pg_background_wait_v2($pid, $cookie)");
+	my $a = open_session($node);
+	sql_ok($a, "SELECT pg_background_attach_v2($pid, $cookie, takeover => true)");
+	my @m = drain($a, $pid, $cookie);
+	is(scalar(kinds('row', @m)), 100,
+		'attached at once after the job finished: the worker moves its output to the file, all of it is read');
+	$_->quit for ($l, $a);
+}
+
 # ---- who may attach, and who reads ----
 {
 	my $l = open_session($node, user => 'alice');
