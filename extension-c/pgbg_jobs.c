@@ -28,9 +28,11 @@
  * -------
  * pg_stat_tmp/pg_background.journal: fixed-size records, L (launch), F
  * (freed), I (interrupted, carried over a restart), each one write() on an
- * O_APPEND descriptor, made outside the registry lock and never fsynced (a
- * postgres crash keeps the page cache; an OS crash may lose the last
- * records, which only means a job is not reported as interrupted).  Over
+ * O_APPEND descriptor, never fsynced (a postgres crash keeps the page cache;
+ * an OS crash may lose the last records, which only means a job is not
+ * reported as interrupted).  L is written under the registry lock, so that
+ * a job freed right away cannot have its F land before it; F after the
+ * lock is released.  Over
  * PGBG_JOURNAL_MAX bytes it is rewritten from the live entries (under the
  * lock) and renamed over the old one; the generation in the anchor tells
  * appenders to reopen, and to append again what may have gone to the old
@@ -560,13 +562,15 @@ pgbg_journal_fill(PgbgJournalRec *rec, char type, const PgbgJobEntry *e)
 static void pgbg_journal_compact_locked(void);
 
 /*
- * Append one record.  Outside the registry lock; if the journal was
- * compacted meanwhile (the generation moved), the record may have gone to
- * the replaced file, so it is appended again to the new one.  Failures are
- * logged, never raised: the journal only improves what a restart reports.
+ * Append one record.  Without the registry lock (locked = false), the
+ * journal may be compacted meanwhile (the generation moves): the record may
+ * then have gone to the replaced file, so it is appended again to the new
+ * one.  With the lock held exclusively nothing can move, and an oversized
+ * journal is compacted right away.  Failures are logged, never raised: the
+ * journal only improves what a restart reports.
  */
 static void
-pgbg_journal_append(const PgbgJournalRec *rec)
+pgbg_journal_append(const PgbgJournalRec *rec, bool locked)
 {
 	int			tries;
 
@@ -606,6 +610,12 @@ pgbg_journal_append(const PgbgJournalRec *rec)
 			return;
 		}
 		end = lseek(pgbg_journal_fd, 0, SEEK_CUR);
+		if (locked)
+		{
+			if (end > PGBG_JOURNAL_MAX)
+				pgbg_journal_compact_locked();
+			return;
+		}
 		if (pg_atomic_read_u32(&pgbg_anchor->journal_generation) != gen)
 			continue;
 		if (end > PGBG_JOURNAL_MAX)
@@ -720,7 +730,7 @@ pgbg_freed_finish(PgbgFreedList *fl)
 			rec.r.type = 'F';
 			rec.r.pid = f->pid;
 			rec.r.cookie = f->cookie;
-			pgbg_journal_append(&rec);
+			pgbg_journal_append(&rec, false);
 		}
 	}
 	if (fl->items != fl->local)
@@ -1078,7 +1088,6 @@ pgbg_jobs_set_worker(PgbgJobRef ref, int32 pid, BackgroundWorkerHandle *handle)
 {
 	PgbgJobEntry *e;
 	PgbgJournalRec rec;
-	bool		write_l = false;
 
 	if (!PgbgJobRefIsValid(ref))
 		return;
@@ -1095,12 +1104,15 @@ pgbg_jobs_set_worker(PgbgJobRef ref, int32 pid, BackgroundWorkerHandle *handle)
 		}
 		e->journaled = true;
 		SpinLockRelease(&e->mutex);
+
+		/*
+		 * Under the lock: the job may end and be freed as soon as we let go
+		 * (a submitted job), and its F must never precede its L in the file.
+		 */
 		pgbg_journal_fill(&rec, 'L', e);
-		write_l = true;
+		pgbg_journal_append(&rec, true);
 	}
 	LWLockRelease(&pgbg_anchor->lock);
-	if (write_l)
-		pgbg_journal_append(&rec);
 }
 
 void

@@ -97,6 +97,13 @@ sub restart_checks
 			"SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid3 AND cookie = $cookie3"),
 		"$label: a job read to the end leaves the registry");
 	is(job_row($node, $pid1, $cookie1), 'running|live|', "$label: running job listed as live");
+	# submitted jobs are freed as soon as they end, possibly before their launch returned
+	my @submitted = map { [ launch($s, 'SELECT 1', submit => 1) ] } 1 .. 10;
+	my $submitted_keys = join(', ', map { "($_->[0], $_->[1])" } @submitted);
+	ok( wait_until($node,
+			"SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE (pid, cookie) IN ($submitted_keys)"),
+		"$label: ten finished submitted jobs left the registry");
+	sql_ok($s, "SELECT pg_background_detach_v2($_->[0], $_->[1])") for @submitted;
 	# a job whose output outgrew its queue, and whose launcher left: held in a file
 	my $holder = open_session($node);
 	my ($pid4, $cookie4) = launch($holder,
@@ -121,6 +128,9 @@ sub restart_checks
 	like(job_row($node, $pid2, $cookie2), qr/^interrupted\|none\|/,
 		"$label: the job whose launcher had left is reported interrupted too");
 	is(job_row($node, $pid3, $cookie3), '', "$label: the freed job is not reported");
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_background_jobs_v2() WHERE (pid, cookie) IN ($submitted_keys)"),
+		'0', "$label: nor are the finished submitted jobs");
 	like(job_row($node, $pid4, $cookie4), qr/^interrupted\|none\|/,
 		"$label: the job with held output is reported interrupted, without output");
 	is(held_files($node), 0, "$label: the held-output directory is empty");
