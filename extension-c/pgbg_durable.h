@@ -43,6 +43,8 @@ extern void pgbg_held_publish(bool force);
 extern void pgbg_held_truncate(PgbgHeldResult why, int64 seq);
 extern void pgbg_held_end(void);
 extern int64 pgbg_held_bytes(void);
+extern bool pgbg_held_discarded(void);
+extern void pgbg_held_discard(void);
 
 /* pgbg_held.c, reader */
 extern PgbgHeldReader *pgbg_held_reader_create(MemoryContext cxt);

@@ -1088,6 +1088,23 @@ pgbg_fetch_finish_from_status(PgbgFetchBatch *b)
 		pgbg_fetch_done(b, outcome, b->job->recv_seq + 1);
 		return;
 	}
+	if (b->job->attached)
+	{
+		PgbgJobEntry e;
+		int64		done_seq = b->job->recv_seq + 1 +
+			((outcome != PGBG_COMPLETED && pgbg_status_errcode(&st) != 0) ? 1 : 0);
+
+		/*
+		 * The worker numbered its last message; a made-up end that does
+		 * not land there would hide a loss from the reader: say so.
+		 */
+		if (pgbg_jobs_snapshot(pgbg_handle_ref(b->job), &e) &&
+			e.final_seq > 0 && !e.truncated && done_seq != e.final_seq)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("held output of pg_background worker %d ends at message " INT64_FORMAT ", but the job's last message is " INT64_FORMAT,
+							b->job->key.pid, done_seq, e.final_seq)));
+	}
 	if (outcome != PGBG_COMPLETED && pgbg_status_errcode(&st) != 0)
 	{
 		ErrorData	edata;
@@ -1113,12 +1130,19 @@ pgbg_fetch_notice_or_error(PgbgFetchBatch *b, PgbgMessage *m, int64 seq)
 	ErrorData  *edata = m->edata;
 	bool		is_error = (edata->elevel >= ERROR);
 
-	/* a notice the reader has already is dropped; an error never is */
+	/*
+	 * A notice or an error the reader has already is not sent again; an
+	 * error still ends the job here, with "done" numbered after it (the
+	 * only part such a reader lacks).
+	 */
 	if (!is_error && seq <= b->job->skip_to)
 		return;
-	pgbg_json_error(&b->json, edata);
-	pgbg_fetch_put(b, is_error ? PGBG_FK_ERROR : PGBG_FK_NOTICE,
-				   b->job->stmt_no + 1, seq);
+	if (seq > b->job->skip_to)
+	{
+		pgbg_json_error(&b->json, edata);
+		pgbg_fetch_put(b, is_error ? PGBG_FK_ERROR : PGBG_FK_NOTICE,
+					   b->job->stmt_no + 1, seq);
+	}
 	if (is_error)
 	{
 		PgbgOutcome outcome = pgbg_error_outcome(b->job, edata);

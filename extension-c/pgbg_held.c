@@ -157,7 +157,9 @@ pgbg_held_begin(int64 first_seq, int32 stmt_no, int64 columns_seq,
 	(void) MakePGDirectory("base/" PG_TEMP_FILES_DIR);
 	(void) MakePGDirectory(PGBG_HELD_DIR);
 	pgbg_jobs_held_path(MyProcPid, pgbg_my_fixed->cookie, path);
-	pgbg_hw.file = PathNameOpenFile(path, O_RDWR | O_CREAT | O_TRUNC | PG_BINARY);
+	pgbg_hw.file = pgbg_jobs_create_held_file(pgbg_hw.ref, path);
+	if (pgbg_hw.file < 0 && errno == 0)
+		return false;			/* freed (retention, eviction) or discarded */
 	if (pgbg_hw.file < 0)
 	{
 		ereport(LOG,
@@ -305,6 +307,34 @@ pgbg_held_truncate(PgbgHeldResult why, int64 seq)
 	SpinLockRelease(&pgbg_my_status->mutex);
 	pgbg_jobs_set_truncated(pgbg_hw.ref);
 	pgbg_held_publish(true);
+}
+
+/*
+ * Has the reader released the job since the file was started (detach_v2 of
+ * an attached handle)?  One spinlocked read, at flush points.
+ */
+bool
+pgbg_held_discarded(void)
+{
+	return pgbg_hw.file >= 0 && pgbg_jobs_output_discarded(pgbg_hw.ref);
+}
+
+/*
+ * Nobody will read the file: empty it and give its reservation back; the
+ * free of the entry unlinks it.  The output is given up by the caller.
+ */
+void
+pgbg_held_discard(void)
+{
+	if (pgbg_hw.file < 0)
+		return;
+	(void) FileTruncate(pgbg_hw.file, 0, PG_WAIT_EXTENSION);
+	FileClose(pgbg_hw.file);
+	pgbg_hw.file = -1;
+	pgbg_hw.written = 0;
+	pgbg_hw.covered = 0;
+	resetStringInfo(&pgbg_hw.buf);
+	pgbg_jobs_release_reservation(pgbg_hw.ref, 0);
 }
 
 /* Bytes of the held file (jobs_v2's bytes_held). */
@@ -474,6 +504,8 @@ pgbg_held_receive(PgbgJobHandle *job, long timeout_ms, StringInfo msg)
 			}
 		}
 
+		/* taken over while we waited: nothing more is ours to read */
+		pgbg_jobs_check_reader(pgbg_handle_ref(job), job->reader_epoch);
 		mode = pgbg_jobs_read_position(pgbg_handle_ref(job), &w_off, &w_seq);
 		if (mode == PGBG_MODE_FILE && r->off < w_off)
 		{

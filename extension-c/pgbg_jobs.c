@@ -1033,11 +1033,14 @@ pgbg_jobs_register(int64 cookie, Oid owner, const char *sql, bool submit,
 	PgbgJobRef	ref = {-1, 0};
 	PgbgJobEntry *e;
 	PgbgFreedList fl;
+	char		preview[PGBG_PREVIEW_LEN];
 
 	if (!pgbg_jobs_available())
 		return ref;
 	pgbg_arm_reader_exit();
 	pgbg_freed_init(&fl);
+	/* clipped here: the SQL may be huge, and strlen must not run under e->mutex */
+	pgbg_copy_clipped(preview, sql, PGBG_PREVIEW_LEN);
 
 	LWLockAcquire(&pgbg_anchor->lock, LW_EXCLUSIVE);
 	e = pgbg_entry_alloc_locked();
@@ -1068,7 +1071,7 @@ pgbg_jobs_register(int64 cookie, Oid owner, const char *sql, bool submit,
 	e->reader_pid = MyProcPid;
 	e->reader_proc = MyProc;
 	e->reader_epoch = 1;
-	pgbg_copy_clipped(e->preview, sql, PGBG_PREVIEW_LEN);
+	memcpy(e->preview, preview, sizeof(preview));
 	ref.index = e - pgbg_reg->entries;
 	ref.generation = e->generation;
 	SpinLockRelease(&e->mutex);
@@ -1291,11 +1294,13 @@ pgbg_become_reader_locked(PgbgJobEntry *e, bool takeover,
 }
 
 uint32
-pgbg_jobs_attach(int32 pid, int64 cookie, bool takeover, PgbgJobRef *ref,
-				 PgbgJobEntry *snapshot)
+pgbg_jobs_attach(int32 pid, int64 cookie, bool takeover, bool has_after,
+				 int64 after_seq, PgbgJobRef *ref, PgbgJobEntry *snapshot)
 {
 	PgbgJobEntry *e;
+	PgbgJobEntry now;
 	uint32		epoch;
+	int64		last;
 
 	pgbg_jobs_require();
 	pgbg_jobs_sweep_if_due();
@@ -1304,13 +1309,47 @@ pgbg_jobs_attach(int32 pid, int64 cookie, bool takeover, PgbgJobRef *ref,
 	/* two sessions racing: the lock serialises them, one gets 55006 */
 	LWLockAcquire(&pgbg_anchor->lock, LW_EXCLUSIVE);
 	e = pgbg_jobs_entry(*ref);
-	if (e == NULL)
+	if (e != NULL)
+	{
+		SpinLockAcquire(&e->mutex);
+		memcpy(&now, e, sizeof(PgbgJobEntry));
+		SpinLockRelease(&e->mutex);
+	}
+	if (e == NULL || now.generation != ref->generation)
 	{
 		LWLockRelease(&pgbg_anchor->lock);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("PID %d is not attached to this session", pid),
 				 errdetail("No pg_background job with this PID and cookie is known to the server.")));
+	}
+
+	/*
+	 * What the reader has, against what is held: checked before anything
+	 * changes, so that a failed attach leaves the current reader reading.
+	 * Beyond the last message can be told only once the worker writes a
+	 * file (in queue mode the registry's counters lag behind the queue).
+	 */
+	last = Max(Max(now.w_seq, now.last_seq), now.final_seq);
+	if (has_after && now.state != PGBG_JOB_INTERRUPTED &&
+		after_seq < now.acked_seq)
+	{
+		LWLockRelease(&pgbg_anchor->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("messages up to " INT64_FORMAT " of pg_background worker %d were already acknowledged and are no longer held",
+						now.acked_seq, pid),
+				 errdetail("after_seq " INT64_FORMAT " asks for earlier messages.",
+						   after_seq)));
+	}
+	if (has_after && now.state != PGBG_JOB_INTERRUPTED &&
+		now.mode == PGBG_MODE_FILE && after_seq > last)
+	{
+		LWLockRelease(&pgbg_anchor->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_seq " INT64_FORMAT " is beyond the last message of pg_background worker %d (" INT64_FORMAT ")",
+						after_seq, pid, last)));
 	}
 	epoch = pgbg_become_reader_locked(e, takeover, snapshot);
 	LWLockRelease(&pgbg_anchor->lock);
@@ -1745,21 +1784,85 @@ pgbg_jobs_publish_final(PgbgJobRef ref, int64 final_seq, bool synth_error)
 	SpinLockRelease(&e->mutex);
 }
 
-void
-pgbg_jobs_publish_acked(PgbgJobRef ref, int64 acked_seq, int64 rows_acked)
+bool
+pgbg_jobs_publish_acked(PgbgJobRef ref, uint32 epoch, int64 acked_seq,
+						int64 rows_acked, pg_atomic_uint64 *status_acked)
 {
 	PgbgJobEntry *e = pgbg_jobs_entry(ref);
+	bool		mine = false;
 
-	if (e == NULL)
-		return;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == ref.generation)
+	if (!PgbgJobRefIsValid(ref) || pgbg_reg == NULL)
 	{
+		/* no registry: nobody can take the job over */
+		if (status_acked != NULL)
+			pg_atomic_write_u64(status_acked, (uint64) acked_seq);
+		return true;
+	}
+	if (e == NULL)
+		return false;
+	SpinLockAcquire(&e->mutex);
+	if (e->generation == ref.generation && e->reader_epoch == epoch &&
+		pgbg_i_am_reader(e))
+	{
+		mine = true;
 		e->acked_seq = acked_seq;
 		e->rows_acked = rows_acked;
 		e->last_read_at = GetCurrentTimestamp();
+		if (status_acked != NULL)
+			pg_atomic_write_u64(status_acked, (uint64) acked_seq);
 	}
 	SpinLockRelease(&e->mutex);
+	return mine;
+}
+
+bool
+pgbg_jobs_output_discarded(PgbgJobRef ref)
+{
+	PgbgJobEntry *e = pgbg_jobs_entry(ref);
+	bool		discarded = true;
+
+	if (!PgbgJobRefIsValid(ref) || pgbg_reg == NULL)
+		return false;
+	if (e == NULL)
+		return true;
+	SpinLockAcquire(&e->mutex);
+	if (e->generation == ref.generation)
+		discarded = e->discard_output;
+	SpinLockRelease(&e->mutex);
+	return discarded;
+}
+
+File
+pgbg_jobs_create_held_file(PgbgJobRef ref, const char *path)
+{
+	PgbgJobEntry *e;
+	File		file = -1;
+	bool		live = false;
+
+	if (!PgbgJobRefIsValid(ref) || pgbg_reg == NULL)
+	{
+		errno = 0;
+		return -1;
+	}
+
+	/*
+	 * Shared is enough: frees take the lock exclusively and unlink after
+	 * releasing it, so a free either came first (we see the entry gone) or
+	 * unlinks the file we made.
+	 */
+	LWLockAcquire(&pgbg_anchor->lock, LW_SHARED);
+	e = pgbg_jobs_entry(ref);
+	if (e != NULL)
+	{
+		SpinLockAcquire(&e->mutex);
+		live = (e->generation == ref.generation && !e->discard_output);
+		SpinLockRelease(&e->mutex);
+	}
+	errno = 0;
+	if (live)
+		file = PathNameOpenFile(path, O_RDWR | O_CREAT | O_TRUNC | PG_BINARY);
+	LWLockRelease(&pgbg_anchor->lock);
+	return file;
 }
 
 void

@@ -33,6 +33,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "postmaster/bgworker.h"
+#include "storage/fd.h"
 #include "storage/spin.h"
 
 #include "pg_background.h"
@@ -246,13 +247,16 @@ extern bool pgbg_job_state_final(PgbgJobState state);
 /* ---- readers (DESIGN 3.2) ---- */
 
 /*
- * attach_v2's registry part: sweep if due, lookup (same database), then
- * become the reader.  A live other reader and !takeover: 55006 "pg_background
+ * attach_v2's registry part: sweep if due, lookup (same database), check
+ * after_seq (55000 below what was acknowledged, 22023 beyond what a worker
+ * in file mode wrote), then become the reader: every check comes first, so
+ * a failed attach leaves the current reader as it was.  A live other reader and !takeover: 55006 "pg_background
  * worker %d is being read by session %d".  Bumps the epoch; the output
  * becomes ATTACHED unless final (delivered/discarded/none).  Returns the new
  * epoch, *ref and a snapshot taken under the lock (may be NULL).
  */
 extern uint32 pgbg_jobs_attach(int32 pid, int64 cookie, bool takeover,
+							   bool has_after, int64 after_seq,
 							   PgbgJobRef *ref, PgbgJobEntry *snapshot);
 
 /*
@@ -329,9 +333,31 @@ extern void pgbg_jobs_publish_produced(PgbgJobRef ref, int64 last_seq,
 									   int64 rows_produced, int64 bytes_held);
 extern void pgbg_jobs_publish_final(PgbgJobRef ref, int64 final_seq,
 									bool synth_error);
-/* reader: acknowledgement; also sets last_read_at */
-extern void pgbg_jobs_publish_acked(PgbgJobRef ref, int64 acked_seq,
-									int64 rows_acked);
+/*
+ * reader: acknowledgement; also sets last_read_at.  Fenced by the reader
+ * epoch: a handle that is no longer the reader acknowledges nothing (false).
+ * status_acked (the worker's status block, NULL for an attached handle) is
+ * written under the same lock, so that a worker that sees the epoch move
+ * never trims on an acknowledgement made after it moved.  An invalid ref
+ * (no registry) writes status_acked alone.
+ */
+extern bool pgbg_jobs_publish_acked(PgbgJobRef ref, uint32 epoch,
+									int64 acked_seq, int64 rows_acked,
+									pg_atomic_uint64 *status_acked);
+
+/*
+ * worker: did the reader release the job (detach_v2 of an attached handle),
+ * or is the entry gone?  Then nobody reads the rest.
+ */
+extern bool pgbg_jobs_output_discarded(PgbgJobRef ref);
+
+/*
+ * worker: create the job's held file while the entry provably exists (under
+ * the registry lock, which every free takes before it unlinks): a file made
+ * for an entry already freed would never be removed.  Returns -1 (errno
+ * set, or 0 when the entry is gone or its output discarded).
+ */
+extern File pgbg_jobs_create_held_file(PgbgJobRef ref, const char *path);
 extern void pgbg_jobs_set_truncated(PgbgJobRef ref);
 
 /*

@@ -431,7 +431,8 @@ pgbg_output_discarded(void)
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	discard = pgbg_my_status->discard_output;
 	SpinLockRelease(&pgbg_my_status->mutex);
-	return discard;
+	/* an attached reader's detach_v2 says so in the registry entry */
+	return discard || pgbg_jobs_output_discarded(pgbg_jobs_worker_ref());
 }
 
 /*
@@ -893,15 +894,29 @@ pgbg_send_message(const char *data, Size len, bool flush, bool drain,
 		pgbg_abandon_output();
 		return false;
 	}
-	first_seq = pgbg_number_frame(&data, &len, nmsgs);
-
 	now = pgbg_now_ms();
 	if (drain || now - pgbg_out.last_flush_ms >= PGBG_FLUSH_INTERVAL_MS)
 		flush = true;
 
+	/*
+	 * A reader that left is noticed before this frame gets its numbers: the
+	 * held file then starts at the first message not acknowledged, which is
+	 * this frame's when the reader had everything (a slow job's reader that
+	 * kept up).
+	 */
 	pgbg_out.sending = true;
 	if (pgbg_out.mode == PGBG_OUT_QUEUE && flush && pgbg_reader_lost())
 		(void) pgbg_reader_left();
+	else if (pgbg_out.mode == PGBG_OUT_FILE && flush && pgbg_held_discarded())
+	{
+		/* the attached reader released the job: nobody reads the rest */
+		pgbg_held_discard();
+		pgbg_jobs_publish_produced(pgbg_jobs_worker_ref(), pgbg_out.next_seq - 1,
+								   pgbg_out.rows_produced, 0);
+		pgbg_out.ended = false;
+		pgbg_abandon_output();
+	}
+	first_seq = pgbg_number_frame(&data, &len, nmsgs);
 
 	if (pgbg_output_abandoned)
 		ok = false;
@@ -1107,7 +1122,8 @@ pgbg_output_finish(void)
 				break;			/* everything acknowledged */
 			wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 													  deadline);
-			if (wait_ms <= 0 || pgbg_reader_lost() || pgbg_terminating)
+			if (wait_ms <= 0 || pgbg_reader_lost() || pgbg_terminating ||
+				ProcDiePending)
 			{
 				held = pgbg_switch_to_file();
 				if (held)
@@ -1120,6 +1136,9 @@ pgbg_output_finish(void)
 			ResetLatch(MyLatch);
 			/* a cancel aimed at the finished job must not hit the next one */
 			QueryCancelPending = false;
+			/* terminated: the output goes to the file first (loop top) */
+			if (ProcDiePending)
+				continue;
 			CHECK_FOR_INTERRUPTS();
 		}
 	}

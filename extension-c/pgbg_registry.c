@@ -558,15 +558,28 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 	{
 		int32		by_pid;
 
+		/*
+		 * The epoch moved without us: taken over, even when the taker has
+		 * gone since (then nobody reads, and the output is held for the next
+		 * attach).  An entry freed meanwhile is no take-over: the handle
+		 * finds out from the outcome.
+		 */
 		if (!pgbg_jobs_is_reader(pgbg_handle_ref(job), job->reader_epoch,
-								 &by_pid) && by_pid != 0 && by_pid != MyProcPid)
+								 &by_pid) &&
+			pgbg_jobs_entry(pgbg_handle_ref(job)) != NULL)
 		{
 			pgbg_release(job, PGBG_RELEASED_TAKEN_OVER);
+			if (by_pid != 0 && by_pid != MyProcPid)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("pg_background worker %d was taken over by session %d",
+								pid, by_pid),
+						 errdetail("Another session attached to the job with takeover => true; this session no longer reads it.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("pg_background worker %d was taken over by session %d",
-							pid, by_pid),
-					 errdetail("Another session attached to the job with takeover => true; this session no longer reads it.")));
+					 errmsg("pg_background worker %d was taken over by another session",
+							pid),
+					 errdetail("That session has ended since; attach again with pg_background_attach_v2 to read the job.")));
 		}
 	}
 
@@ -1008,35 +1021,10 @@ pgbg_attach(int32 pid, int64 cookie, bool has_after, int64 after_seq,
 				 errdetail("pg_background.max_workers is %d per session; an attached job counts like a launched one.",
 						   pgbg_max_workers)));
 
-	epoch = pgbg_jobs_attach(pid, cookie, takeover, &ref, snap);
-
-	/* what the reader has: checked against what the worker published */
+	/* every check of after_seq is made there, before the reader changes */
+	epoch = pgbg_jobs_attach(pid, cookie, takeover, has_after, after_seq,
+							 &ref, snap);
 	from = has_after ? after_seq : snap->acked_seq;
-	if ((has_after && after_seq < snap->acked_seq &&
-		 snap->state != PGBG_JOB_INTERRUPTED) ||
-		(has_after && snap->mode == PGBG_MODE_FILE &&
-		 snap->state != PGBG_JOB_INTERRUPTED &&
-		 after_seq > Max(Max(snap->w_seq, snap->last_seq), snap->final_seq)))
-	{
-		/* not a reader after all: leave the output held */
-		pgbg_jobs_release_reader(ref, epoch, PGBG_OUTPUT_HELD);
-	}
-	if (has_after && after_seq < snap->acked_seq &&
-		snap->state != PGBG_JOB_INTERRUPTED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("messages up to " INT64_FORMAT " of pg_background worker %d were already acknowledged and are no longer held",
-						snap->acked_seq, pid),
-				 errdetail("after_seq " INT64_FORMAT " asks for earlier messages.",
-						   after_seq)));
-	if (has_after && snap->mode == PGBG_MODE_FILE &&
-		snap->state != PGBG_JOB_INTERRUPTED &&
-		after_seq > Max(Max(snap->w_seq, snap->last_seq), snap->final_seq))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("after_seq " INT64_FORMAT " is beyond the last message of pg_background worker %d (" INT64_FORMAT ")",
-						after_seq, pid,
-						Max(Max(snap->w_seq, snap->last_seq), snap->final_seq))));
 
 	/* a handle of ours for the same job is replaced (a self take-over) */
 	if (old != NULL)
@@ -1071,10 +1059,23 @@ pgbg_attach(int32 pid, int64 cookie, bool has_after, int64 after_seq,
 	job->rows_acked = snap->rows_acked;
 	job->replay_wanted = !has_after;
 
+	/*
+	 * The reader has "done" already (its final acknowledgement was lost):
+	 * the next fetch_v2 with after_seq = done's number is that
+	 * acknowledgement, and returns nothing.
+	 */
+	if (pgbg_job_state_final(snap->state) &&
+		snap->state != PGBG_JOB_INTERRUPTED &&
+		snap->final_seq > 0 && from >= snap->final_seq)
+	{
+		job->final_seq = snap->final_seq;
+		job->done_delivered = true;
+	}
+
 	entry = hash_search(pgbg_registry, &job->key, HASH_ENTER, &found);
 	entry->job = job;
 	job->registered = true;
-	pgbg_jobs_publish_acked(ref, from, 0);
+	(void) pgbg_jobs_publish_acked(ref, epoch, from, job->rows_acked, NULL);
 	ereport(pgbg_log_level,
 			(errmsg_internal("pg_background: attached to worker %d from " INT64_FORMAT,
 							 pid, from)));

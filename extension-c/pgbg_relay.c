@@ -88,7 +88,14 @@ pgbg_receive(PgbgJobHandle *job, long timeout_ms, StringInfo msg)
 			return PGBG_RECV_MESSAGE;
 		}
 		if (res == SHM_MQ_DETACHED)
+		{
+			/*
+			 * A take-over makes the worker leave the queue: that is no end
+			 * of the job, and nothing may be concluded from it (55006).
+			 */
+			pgbg_jobs_check_reader(pgbg_handle_ref(job), job->reader_epoch);
 			return PGBG_RECV_DETACHED;
+		}
 
 		if (timeout_ms == 0)
 			return PGBG_RECV_EMPTY;
@@ -429,15 +436,25 @@ void
 pgbg_store_ack(PgbgJobHandle *job, int64 seq)
 {
 	struct PGPROC *proc;
+	bool		to_worker;
 
 	if (seq <= job->acked_seq)
 		return;
-	job->acked_seq = seq;
-	/* an attacher starts after what the registry says is acknowledged */
-	pgbg_jobs_publish_acked(pgbg_handle_ref(job), seq, job->rows_acked);
-	if (job->fixed == NULL || !job->fixed->durable || job->attached)
+	to_worker = (job->fixed != NULL && job->fixed->durable && !job->attached);
+
+	/*
+	 * Only the reader acknowledges: a handle taken over while it was inside
+	 * a call must not make the worker forget what the taker has not read.
+	 * The registry and the worker's status block are written together under
+	 * the entry's lock, after the epoch check (see pgbg_jobs_publish_acked).
+	 */
+	if (!pgbg_jobs_publish_acked(pgbg_handle_ref(job), job->reader_epoch, seq,
+								 job->rows_acked,
+								 to_worker ? &job->fixed->status.acked_seq : NULL))
 		return;
-	pg_atomic_write_u64(&job->fixed->status.acked_seq, (uint64) seq);
+	job->acked_seq = seq;
+	if (!to_worker)
+		return;
 	SpinLockAcquire(&job->fixed->status.mutex);
 	proc = job->fixed->status.worker_proc;
 	SpinLockRelease(&job->fixed->status.mutex);
