@@ -180,6 +180,29 @@ _PG_init(void)
 							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
 
+	/*
+	 * The server-wide pool of idle workers (pgbg_pool.c).  Off by default: a
+	 * pooled worker outlives its session, which issue 9 asked kept workers
+	 * not to do.  SIGHUP: an administrator decides how many slots may be
+	 * held this way; the server-wide bound (a quarter of
+	 * max_worker_processes) is not a setting.
+	 */
+	DefineCustomIntVariable("pg_background.pool_size",
+							"Idle workers per database and role kept for the first job of new sessions.",
+							"0 turns the pool off: a kept worker exits when its session ends.  At most a quarter of max_worker_processes are pooled server-wide.",
+							&pgbg_pool_size,
+							0, 0, PGBG_POOL_SLOTS,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_background.pool_idle_timeout",
+							"How long a pooled worker waits for a job before it exits.",
+							"Applies to workers that enter the pool after it is set.",
+							&pgbg_pool_idle_timeout,
+							60000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	/* the server-wide job registry's settings and, if preloaded, memory */
 	pgbg_jobs_init();
 

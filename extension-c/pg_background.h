@@ -16,6 +16,8 @@
  *		pgbg_reuse.c      keeping a finished worker for the next job: the
  *						  launcher's pool and the worker's idle wait (both
  *						  sides of the idle/claimed/retired handshake)
+ *		pgbg_pool.c       the server-wide pool of idle workers that outlive
+ *						  their session (pg_background.pool_size)
  *		pgbg_worker.c     the background worker's main loop: attach a job's
  *						  segment, run it, maybe wait for the next one
  *		pgbg_exec.c       the worker running one job: statements, the
@@ -237,6 +239,9 @@ typedef struct PgbgStatus
 								 * whoever clears this unpins it */
 	dsm_handle	outcome_mailbox;	/* launcher let this segment go; the
 									 * worker posts its outcome there */
+	int32		pool_slot;		/* the launcher's session ended and reserved
+								 * this server-wide pool entry (index + 1)
+								 * for the worker; 0 = none (pgbg_pool.c) */
 
 	/*
 	 * Durable output (pgbg_queue.c).  The reader acknowledges what it holds
@@ -418,6 +423,8 @@ extern int	pgbg_fetch_rows_per_tuple;
 extern bool pgbg_durable;
 extern int	pgbg_max_held_kb_per_job;
 extern int	pgbg_test_pause_fetch_after;
+extern int	pgbg_pool_size;
+extern int	pgbg_pool_idle_timeout;
 
 /* pg_background.c */
 extern void pgbg_check_not_null(FunctionCallInfo fcinfo, int argno,
@@ -468,8 +475,21 @@ extern void pgbg_retire(PgbgFixed *fixed);
 
 /* pgbg_reuse.c, worker side */
 extern bool pgbg_reset_session(void);
-extern dsm_handle pgbg_wait_for_next_job(int idle_timeout_ms);
-extern void pgbg_leave_pool(void);
+extern dsm_handle pgbg_wait_for_next_job(int idle_timeout_ms, int *pool_slot);
+extern int	pgbg_leave_pool(void);
+
+/* pgbg_pool.c */
+#define PGBG_POOL_SLOTS			64
+extern bool pgbg_pool_enabled(void);
+extern int	pgbg_pool_reserve(Oid user_id, int32 worker_pid,
+							  BackgroundWorkerHandle *handle);
+extern void pgbg_pool_unreserve(int slot, int32 worker_pid);
+extern bool pgbg_pool_claim(dsm_handle next_job, Oid user_id,
+							MemoryContext cxt,
+							BackgroundWorkerHandle **handle);
+extern bool pgbg_pool_retire_one(void);
+extern dsm_handle pgbg_pool_wait(int slot);
+extern void pgbg_pool_worker_exit(void);
 
 /* pgbg_relay.c */
 typedef enum PgbgRecv

@@ -7,8 +7,8 @@
  *
  * pgbg_launch() follows the shape of test_shm_mq's setup: build the segment
  * (pgbg_setup_segment), start a worker (pgbg_start_worker: claim an idle
- * worker of ours, pgbg_reuse.c, or register a new one and retry while all
- * slots are taken), wait until the worker has mapped the segment
+ * worker of ours, pgbg_reuse.c, or a pooled one, pgbg_pool.c, or register
+ * a new one and retry while all slots are taken), wait until the worker has mapped the segment
  * (pgbg_wait_until_attached), and enter the handle into the session's
  * registry (pgbg_register_handle, pgbg_registry.c).  Any error on the way
  * undoes the launch.
@@ -265,8 +265,9 @@ pgbg_register_worker(PgbgJobHandle *job)
 		MemoryContextSwitchTo(oldcxt);
 		if (registered)
 			return;
-		/* our own idle workers give their slots back first */
+		/* our own idle workers give their slots back first, then a pooled one */
 		pgbg_drop_idle();
+		(void) pgbg_pool_retire_one();
 		if (TimestampDifferenceExceeds(first_try, GetCurrentTimestamp(),
 									   PGBG_REGISTER_RETRY_MS))
 			ereport(ERROR,
@@ -285,7 +286,10 @@ pgbg_register_worker(PgbgJobHandle *job)
 
 /*
  * Get a worker to run the job: an idle worker of ours takes it if there is
- * one (it only has to map the new segment), otherwise a new one is started.
+ * one (it only has to map the new segment), else one from the server-wide
+ * pool of this database and role (pgbg_pool.c), otherwise a new one is
+ * started.  worker_idle_timeout = 0 asks for a new process per job, so it
+ * skips the pool too.
  */
 static void
 pgbg_start_worker(PgbgJobHandle *job, bool v1)
@@ -297,8 +301,20 @@ pgbg_start_worker(PgbgJobHandle *job, bool v1)
 	if (pgbg_worker_idle_timeout <= 0)
 		pgbg_drop_idle();
 	else if (!v1)
+	{
 		reused = pgbg_claim_idle(dsm_segment_handle(job->seg), job->user_id,
 								 &job->worker_cxt, &job->handle);
+		if (!reused && pgbg_pool_enabled())
+		{
+			if (job->worker_cxt == NULL)
+				job->worker_cxt = AllocSetContextCreate(job->cxt,
+														"pg_background worker handle",
+														ALLOCSET_SMALL_SIZES);
+			reused = pgbg_pool_claim(dsm_segment_handle(job->seg),
+									 job->user_id, job->worker_cxt,
+									 &job->handle);
+		}
+	}
 	if (reused)
 		MemoryContextSetParent(job->worker_cxt, job->cxt);
 	else

@@ -47,6 +47,11 @@
  * itself, any failure here, or a job that did not complete: the process
  * exits.
  *
+ * When the session ends its idle workers exit, unless the server-wide pool
+ * is on (pg_background.pool_size): then each one the pool has room for is
+ * handed to it (pool_slot in the status block, pgbg_pool.c) and waits
+ * there for the first job of a new session of the same database and role.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -308,9 +313,13 @@ pgbg_claim_idle(dsm_handle next_job, Oid user_id, MemoryContext *worker_cxt,
 	}
 }
 
-/* Let all idle workers of this session go, giving their slots back. */
-void
-pgbg_drop_idle(void)
+/*
+ * Let all idle workers of this session go, giving their slots back; or, as
+ * the session ends with the pool on (to_pool), hand each one that may still
+ * serve a job to the server-wide pool (pgbg_pool.c) instead.
+ */
+static void
+pgbg_release_idle(bool to_pool)
 {
 	int			i;
 
@@ -325,6 +334,33 @@ pgbg_drop_idle(void)
 		seg = pgbg_attach_pooled(slot, &fixed);
 		if (seg != NULL)
 		{
+			int			pool_slot = 0;
+			pid_t		pid;
+
+			if (to_pool &&
+				GetBackgroundWorkerPid(slot->handle, &pid) == BGWH_STARTED)
+				pool_slot = pgbg_pool_reserve(slot->user_id, (int32) pid,
+											  slot->handle);
+			if (pool_slot > 0)
+			{
+				PgbgStatus *st = &fixed->status;
+				bool		handed;
+
+				/*
+				 * A worker still busy with the job's end may yet find it
+				 * cannot be kept (its output not wholly acknowledged); it
+				 * gives the entry back then (pgbg_leave_pool's caller).
+				 */
+				SpinLockAcquire(&st->mutex);
+				handed = !st->retire && st->pool_slot == 0 &&
+					(st->worker_state == PGBG_WORKER_BUSY ||
+					 st->worker_state == PGBG_WORKER_IDLE);
+				if (handed)
+					st->pool_slot = pool_slot;
+				SpinLockRelease(&st->mutex);
+				if (!handed)
+					pgbg_pool_unreserve(pool_slot, (int32) pid);
+			}
 			pgbg_retire(fixed);
 			dsm_detach(seg);
 		}
@@ -332,11 +368,19 @@ pgbg_drop_idle(void)
 	}
 }
 
+/* Let all idle workers of this session go, giving their slots back. */
+void
+pgbg_drop_idle(void)
+{
+	pgbg_release_idle(false);
+}
+
 /*
  * The session ends, however it ends (disconnect, pg_terminate_backend, a
  * FATAL error): its idle workers can never get another job, so tell them to
  * exit now instead of letting them hold their max_worker_processes slots
- * until their idle timeout.  They also notice the launcher's exit by
+ * until their idle timeout, unless the pool takes them
+ * (pg_background.pool_size).  They also notice the launcher's exit by
  * themselves (pgbg_launcher_alive), within a quarter of a second; this makes
  * it immediate.  The pooled segments are mapped without a resource owner:
  * the transaction of an exiting session may not have been cleaned up yet.
@@ -347,7 +391,7 @@ pgbg_idle_at_exit(int code, Datum arg)
 	ResourceOwner save = CurrentResourceOwner;
 
 	CurrentResourceOwner = NULL;
-	pgbg_drop_idle();
+	pgbg_release_idle(pgbg_pool_enabled());
 	CurrentResourceOwner = save;
 }
 
@@ -395,22 +439,28 @@ pgbg_reset_session(void)
  * Leave the current segment for good as far as reuse goes: no claim can
  * succeed afterwards, and if the launcher pinned the segment for us we unpin
  * it, so that it goes away with our mapping.  Also runs at process exit.
+ * Returns the pool entry our leaving launcher reserved for us (0 = none),
+ * which the caller either joins or gives back.
  */
-void
+int
 pgbg_leave_pool(void)
 {
 	bool		pooled;
+	int			pool_slot;
 
 	if (pgbg_my_status == NULL)
-		return;
+		return 0;
 	SpinLockAcquire(&pgbg_my_status->mutex);
 	pooled = pgbg_my_status->pooled;
 	pgbg_my_status->pooled = false;
+	pool_slot = pgbg_my_status->pool_slot;
+	pgbg_my_status->pool_slot = 0;
 	if (pgbg_my_status->worker_state != PGBG_WORKER_CLAIMED)
 		pgbg_my_status->worker_state = PGBG_WORKER_RETIRED;
 	SpinLockRelease(&pgbg_my_status->mutex);
 	if (pooled)
 		dsm_unpin_segment(dsm_segment_handle(pgbg_my_seg));
+	return pool_slot;
 }
 
 /*
@@ -437,10 +487,12 @@ pgbg_launcher_alive(PgbgFixed *fixed)
 /*
  * Wait for the launcher to hand us the segment of its next job.  Returns 0
  * when the idle timeout expires, the launcher lets us go or its session has
- * ended.  Either way we have left the pool (pgbg_leave_pool) when we return.
+ * ended; then *pool_slot is the server-wide pool's entry the ending session
+ * reserved for us, if any (pgbg_pool_wait).  Either way we have left the
+ * session's pool (pgbg_leave_pool) when we return.
  */
 dsm_handle
-pgbg_wait_for_next_job(int idle_timeout_ms)
+pgbg_wait_for_next_job(int idle_timeout_ms, int *pool_slot)
 {
 	PgbgStatus *st = pgbg_my_status;
 	PgbgFixed  *fixed = pgbg_my_fixed;
@@ -479,7 +531,13 @@ pgbg_wait_for_next_job(int idle_timeout_ms)
 
 		if (state != PGBG_WORKER_IDLE)
 		{
-			pgbg_leave_pool();
+			*pool_slot = pgbg_leave_pool();
+			if (next != 0 && *pool_slot != 0)
+			{
+				/* claimed by its session after all: the entry is not needed */
+				pgbg_pool_unreserve(*pool_slot, MyProcPid);
+				*pool_slot = 0;
+			}
 			return next;
 		}
 

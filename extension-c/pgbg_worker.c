@@ -3,8 +3,9 @@
  * pgbg_worker.c
  *		The pg_background background worker's main loop: attach to the
  *		launcher's segment, run its job (pgbg_exec.c), and, if the job
- *		completed, wait for the next job of the same session (pgbg_reuse.c)
- *		instead of exiting.
+ *		completed, wait for the next job of the same session (pgbg_reuse.c),
+ *		or, once that session has ended, of a new session of the same
+ *		database and role (pgbg_pool.c), instead of exiting.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +13,7 @@
 
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
@@ -111,7 +113,9 @@ pgbg_name_after_launcher(void)
 static void
 pgbg_worker_exit(int code, Datum arg)
 {
-	pgbg_leave_pool();
+	/* an entry of the server-wide pool reserved for us, or ours */
+	pgbg_pool_unreserve(pgbg_leave_pool(), MyProcPid);
+	pgbg_pool_worker_exit();
 	/* a job that could not record its outcome: lost (or canceled) */
 	pgbg_jobs_worker_exit();
 }
@@ -131,6 +135,8 @@ pg_background_worker_main(Datum main_arg)
 
 	pqsignal(SIGTERM, pgbg_die);
 	pqsignal(SIGINT, StatementCancelHandler);
+	/* a pooled worker rereads pg_background.pool_size (pgbg_pool_wait) */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	seg = pgbg_attach_job(DatumGetUInt32(main_arg), &sql, &gucstate);
@@ -147,6 +153,7 @@ pg_background_worker_main(Datum main_arg)
 	for (;;)
 	{
 		dsm_handle	next;
+		int			pool_slot = 0;
 		int			idle_timeout_ms = pgbg_my_fixed->idle_timeout_ms;
 		bool		completed = pgbg_run_job(sql, gucstate, jobcxt);
 
@@ -159,8 +166,8 @@ pg_background_worker_main(Datum main_arg)
 		MemoryContextReset(jobcxt);
 		if (!pgbg_reset_session())
 			break;
-		next = pgbg_wait_for_next_job(idle_timeout_ms);
-		if (next == 0)
+		next = pgbg_wait_for_next_job(idle_timeout_ms, &pool_slot);
+		if (next == 0 && pool_slot == 0)
 			break;
 
 		/* leave the old segment first: its detach callback ends output */
@@ -168,9 +175,22 @@ pg_background_worker_main(Datum main_arg)
 		pgbg_my_fixed = NULL;
 		pgbg_output_detach();
 		dsm_detach(seg);
+
+		/*
+		 * Our session ended and the server-wide pool took us: wait there,
+		 * mapping nothing, for a job of a new session of our database and
+		 * role.
+		 */
+		if (next == 0)
+			next = pgbg_pool_wait(pool_slot);
+		if (next == 0)
+			break;
 		seg = pgbg_attach_job(next, &sql, &gucstate);
 
-		/* only the session that launched us can claim us; check anyway */
+		/*
+		 * Only the session that launched us, or a session of the same
+		 * database and user through the pool, can claim us; check anyway.
+		 */
 		if (pgbg_my_fixed->database_id != database_id ||
 			pgbg_my_fixed->authenticated_user_id != user_id)
 			ereport(FATAL,
