@@ -563,10 +563,12 @@ export class Workbench {
    * server restarts) and starts it again on the same port with the same user data, extensions
    * and workspace; the browser page stays, so the workbench's browser-side state (where VS Code
    * web keeps workspaceState) is the same origin's, as for a user whose server restarted.
+   * `whileStopped` runs while no code-server (and no extension host) is up.
    */
-  async restartServer(): Promise<void> {
+  async restartServer(whileStopped?: () => Promise<void>): Promise<void> {
     if (!this.startAgain) throw new Error('this workbench cannot be restarted');
     await this.server.stop();
+    await whileStopped?.();
     this.server = await this.startAgain();
     await this.page.goto(this.server.workspaceUrl, { waitUntil: 'domcontentloaded', timeout: 180_000 });
     await this.waitForWorkbench();
