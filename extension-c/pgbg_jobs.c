@@ -1309,13 +1309,14 @@ pgbg_jobs_attach(int32 pid, int64 cookie, bool takeover, bool has_after,
 	/* two sessions racing: the lock serialises them, one gets 55006 */
 	LWLockAcquire(&pgbg_anchor->lock, LW_EXCLUSIVE);
 	e = pgbg_jobs_entry(*ref);
+	now.generation = 0;
 	if (e != NULL)
 	{
 		SpinLockAcquire(&e->mutex);
 		memcpy(&now, e, sizeof(PgbgJobEntry));
 		SpinLockRelease(&e->mutex);
 	}
-	if (e == NULL || now.generation != ref->generation)
+	if (now.generation != ref->generation)
 	{
 		LWLockRelease(&pgbg_anchor->lock);
 		ereport(ERROR,

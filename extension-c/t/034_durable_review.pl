@@ -84,6 +84,17 @@ sub contiguous
 		    FROM got WHERE k = '$k') s});
 }
 
+# contiguous, the first row (a replayed columns row aside) following what was acknowledged
+sub contiguous_from
+{
+	my ($k) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT coalesce(bool_and(first = prev + 1), false) AND min(first) = 7 FROM (
+		  SELECT seq - CASE WHEN kind = 'rows' THEN json_array_length(data) - 1 ELSE 0 END AS first,
+		         lag(seq, 1, 6::int8) OVER (ORDER BY seq) AS prev
+		    FROM got WHERE k = '$k' AND (data->>'replayed') IS NULL) s});
+}
+
 sub row_values
 {
 	my ($k) = @_;
@@ -127,9 +138,11 @@ my $m = open_session($node);	# holds the advisory locks the jobs wait for
 	sql_ok($m, 'SELECT pg_advisory_lock(3001)');
 	my $l = open_session($node);
 	my $lpid = session_pid($l);
-	my ($pid, $cookie) = launch($l, 'SELECT g FROM generate_series(1, 5) g; '
-		. 'SELECT pg_advisory_lock(3001); SELECT g, pg_sleep(0.01) FROM generate_series(6, 25) g');
-	ok(worker_waits_on_lock($pid, 3001), 'slow: the job waits between its statements');
+	# every row is flushed on its own (the 50 ms between rows), and the job stops while
+	# computing row 6: the launcher can have (and acknowledge) everything produced
+	my ($pid, $cookie) = launch($l, 'SELECT g, CASE WHEN g = 6 THEN pg_advisory_lock(3001) IS NULL END AS x, '
+		. 'pg_sleep(0.05) FROM generate_series(1, 25) g');
+	ok(worker_waits_on_lock($pid, 3001), 'slow: the job waits while computing row 6');
 	# read (and acknowledge) everything produced so far, as the engine does
 	for (1 .. 20)
 	{
@@ -137,7 +150,7 @@ my $m = open_session($node);	# holds the advisory locks the jobs wait for
 		die $err if $err =~ /ERROR/;
 	}
 	my $have = last_seq('slow');
-	ok($have >= 7, "slow: the launcher has the first statement (up to $have)");
+	is($have, 6, 'slow: the launcher has the first five rows');
 	is(store_batch($l, 'slow', $pid, $cookie, 0), '', 'slow: and acknowledged it all');
 	terminate($l, $lpid, 'slow');
 	sql_ok($m, 'SELECT pg_advisory_unlock(3001)');
@@ -154,9 +167,9 @@ my $m = open_session($node);	# holds the advisory locks the jobs wait for
 	sql_ok($m, 'SELECT pg_advisory_lock(3002)');
 	$l = open_session($node);
 	$lpid = session_pid($l);
-	($pid, $cookie) = launch($l, 'SELECT g FROM generate_series(1, 5) g; '
-		. 'SELECT pg_advisory_lock(3002); SELECT g FROM generate_series(6, 10) g');
-	ok(worker_waits_on_lock($pid, 3002), 'slow legacy: the job waits between its statements');
+	($pid, $cookie) = launch($l, 'SELECT g, CASE WHEN g = 6 THEN pg_advisory_lock(3002) IS NULL END AS x, '
+		. 'pg_sleep(0.05) FROM generate_series(1, 10) g');
+	ok(worker_waits_on_lock($pid, 3002), 'slow legacy: the job waits while computing row 6');
 	my $n = 0;
 	for (1 .. 20)
 	{
@@ -168,10 +181,17 @@ my $m = open_session($node);	# holds the advisory locks the jobs wait for
 	sql_ok($m, 'SELECT pg_advisory_unlock(3002)');
 	$a = open_session($node);
 	sql_ok($a, "SELECT pg_background_attach_v2($pid, $cookie)", 'slow legacy: attach');
-	my ($out, $err) = sql($a, "SELECT string_agg(data->>0, ',' ORDER BY seq) FILTER (WHERE kind = 'row' AND data->>0 <> ''),
-		max(seq) FILTER (WHERE kind = 'done') FROM pg_background_fetch_v2($pid, $cookie, 1000, 5000)");
+	my $err = '';
+	for (1 .. 100)
+	{
+		(undef, $err) = sql($a, "INSERT INTO got SELECT 'slowl', seq, kind, data
+			FROM pg_background_fetch_v2($pid, $cookie, 1000, 1000)");
+		last if $err =~ /ERROR/;
+		last if $node->safe_psql('postgres', "SELECT count(*) > 0 FROM got WHERE k = 'slowl' AND kind = 'done'") eq 't';
+	}
 	is($err, '', 'slow legacy: the held output reads without error');
-	like($out, qr/^6,7,8,9,10\|\d+$/, 'slow legacy: the rest, exactly');
+	is(row_values('slowl'), '6,7,8,9,10', 'slow legacy: the rest, exactly');
+	is(contiguous_from('slowl'), 't', 'slow legacy: numbered on from the acknowledged');
 	$a->quit;
 }
 
@@ -346,6 +366,7 @@ for my $mode ('after_seq', 'legacy')
 		'error: the handle was released');
 
 	my ($pid2, $cookie2) = launch($l, 'SELECT g FROM generate_series(1, 3) g');
+	ok(wait_until($node, "SELECT state = 'completed' FROM pg_background_jobs_v2() WHERE pid = $pid2"), 'completed: the job ended');
 	is(sql_ok($l, "SELECT max(seq) FROM pg_background_fetch_v2($pid2, $cookie2, 100, 5000, 0)"), '6',
 		'completed: done is 6');
 	sql_ok($a, "SELECT pg_background_attach_v2($pid2, $cookie2, 6, takeover => true)");
@@ -363,11 +384,14 @@ for my $mode ('after_seq', 'legacy')
 	my $l = open_session($node);
 	my $lpid = session_pid($l);
 	my ($pid, $cookie) = launch($l, 'SELECT g FROM generate_series(1, 5) g');
+	ok(wait_until($node, "SELECT state = 'completed' FROM pg_background_jobs_v2() WHERE pid = $pid"), 'orphan: the job ended');
 	is(sql_ok($l, "SELECT max(seq) FROM pg_background_fetch_v2($pid, $cookie, 100, 5000, 0)"), '8',
 		'orphan: the launcher read everything, acknowledged nothing');
 	ok(wait_until($node, "SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $pid"),
 		'orphan: the worker waits for its final acknowledgement');
 	kill 'STOP', $pid;
+	is($node->safe_psql('postgres', "SELECT output FROM pg_background_jobs_v2() WHERE pid = $pid"), 'live',
+		'orphan: stopped while its output is still in the queue');
 	terminate($l, $lpid, 'orphan');
 	ok(wait_until($node, "SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid"),
 		'orphan: retention freed the entry');
@@ -383,11 +407,14 @@ for my $mode ('after_seq', 'legacy')
 	my $l = open_session($node);
 	my $lpid = session_pid($l);
 	my ($pid, $cookie) = launch($l, 'SELECT g FROM generate_series(1, 5) g');
+	ok(wait_until($node, "SELECT state = 'completed' FROM pg_background_jobs_v2() WHERE pid = $pid"), 'sigterm: the job ended');
 	is(sql_ok($l, "SELECT max(seq) FROM pg_background_fetch_v2($pid, $cookie, 100, 5000, 0)"), '8',
 		'sigterm: the launcher read everything, acknowledged nothing');
 	ok(wait_until($node, "SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $pid"),
 		'sigterm: the worker waits for its final acknowledgement');
 	kill 'STOP', $pid;
+	is($node->safe_psql('postgres', "SELECT output FROM pg_background_jobs_v2() WHERE pid = $pid"), 'live',
+		'sigterm: stopped while its output is still in the queue');
 	terminate($l, $lpid, 'sigterm');
 	kill 'TERM', $pid;
 	kill 'CONT', $pid;
