@@ -291,7 +291,7 @@ pgbg_register_worker(PgbgJobHandle *job)
  * started.  worker_idle_timeout = 0 asks for a new process per job, so it
  * skips the pool too.
  */
-static void
+static bool
 pgbg_start_worker(PgbgJobHandle *job, bool v1)
 {
 	bool		reused = false;
@@ -316,20 +316,19 @@ pgbg_start_worker(PgbgJobHandle *job, bool v1)
 		}
 	}
 	if (reused)
+	{
 		MemoryContextSetParent(job->worker_cxt, job->cxt);
-	else
-		pgbg_register_worker(job);
+		return true;
+	}
 
-	if (job->mqh != NULL)
-		shm_mq_set_handle(job->mqh, job->handle);
-
-	status = reused ? BGWH_STARTED :
-		WaitForBackgroundWorkerStartup(job->handle, &pid);
+	pgbg_register_worker(job);
+	status = WaitForBackgroundWorkerStartup(job->handle, &pid);
 	if (status == BGWH_POSTMASTER_DIED)
 		ereport(ERROR,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("cannot start background processes without postmaster"),
 				 errhint("Kill all remaining database processes and restart the database.")));
+	return false;
 }
 
 /*
@@ -338,10 +337,11 @@ pgbg_start_worker(PgbgJobHandle *job, bool v1)
  * releasing the handle (detach, or this session ending) would destroy the
  * segment under a worker that has not started its job yet.  A very short
  * job may even have finished and been reaped already; its recorded PID
- * tells us it ran.
+ * tells us it ran.  A reused worker that exits before it maps the segment
+ * (terminated while we claimed it) returns 0: the caller starts a new one.
  */
 static int32
-pgbg_wait_until_attached(PgbgJobHandle *job)
+pgbg_wait_until_attached(PgbgJobHandle *job, bool reused)
 {
 	for (;;)
 	{
@@ -354,10 +354,14 @@ pgbg_wait_until_attached(PgbgJobHandle *job)
 		if (worker_pid != 0)
 			return worker_pid;
 		if (GetBackgroundWorkerPid(job->handle, &pid) == BGWH_STOPPED)
+		{
+			if (reused)
+				return 0;
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 					 errmsg("could not start background process"),
 					 errhint("More details may be available in the server log.")));
+		}
 		/* the worker sets our latch; the timeout is only a safety net */
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -365,6 +369,36 @@ pgbg_wait_until_attached(PgbgJobHandle *job)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * Get the job's segment mapped by a worker (pgbg_start_worker), and return
+ * that worker's PID.  The queue learns the worker's handle only now, so
+ * that a reused worker that died first can be replaced by a new one.
+ */
+static int32
+pgbg_get_worker(PgbgJobHandle *job, bool v1)
+{
+	bool		reused = pgbg_start_worker(job, v1);
+	int32		pid = pgbg_wait_until_attached(job, reused);
+
+	/* a worker that took over the queue before dying cannot be replaced */
+	if (pid == 0 && job->mqh != NULL &&
+		shm_mq_get_sender(shm_mq_get_queue(job->mqh)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("background process exited before it started the job"),
+				 errhint("More details may be available in the server log.")));
+	if (pid == 0)
+	{
+		pfree(job->handle);
+		job->handle = NULL;
+		(void) pgbg_start_worker(job, true);
+		pid = pgbg_wait_until_attached(job, false);
+	}
+	if (job->mqh != NULL)
+		shm_mq_set_handle(job->mqh, job->handle);
+	return pid;
 }
 
 /*
@@ -451,8 +485,7 @@ pgbg_launch(text *sql, int32 queue_size, bool submit, bool v1)
 
 		pgbg_setup_segment(job, sqlstr, cookie, sec_context, v1);
 		pgbg_register_job(job, sqlstr, cookie);
-		pgbg_start_worker(job, v1);
-		pid = pgbg_wait_until_attached(job);
+		pid = pgbg_get_worker(job, v1);
 		pgbg_jobs_set_worker(pgbg_fixed_job_ref(job->fixed), pid, job->handle);
 		pgbg_register_handle(job, pid, cookie, sqlstr);
 	}
