@@ -82,7 +82,9 @@ export class ConnectionSessions implements vscode.Disposable {
         this.log.warn(`Session of ${e.connectionName} lost (${e.reason}); ${n} running job(s) marked lost`);
         const jobs = n === 0 ? '' : n === 1 ? ' One running job is now marked lost.' : ` ${n} running jobs are now marked lost.`;
         void vscode.window.showWarningMessage(
-          `PG Background: the session to "${e.connectionName}" was lost: ${e.reason}.${jobs} New jobs reconnect automatically; workers that still run appear under "Other sessions".`,
+          `PG Background: the session to "${e.connectionName}" was lost: ${e.reason}.${jobs} New jobs reconnect automatically; ${
+            prev?.capabilities?.attach ? 'jobs still on the server are listed under the connection in the Jobs view' : 'workers that still run appear under "Other sessions"'
+          }.`,
         );
       }),
     );
