@@ -13,6 +13,7 @@ import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { JobManager, type ConnectionStateEvent, type EngineSettings } from '../../src/core/jobManager.js';
 import type { JobInfo, ResultStore } from '../../src/core/model.js';
+import type { SpooledResultStore } from '../../src/core/resultStore.js';
 import { CONN, clusterConfig, openHarness, openScratchDatabase, until, untilQuery, type Harness } from './support.js';
 
 /**
@@ -166,21 +167,25 @@ describe('durable jobs', { timeout: 600_000 }, () => {
   it('launcher terminated while a fetch_v2 batch is paused on the server: resumes by seq, nothing lost or twice', async () => {
     const db = await openScratchDatabase('pgbg_durable_pause', BASE_SETTINGS, async (c) => {
       await c.query('CREATE EXTENSION pg_background');
-      // fetch_v2 of sessions connecting to this database sleeps once it has taken this many
-      // rows off the queue: the batch is in flight, rows dequeued but not returned.
-      await c.query(`ALTER DATABASE pgbg_durable_pause SET pg_background.test_pause_fetch_after = 3000`);
+      // fetch_v2 of sessions connecting to this database sleeps once one batch has taken this
+      // many rows off the queue: the batch is in flight, rows dequeued but not returned. The
+      // worker sends rows in frames of ~170 such rows, so the first batch with rows pauses.
+      await c.query(`ALTER DATABASE pgbg_durable_pause SET pg_background.test_pause_fetch_after = 100`);
     });
     try {
       const sql = 'SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g';
       const want = await expected(db.admin, sql, db.name);
       const caps = await db.jm.openConnection(CONN, { ...clusterConfig(), database: db.name });
       const job = await db.jm.launch(CONN, sql);
-      await untilQuery<{ n: number }>(
-        db.admin,
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Extension' AND state = 'active'`,
-        [caps.launcherPid],
-        (r) => r[0].n === 1,
-      );
+      for (;;) {
+        const r = await db.admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Extension' AND state = 'active'`,
+          [caps.launcherPid],
+        );
+        if (r.rows[0].n === 1) break;
+        assert.equal(db.jm.job(job.id)!.state, 'running', 'the job ended without its fetch_v2 pausing');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       // The next session must not pause again.
       await db.admin.query(`ALTER DATABASE ${db.name} RESET pg_background.test_pause_fetch_after`);
       const before = db.jm.job(job.id)!.rowsReceived;
@@ -211,14 +216,18 @@ describe('durable jobs', { timeout: 600_000 }, () => {
       assert.equal(typeof listed.launchedAt, 'number');
       assert.match(listed.sqlPreview, /generate_series/);
 
-      await assert.rejects(h.jm.attachServerJob(CONN, pid, cookie), (err: unknown) => (err as { sqlstate?: string }).sqlstate === '55006');
+      await assert.rejects(h.jm.attachServerJob(CONN, pid, cookie), (err: unknown) => {
+        assert.equal((err as { sqlstate?: string }).sqlstate, '55006', String(err));
+        return true;
+      });
       const attached = await h.jm.attachServerJob(CONN, pid, cookie, { takeover: true });
       assert.equal(attached.durable, true);
+      await assert.rejects(psql.query('SELECT * FROM pg_background_fetch_v2($1, $2::int8)', [pid, cookie]), /taken over/);
       assert.equal(await h.jm.wait(attached.id), 'done');
       assert.equal(h.jm.job(attached.id)!.state, 'completed', h.jm.job(attached.id)!.note);
       assert.deepEqual(await stored(h.jm.store(attached.id)!), want, 'nothing was read by the launcher: the whole result');
-      await assert.rejects(psql.query('SELECT * FROM pg_background_fetch_v2($1, $2::int8)', [pid, cookie]), /taken over/);
       await untilFreed(h.other, pid);
+      await assert.rejects(psql.query('SELECT * FROM pg_background_fetch_v2($1, $2::int8)', [pid, cookie]), /taken over/, 'and on its next call too');
     } finally {
       await psql.end();
     }
@@ -275,8 +284,10 @@ describe('durable jobs', { timeout: 600_000 }, () => {
     assert.equal(job.durable, false);
     assert.match(job.note ?? '', /^Not durable: durable jobs are turned off/);
     assert.equal(await h.jm.wait(job.id), 'done');
-    assert.equal(h.jm.store(job.id)!.statements()[0].rowCount, 10);
-    assert.ok(!fs.readdirSync(h.storageDir).some((f) => f.endsWith('.meta')), 'no journal');
+    const store = h.jm.store(job.id) as SpooledResultStore;
+    assert.equal(store.statements()[0].rowCount, 10);
+    assert.equal(store.journaled, false, 'no journal');
+    assert.ok(!fs.existsSync(path.join(h.storageDir, `${store.storeId}.meta`)));
   });
 });
 

@@ -109,7 +109,7 @@ const WRAPPERS = [
 const ABSENT_IN_18 = ['pg_background_attach_v2', 'pg_background_jobs_v2'];
 
 /** fetch_v2's argument types in this build: 4 (1.9) or 5 (1.10, after_seq). */
-async function fetchV2Signature(db: pg.Client): Promise<string> {
+export async function fetchV2Signature(db: pg.Client): Promise<string> {
   const res = await db.query<{ args: string }>(
     `SELECT pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = 'public' AND p.proname = 'pg_background_fetch_v2'`,

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { JobManager } from '../../src/core/jobManager.js';
 import type { JobInfo } from '../../src/core/model.js';
-import { installOriginal18StandIn } from './original18.js';
+import { fetchV2Signature, installOriginal18StandIn } from './original18.js';
 import { clusterConfig, openScratchDatabase, type ScratchDatabase, untilQuery } from './support.js';
 
 const DB = 'pgbg_itest_reduced';
@@ -20,8 +20,10 @@ let admin: pg.Client;
 before(async () => {
   scratch = await openScratchDatabase(DB, { fetchBatchSize: 1000, pollIntervalMs: 50, memoryRowBudget: 1000 }, async (db) => {
     await db.query('CREATE EXTENSION pg_background');
-    await db.query('ALTER EXTENSION pg_background DROP FUNCTION pg_background_fetch_v2(int4, int8, int4, int4)');
-    await db.query('DROP FUNCTION pg_background_fetch_v2(int4, int8, int4, int4)');
+    // 1.9 has four arguments, 1.10 five (after_seq)
+    const fetchV2 = await fetchV2Signature(db);
+    await db.query(`ALTER EXTENSION pg_background DROP FUNCTION ${fetchV2}`);
+    await db.query(`DROP FUNCTION ${fetchV2}`);
   });
   jm = scratch.jm;
   admin = scratch.admin;
