@@ -213,4 +213,44 @@ describe('Durable jobs in VS Code (code-server)', { timeout: 40 * 60_000 }, () =
     }
     await wb.screenshot('server-job-attached');
   });
+
+  step('Attach to a job another session is reading offers "Take over"; after it the rows arrive here and that session is told', async () => {
+    // The last row waits at a gate, so the job still runs when the old reader calls again.
+    const sql = "SELECT g AS e2e_take_n, 'taken ' || g AS src FROM generate_series(1, 3) AS g WHERE g <> 3 OR (SELECT true FROM pg_advisory_xact_lock_shared(4714 + 0 * g))";
+    const gate = await holdLock(4714);
+    locks.push(gate);
+    const reader = db();
+    await reader.connect();
+    try {
+      const launched = await reader.query<{ pid: number; cookie: string }>('SELECT (h).pid, (h).cookie FROM (SELECT pg_background_launch_v2($1) AS h) AS s', [sql]);
+      const { pid, cookie } = launched.rows[0];
+      // The launching session stays connected: it is the job's reader.
+      await wb.runCommand(paletteTitle('pgBackground.refreshJobs'));
+      await wb.waitForJobState('e2e_take_n', /attached elsewhere/i, 120_000);
+      const dialog = wb.page.locator('.monaco-dialog-box').filter({ hasText: /being read by another session/ });
+      for (let attempt = 1; ; attempt++) {
+        await wb.jobContextAction('e2e_take_n', menuTitle('pgBackground.attachServerJob'));
+        if (await dialog.waitFor({ state: 'visible', timeout: 20_000 }).then(() => true, () => false)) break;
+        if (attempt >= 3) throw new Error('no "Take over" dialog after Attach');
+      }
+      await wb.screenshot('take-over-dialog');
+      await dialog.getByRole('button', { name: 'Take over' }).click();
+      await wb.waitForJobState('e2e_take_n', /running/i, 60_000);
+      // The session that was reading gets the take-over error on its next call on the job.
+      await assert.rejects(
+        reader.query('SELECT * FROM pg_background_fetch_v2($1, $2::int8)', [pid, cookie]),
+        (err: unknown) => (err as { code?: string }).code === '55006',
+      );
+      await gate.release();
+      const frame = await wb.waitForGridRow(['1', 'taken 1'], 120_000);
+      const rows = await until('all three rows in the grid', async () => {
+        const r = (await wb.gridRows(frame)).map((x) => x.cells);
+        return r.length === 3 ? r : undefined;
+      }, 60_000);
+      assert.deepEqual(rows, [1, 2, 3].map((g) => [String(g), `taken ${g}`]));
+      assert.match(await wb.waitForJobState('e2e_take_n', /completed/i, 60_000), /3 rows/);
+    } finally {
+      await reader.end();
+    }
+  });
 });
