@@ -34,7 +34,9 @@
  * a large queue): it is pinned and handed to the worker, which unpins it
  * when it leaves it (pgbg_leave_pool; "pooled" says who unpins), so it lives
  * exactly as long as the idle worker.  Only this session can reach its idle
- * workers, so a job never runs in a process that served another session.
+ * workers, so with the server-wide pool off (the default) a job never runs
+ * in a process that served another session; with it on, only in one that
+ * served sessions of the same database, login user and role (pgbg_pool.c).
  *
  * Worker side: before it waits, the worker discards every piece of session
  * state a job can leave behind, exactly as DISCARD ALL does (settings, role
