@@ -25,6 +25,7 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE alice LOGIN;
 	CREATE ROLE bob LOGIN;
 	GRANT pgbackground_role TO alice, bob;
+	GRANT bob TO alice;     -- alice may SET ROLE bob
 	CREATE DATABASE db2;
 });
 $node->safe_psql('db2', 'CREATE EXTENSION pg_background');
@@ -161,10 +162,18 @@ my $pooled;
 	my ($pid2) = run_job($d, 'SELECT 1');
 	isnt($pid2, $pooled, 'a session of the same role in another database gets another worker');
 	is(pooled_count("pid = $pooled"), '1', '... and the pooled one stays pooled');
+	my $r = session('alice');
+	sql_ok($r, 'SET ROLE bob');
+	my ($pid3) = run_job($r, 'SELECT 1');
+	isnt($pid3, $pooled, 'alice after SET ROLE bob does not get alice\'s pooled worker');
+	isnt($pid3, $pid, '... nor one of bob\'s sessions');
+	sql_ok($r, 'RESET ROLE');
 	$b->quit;
 	wait_pooled($pid, 'bob\'s worker is pooled for bob');
 	$d->quit;
 	wait_gone($pid2, 'the server-wide bound (2 of 8 slots) sends the third worker away');
+	$r->quit;
+	wait_gone($pid3, '... and the fourth');
 	ok(wait_until($node, "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pg_background'"),
 		'two workers remain');
 	is(pooled_count(), '2', '... both pooled');
