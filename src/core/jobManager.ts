@@ -82,9 +82,12 @@ export class JobManager {
   readonly onDidChangeJob: Event<JobInfo> = this.changeJob.event;
   /** A job reached a final state (completed, error, canceled, detached, lost, finished). */
   readonly onDidEndJob: Event<JobInfo> = this.endJob.event;
-  /** A launcher session dropped while it had running jobs; they are now `lost`. */
+  /**
+   * Running jobs were lost with their launcher session: a drop cost non-durable jobs, or the
+   * reconnect loop gave up on durable ones (reason 'server unreachable').
+   */
   readonly onDidLoseSession: Event<SessionLostEvent> = this.loseSession.event;
-  /** A launcher session connected, failed or disconnected. */
+  /** A launcher session connected, failed, disconnected, or is being re-established ('reconnecting'). */
   readonly onDidChangeConnection: Event<ConnectionStateEvent>;
 
   constructor(private readonly options: JobManagerOptions) {

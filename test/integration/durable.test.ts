@@ -275,6 +275,26 @@ describe('durable jobs', { timeout: 600_000 }, () => {
     }
   });
 
+  it('a restored job the server no longer holds ends lost with the reason', async () => {
+    const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-gone-'));
+    const jm = new JobManager({ storageDir, settings: () => BASE_SETTINGS });
+    try {
+      jm.registerConnection(CONN, clusterConfig());
+      const base = { connectionName: CONN, sql: 'SELECT 1', mode: 'launch' as const, launchedAt: 1, rowsReceived: 0, hasResult: false, durable: true };
+      const [gone] = jm.restoreHistory([{ ...base, id: 'gone1', state: 'running', pid: 2147483000, cookie: '12345', reattach: { lastSeq: 0 } }]);
+      assert.equal(gone.reconnecting, true);
+      await jm.reattachAll();
+      assert.equal(await jm.wait('gone1'), 'done');
+      const j = jm.job('gone1')!;
+      assert.equal(j.state, 'lost');
+      assert.match(j.note ?? '', /the server no longer holds this job \(retention expired or discarded\)/);
+      assert.equal(j.reconnecting, undefined);
+    } finally {
+      await jm.dispose();
+      fs.rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+
   it('durableJobs off: a job on this server behaves as before (not durable, lost with the session)', async (t) => {
     settings.durableJobs = false;
     t.after(() => {
