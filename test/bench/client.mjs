@@ -111,6 +111,9 @@ async function main() {
       try {
         return await viaEngine(jm, conn, sql);
       } finally {
+        // Restore exactly: a key the patch added must go too (assigning `saved` back kept
+        // fetchRowsPerTuple = 1 after the first (e0), so every later (e) ran one row per tuple).
+        for (const k of Object.keys(settings)) if (!(k in saved)) delete settings[k];
         Object.assign(settings, saved);
       }
     };
