@@ -103,6 +103,14 @@ typedef struct PgbgJobsAnchor
 	pg_atomic_uint32 journal_generation;
 } PgbgJobsAnchor;
 
+#define PGBG_TAKEN_OVER_RING	512
+
+typedef struct PgbgTakenOver
+{
+	uint64		generation;		/* 0 = unused */
+	uint32		epoch;			/* the reader's epoch when it was freed */
+} PgbgTakenOver;
+
 /* The registry: a pinned DSM segment. */
 typedef struct PgbgJobsHeader
 {
@@ -115,6 +123,15 @@ typedef struct PgbgJobsHeader
 	int32		sweep_retention;	/* retention next_sweep_at assumed */
 	uint64		next_generation;
 	TimestampTz created_at;
+
+	/*
+	 * Entries freed after their reader changed (registry lock).  A handle
+	 * whose entry is gone cannot otherwise tell "the taker read it to the
+	 * end and freed it" from its own release, and would read its old queue
+	 * again (review R4 finding 1).
+	 */
+	uint32		taken_next;
+	PgbgTakenOver taken[PGBG_TAKEN_OVER_RING];
 	PgbgJobEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } PgbgJobsHeader;
 
@@ -745,6 +762,17 @@ pgbg_entry_free_locked(PgbgJobEntry *e, PgbgFreedList *fl)
 
 	Assert(LWLockHeldByMeInMode(&pgbg_anchor->lock, LW_EXCLUSIVE));
 	pgbg_freed_add(fl, e->pid, e->cookie, e->journaled);
+
+	/* the launcher reads at epoch 1: any other epoch means a new reader */
+	if (e->reader_epoch != 1)
+	{
+		PgbgTakenOver *t;
+
+		t = &pgbg_reg->taken[pgbg_reg->taken_next % PGBG_TAKEN_OVER_RING];
+		pgbg_reg->taken_next++;
+		t->generation = e->generation;
+		t->epoch = e->reader_epoch;
+	}
 	if (e->bytes_reserved > 0)
 		pg_atomic_fetch_sub_u64(&pgbg_reg->held_bytes,
 								(uint64) e->bytes_reserved);
@@ -1388,6 +1416,31 @@ pgbg_jobs_reader_epoch(PgbgJobRef ref)
 	return epoch;
 }
 
+/*
+ * ref's entry is gone: was it freed by another reader than the handle at
+ * epoch, i.e. after a take-over?  (A handle that freed it itself is gone.)
+ */
+bool
+pgbg_jobs_freed_after_takeover(PgbgJobRef ref, uint32 epoch)
+{
+	bool		taken = false;
+	int			i;
+
+	if (!PgbgJobRefIsValid(ref) || pgbg_reg == NULL)
+		return false;
+	LWLockAcquire(&pgbg_anchor->lock, LW_SHARED);
+	for (i = 0; i < PGBG_TAKEN_OVER_RING; i++)
+	{
+		if (pgbg_reg->taken[i].generation == ref.generation)
+		{
+			taken = pgbg_reg->taken[i].epoch != epoch;
+			break;
+		}
+	}
+	LWLockRelease(&pgbg_anchor->lock);
+	return taken;
+}
+
 bool
 pgbg_jobs_is_reader(PgbgJobRef ref, uint32 epoch, int32 *by_pid)
 {
@@ -1412,14 +1465,22 @@ pgbg_jobs_is_reader(PgbgJobRef ref, uint32 epoch, int32 *by_pid)
 void
 pgbg_jobs_check_reader(PgbgJobRef ref, uint32 epoch)
 {
-	int32		by_pid;
+	int32		by_pid = 0;
 	PgbgJobEntry *e = pgbg_jobs_entry(ref);
 	int32		pid = e ? e->pid : 0;
 
-	if (e == NULL || pgbg_jobs_is_reader(ref, epoch, &by_pid))
+	if (e != NULL && pgbg_jobs_is_reader(ref, epoch, &by_pid))
 		return;
 	if (pgbg_jobs_entry(ref) == NULL)
+	{
+		/* the taker read it to the end and freed it */
+		if (pgbg_jobs_freed_after_takeover(ref, epoch))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("pg_background worker was taken over by another session"),
+					 errdetail("That session has read the job to the end since.")));
 		return;					/* freed meanwhile: the caller finds out */
+	}
 
 	/*
 	 * The epoch moved without us: another session took the job over (and

@@ -273,6 +273,7 @@ extern uint32 pgbg_jobs_reader_epoch(PgbgJobRef ref);
  * session that took over (0 if none or the entry is gone).
  */
 extern bool pgbg_jobs_is_reader(PgbgJobRef ref, uint32 epoch, int32 *by_pid);
+extern bool pgbg_jobs_freed_after_takeover(PgbgJobRef ref, uint32 epoch);
 
 /*
  * pgbg_jobs_is_reader or 55006 "pg_background worker %d was taken over by

@@ -561,12 +561,15 @@ pgbg_lookup(int32 pid, int64 cookie, bool v1)
 		/*
 		 * The epoch moved without us: taken over, even when the taker has
 		 * gone since (then nobody reads, and the output is held for the next
-		 * attach).  An entry freed meanwhile is no take-over: the handle
-		 * finds out from the outcome.
+		 * attach).  An entry freed meanwhile is a take-over only if it was
+		 * freed by another reader (the taker read it to the end); otherwise
+		 * the handle finds out from the outcome.
 		 */
 		if (!pgbg_jobs_is_reader(pgbg_handle_ref(job), job->reader_epoch,
 								 &by_pid) &&
-			pgbg_jobs_entry(pgbg_handle_ref(job)) != NULL)
+			(pgbg_jobs_entry(pgbg_handle_ref(job)) != NULL ||
+			 pgbg_jobs_freed_after_takeover(pgbg_handle_ref(job),
+											job->reader_epoch)))
 		{
 			pgbg_release(job, PGBG_RELEASED_TAKEN_OVER);
 			if (by_pid != 0 && by_pid != MyProcPid)

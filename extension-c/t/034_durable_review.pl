@@ -428,6 +428,27 @@ for my $mode ('after_seq', 'legacy')
 	$a->quit;
 }
 
+# ---- R4 #1: the taker read to done and freed the entry; the launcher must not read again ----
+{
+	my $l = open_session($node);
+	my ($pid, $cookie) = launch($l, 'SELECT g FROM generate_series(1, 5) g');
+	ok(wait_until($node, "SELECT state = 'completed' FROM pg_background_jobs_v2() WHERE pid = $pid"),
+		'taker done: the job ended, nothing read');
+	my $t = open_session($node);
+	sql_ok($t, "SELECT pg_background_attach_v2($pid, $cookie, NULL, true)", 'taker done: taken over');
+	is(sql_ok($t, "SELECT string_agg(kind || ':' || seq, ',' ORDER BY seq) FROM pg_background_fetch_v2($pid, $cookie, 1000, 5000, 0)"),
+		'columns:1,row:2,row:3,row:4,row:5,row:6,command:7,done:8', 'taker done: the taker reads everything');
+	is(sql_ok($t, "SELECT count(*) FROM pg_background_fetch_v2($pid, $cookie, 1000, 500, 8)"), '0',
+		'taker done: final acknowledgement');
+	ok(wait_until($node, "SELECT count(*) = 0 FROM pg_background_jobs_v2() WHERE pid = $pid"),
+		'taker done: the entry is freed');
+	my ($out, $err) = sql($l, "SELECT kind, seq, data FROM pg_background_fetch_v2($pid, $cookie, 1000, 1000, 0)");
+	is($out, '', 'taker done: the launcher gets no rows');
+	like($err, qr/55006/, 'taker done: the launcher gets 55006');
+	like($err, qr/taken over by another session/, '... saying it was taken over');
+	$_->quit for ($l, $t);
+}
+
 eval { $m->quit };
 close_monitors();
 done_testing();
