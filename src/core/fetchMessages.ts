@@ -1,11 +1,11 @@
 // Applies one batch of pg_background_fetch_v2 output (kind, stmt, data) to a result store.
 // Rows arrive as JSON text (the session leaves json unparsed), one per `row` message or many per
-// `rows` message, and are handed to the store as each row's text: it spools them as they are and
-// parses only the rows it keeps in memory.
+// `rows` message, and are handed to the store as spans of that text: it spools them as they are
+// and parses only the rows it keeps in memory.
 
 import type { ColumnInfo, Row, ServerMessage } from './model.js';
 import type { SpooledResultStore } from './resultStore.js';
-import { splitRowsJson } from './rowCodec.js';
+import { scanRowsJson, type RowBlock } from './rowCodec.js';
 
 interface RawColumn {
   name: string;
@@ -69,32 +69,44 @@ export interface BatchOutcome {
   sequence?: SequenceOutcome;
 }
 
-/** One output row of fetch_v2, with a `rows` message already split into each row's JSON text. */
+/** One output row of fetch_v2, with a `row` or `rows` message's rows found in its text. */
 interface Entry {
   kind: string;
   stmt: number;
   data: unknown;
-  /** `rows` kind: each row's JSON text (or, for an unusual form, the parsed rows). */
-  rows?: string[] | Row[];
+  /** `row` and `rows` kinds in the server's form: the rows as spans of the message's text. */
+  block?: RowBlock;
+  /** `rows` kind in an unusual form: the parsed rows. */
+  parsed?: Row[];
 }
 
 function toEntry(kindValue: unknown, stmtValue: unknown, data: unknown): Entry {
   const kind = String(kindValue);
   const entry: Entry = { kind, stmt: Number(stmtValue ?? 0), data };
-  if (kind === 'rows') {
-    // Several rows of one statement in one message (the server's opt-in batched form, see
-    // launcherSession.ts): split into each row's JSON text and spooled like `row` messages.
+  if (kind === 'row') {
     const text = typeof data === 'string' ? data : JSON.stringify(data);
-    const split = splitRowsJson(text);
-    if (split) {
-      entry.rows = split;
+    entry.block = { text, bounds: [0, text.length], from: 0, to: 1 };
+  } else if (kind === 'rows') {
+    // Several rows of one statement in one message (the server's opt-in batched form, see
+    // launcherSession.ts): found in the text and spooled like `row` messages.
+    const text = typeof data === 'string' ? data : JSON.stringify(data);
+    const block = scanRowsJson(text);
+    if (block) {
+      entry.block = block;
     } else {
       const rows = JSON.parse(text) as unknown;
       if (!Array.isArray(rows)) throw new Error(`fetch_v2 sent a 'rows' message that is not an array of rows`);
-      entry.rows = rows.map(toRow);
+      entry.parsed = rows.map(toRow);
     }
   }
   return entry;
+}
+
+/** Rows an entry stands for (1 for any other kind: one message). */
+function entryRows(entry: Entry): number {
+  if (entry.block) return entry.block.to - entry.block.from;
+  if (entry.parsed) return entry.parsed.length;
+  return 1;
 }
 
 /** A `columns` message's column list; a replayed one (attach without after_seq) may wrap it. */
@@ -126,7 +138,7 @@ export function applySequencedBatch(store: SpooledResultStore, batch: unknown[][
     // Exact integers only: past 2^53 a JS number would silently merge two messages.
     if (!Number.isSafeInteger(seq) || seq < 1) throw new Error(`fetch_v2 sent an invalid seq ${String(seqValue)}`);
     const entry = toEntry(kind, stmt, data);
-    const count = entry.rows ? entry.rows.length : 1;
+    const count = entryRows(entry);
     const first = seq - count + 1;
     if (seq <= prev) {
       // A `columns` row sent again by an attach that starts inside a result set is not a
@@ -137,7 +149,9 @@ export function applySequencedBatch(store: SpooledResultStore, batch: unknown[][
     }
     if (first <= prev) {
       // The server cuts groups at after_seq, so this is defensive: keep only the rows past prev.
-      entry.rows = entry.rows!.slice(prev - first + 1);
+      const skip = prev - first + 1;
+      if (entry.block) entry.block.from += skip;
+      else entry.parsed = entry.parsed!.slice(skip);
       duplicates++;
     } else if (first !== prev + 1) {
       return { rows: 0, sequence: { duplicates, gap: `expected message ${prev + 1}, fetch_v2 sent ${first}..${seq} (${entry.kind})` } };
@@ -155,30 +169,28 @@ export function applySequencedBatch(store: SpooledResultStore, batch: unknown[][
 function applyEntries(store: SpooledResultStore, entries: Entry[]): BatchOutcome {
   const out: BatchOutcome = { rows: 0 };
   let runStmt = -1;
-  let run: string[] = [];
+  let run: RowBlock[] = [];
+  let runRows = 0;
+  // Consecutive rows of a statement go to the store together: one spool write per batch.
   const flush = (): void => {
     if (run.length === 0) return;
-    store.addJsonRows(runStmt, run);
-    out.rows += run.length;
+    store.addRowBlocks(runStmt, run);
+    out.rows += runRows;
     run = [];
+    runRows = 0;
   };
-  for (const { kind, stmt, data, rows } of entries) {
-    if (kind === 'row') {
+  for (const { kind, stmt, data, block, parsed } of entries) {
+    if (block) {
       if (stmt !== runStmt) flush();
       runStmt = stmt;
-      run.push(typeof data === 'string' ? data : JSON.stringify(data));
+      run.push(block);
+      runRows += block.to - block.from;
       continue;
     }
-    if (kind === 'rows' && rows) {
-      if (rows.length > 0 && typeof rows[0] === 'string') {
-        if (stmt !== runStmt) flush();
-        runStmt = stmt;
-        for (const r of rows as string[]) run.push(r);
-        continue;
-      }
+    if (parsed) {
       flush();
-      store.addRows(stmt, rows as Row[]);
-      out.rows += rows.length;
+      store.addRows(stmt, parsed);
+      out.rows += parsed.length;
       continue;
     }
     flush();

@@ -12,7 +12,7 @@ import { ChangeSignal } from './events.js';
 import type { ColumnInfo, Event, ResultStore, Row, ServerMessage, StatementInfo } from './model.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { RowEncoder, decodeRows, parseRowJson } from './rowCodec.js';
+import { RowEncoder, decodeRows, parseRowJson, type RowBlock } from './rowCodec.js';
 import { SpoolFile } from './spoolFile.js';
 import { MetaJournal, type JournalState } from './storeJournal.js';
 
@@ -163,6 +163,35 @@ export class SpooledResultStore implements ResultStore {
   /** Appends rows given as their JSON array text (fetch_v2's form): parsed only if kept in memory. */
   addJsonRows(stmt: number, rows: string[]): void {
     this.append(stmt, rows, (json) => this.encoder.addJson(json), parseRowJson);
+  }
+
+  /**
+   * Appends rows of one statement given as blocks of `rows` messages (fetch_v2's form), in one
+   * spool write: parsed only if kept in memory.
+   */
+  addRowBlocks(stmt: number, blocks: readonly RowBlock[]): void {
+    if (this.disposed) return;
+    const s = this.statement(stmt);
+    const budget = this.options.memoryRowBudget;
+    const first = s.info.rowCount;
+    let n = first;
+    const marks: number[] = [];
+    for (const b of blocks) {
+      for (let k = b.from; k < b.to && this.headRowsHeld < budget && s.head.length === n + k - b.from; k++) {
+        s.head.push(parseRowJson(b.text.slice(b.bounds[2 * k], b.bounds[2 * k + 1])));
+        this.headRowsHeld++;
+      }
+      this.encoder.addBlock(b, n, PAGE, marks);
+      n += Math.max(0, b.to - b.from);
+    }
+    if (n === first) return;
+    const base = this.spool.append(this.encoder.take());
+    for (const o of marks) s.index.push(base + o);
+    s.endOffset = this.spool.bytes;
+    s.info.rowCount = n;
+    this.dirtyStmts.add(stmt);
+    this.totalRows += n - first;
+    this.noteChange();
   }
 
   private append<T>(stmt: number, rows: T[], encode: (row: T) => number, toRow: (row: T) => Row): void {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SpooledResultStore } from '../../src/core/resultStore.js';
-import { RowEncoder, decodeRows } from '../../src/core/rowCodec.js';
+import { RowEncoder, decodeRows, scanRowsJson } from '../../src/core/rowCodec.js';
 import type { Row } from '../../src/core/model.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-store-'));
@@ -27,6 +27,53 @@ describe('rowCodec', () => {
     enc.add(['bcd']);
     const buf = enc.take();
     assert.equal(decodeRows(buf.subarray(0, buf.length - 1)).rows.length, 1);
+  });
+});
+
+describe('RowEncoder.addBlock', () => {
+  // Rows of every length class: short ones copied byte by byte, long ones moved natively.
+  const sample = (g: number): Row => [String(g), g % 5 === 0 ? null : 'y'.repeat(g % 150), g % 11 === 0 ? '],["' : `v${g}`];
+
+  it('writes exactly the records addJson writes, marks included, for ASCII blocks and cut ones', () => {
+    const blocks = [0, 1, 2].map((b) => {
+      const rows = Array.from({ length: 300 }, (_, i) => sample(b * 300 + i));
+      const block = scanRowsJson(JSON.stringify(rows));
+      assert.ok(block);
+      return block;
+    });
+    blocks[1].from = 7; // a batch cut at after_seq starts inside a message
+    const viaBlock = new RowEncoder(64);
+    const viaJson = new RowEncoder(64);
+    const marksBlock: number[] = [];
+    const marksJson: number[] = [];
+    let n = 3;
+    for (const b of blocks) {
+      viaBlock.addBlock(b, n, 256, marksBlock);
+      for (let k = b.from; k < b.to; k++, n++) {
+        const at = viaJson.addJson(b.text.slice(b.bounds[2 * k], b.bounds[2 * k + 1]));
+        if (n % 256 === 0) marksJson.push(at);
+      }
+    }
+    assert.deepEqual(marksBlock, marksJson);
+    assert.equal(marksBlock.length, 3);
+    const bytes = viaBlock.take();
+    assert.ok(bytes.equals(viaJson.take()), 'same bytes');
+    const { rows } = decodeRows(bytes);
+    const expected = [...Array.from({ length: 300 }, (_, i) => sample(i)), ...Array.from({ length: 293 }, (_, i) => sample(307 + i)), ...Array.from({ length: 300 }, (_, i) => sample(600 + i))];
+    assert.deepEqual(rows, expected);
+  });
+
+  it('falls back to a write per row when the text is not ASCII (spans are not byte offsets then)', () => {
+    const rows: Row[] = [['é', 'x'], ['😀'], ['a'.repeat(100), 'ü'], [null]];
+    const block = scanRowsJson(JSON.stringify(rows));
+    assert.ok(block);
+    const enc = new RowEncoder(16);
+    const marks: number[] = [];
+    enc.addBlock(block, 0, 2, marks);
+    const buf = enc.take();
+    assert.deepEqual(decodeRows(buf).rows, rows);
+    assert.equal(marks.length, 2);
+    assert.deepEqual(decodeRows(buf.subarray(marks[1])).rows, rows.slice(2));
   });
 });
 
@@ -98,6 +145,28 @@ describe('SpooledResultStore', () => {
     store.dispose();
     assert.equal(fs.readdirSync(dir).some((f) => f.startsWith('job-big')), false, 'dispose deletes the spool');
     assert.deepEqual(await store.getRows(1, 0, 1), []);
+  });
+
+  it('takes rows as blocks of message text: head within the budget, pages across blocks, cut blocks', async () => {
+    const store = new SpooledResultStore('blocks', { storageDir: dir, memoryRowBudget: 100 });
+    const expected: Row[] = [];
+    let g = 0;
+    for (let b = 0; b < 40; b++) {
+      const rows = Array.from({ length: 50 + b }, () => row(++g));
+      const block = scanRowsJson(JSON.stringify(rows));
+      assert.ok(block);
+      if (b % 7 === 3) block.from = 5;
+      expected.push(...rows.slice(block.from));
+      store.addRowBlocks(1, [block]);
+    }
+    assert.equal(store.rowCount, expected.length);
+    for (const [start, count] of [[0, 100], [95, 10], [250, 300], [expected.length - 3, 10]] as const) {
+      assert.deepEqual(await store.getRows(1, start, count), expected.slice(start, start + count), `range ${start}+${count}`);
+    }
+    const all: Row[] = [];
+    for await (const r of store.iterateRows(1)) all.push(r);
+    assert.deepEqual(all, expected);
+    store.dispose();
   });
 
   it('serves rows of several statements separately', async () => {
