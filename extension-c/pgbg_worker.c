@@ -11,6 +11,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_db_role_setting.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -21,7 +29,9 @@
 #include "storage/shm_toc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
@@ -121,6 +131,115 @@ pgbg_worker_exit(int code, Datum arg)
 }
 
 /*
+ * What InitPostgres decided once for our connection from the catalogs: the
+ * authenticated user's superuser status (SET SESSION AUTHORIZATION trusts
+ * the copy taken at connection time), that it may log in and connect, and
+ * the per-role and per-database settings applied at connection.  Any row
+ * behind those that was changed (a new tuple version) or removed counts as
+ * a change; a false alarm only costs a new worker.
+ */
+typedef struct PgbgIdentity
+{
+	bool		valid;
+	bool		rolsuper;
+	bool		rolcanlogin;
+	TransactionId authid_xmin;
+	ItemPointerData authid_tid;
+	TransactionId db_xmin;
+	ItemPointerData db_tid;
+	uint32		settings_sig;
+} PgbgIdentity;
+
+static PgbgIdentity pgbg_connected_as;
+
+static uint32
+pgbg_tuple_sig(uint32 sig, HeapTuple tup)
+{
+	uint32		parts[3];
+
+	parts[0] = HeapTupleHeaderGetRawXmin(tup->t_data);
+	parts[1] = ItemPointerGetBlockNumber(&tup->t_self);
+	parts[2] = ItemPointerGetOffsetNumber(&tup->t_self);
+	return hash_combine(sig, hash_bytes((const unsigned char *) parts,
+										 sizeof(parts)));
+}
+
+/* Read our connection's identity from the current catalogs. */
+static void
+pgbg_read_identity(Oid database_id, Oid user_id, PgbgIdentity *id)
+{
+	HeapTuple	tup;
+	Relation	rel;
+	SysScanDesc scan;
+
+	memset(id, 0, sizeof(PgbgIdentity));
+	StartTransactionCommand();
+	/* see the role and database as they are now */
+	AcceptInvalidationMessages();
+
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(user_id));
+	if (!HeapTupleIsValid(tup))
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	id->rolsuper = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
+	id->rolcanlogin = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+	id->authid_xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
+	id->authid_tid = tup->t_self;
+	ReleaseSysCache(tup);
+
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(database_id));
+	if (!HeapTupleIsValid(tup))
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	id->db_xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
+	id->db_tid = tup->t_self;
+	ReleaseSysCache(tup);
+
+	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting s = (Form_pg_db_role_setting) GETSTRUCT(tup);
+
+		if ((s->setdatabase == database_id || s->setdatabase == InvalidOid) &&
+			(s->setrole == user_id || s->setrole == InvalidOid))
+			id->settings_sig = pgbg_tuple_sig(id->settings_sig, tup);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	id->valid = true;
+}
+
+/*
+ * A pooled worker was claimed by a new session: may it serve it?  Only if
+ * nothing InitPostgres took from the catalogs for our connection changed
+ * since (review R4 finding 4: a role demoted with NOSUPERUSER got superuser
+ * back through a worker that connected while it was one).  Otherwise we
+ * exit before mapping the job, and the claimer starts a new worker.
+ */
+static bool
+pgbg_identity_unchanged(Oid database_id, Oid user_id)
+{
+	PgbgIdentity now;
+
+	if (!pgbg_connected_as.valid)
+		return false;
+	pgbg_read_identity(database_id, user_id, &now);
+	return now.valid && now.rolcanlogin &&
+		now.rolsuper == pgbg_connected_as.rolsuper &&
+		now.authid_xmin == pgbg_connected_as.authid_xmin &&
+		ItemPointerEquals(&now.authid_tid, &pgbg_connected_as.authid_tid) &&
+		now.db_xmin == pgbg_connected_as.db_xmin &&
+		ItemPointerEquals(&now.db_tid, &pgbg_connected_as.db_tid) &&
+		now.settings_sig == pgbg_connected_as.settings_sig;
+}
+
+/*
  * Entry point of the background worker.
  */
 void
@@ -146,6 +265,8 @@ pg_background_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(database_id, user_id, 0);
 	pgbg_announce();
+	/* only needed if we are ever pooled; cheap next to InitPostgres */
+	pgbg_read_identity(database_id, user_id, &pgbg_connected_as);
 
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -182,7 +303,23 @@ pg_background_worker_main(Datum main_arg)
 		 * role.
 		 */
 		if (next == 0)
+		{
 			next = pgbg_pool_wait(pool_slot);
+
+			/*
+			 * A new session claimed us: if our connection's role or database
+			 * changed meanwhile, exit without mapping its job (the claimer
+			 * then starts a new worker, pgbg_get_worker).  A kept worker of
+			 * the same session is not checked: that session keeps what it
+			 * was granted at connection, as any backend does.
+			 */
+			if (next != 0 && !pgbg_identity_unchanged(database_id, user_id))
+			{
+				ereport(DEBUG1,
+						(errmsg_internal("pg_background: pooled worker exits, its role or database changed since it connected")));
+				break;
+			}
+		}
 		if (next == 0)
 			break;
 		seg = pgbg_attach_job(next, &sql, &gucstate);

@@ -259,6 +259,33 @@ set_pool(pool_idle_timeout => 3600000);
 	$a->quit;
 }
 
+# --- review R4: a pooled worker re-checks its role when a new session claims it --------
+set_pool(pool_size => 0);
+wait_no_workers($node, 'pool emptied');
+set_pool(pool_size => 1);
+$node->safe_psql('postgres', q{
+	CREATE ROLE carol LOGIN SUPERUSER;
+	GRANT pgbackground_role TO carol;
+});
+{
+	my $c = session('carol');
+	my ($pid) = run_job($c, 'SELECT 1');
+	$c->quit;
+	wait_pooled($pid, 'demoted: the superuser\'s worker is pooled');
+	$node->safe_psql('postgres', 'ALTER ROLE carol NOSUPERUSER');
+	my $c2 = session('carol');
+	my ($jpid, $jcookie) = launch($c2, q{SET SESSION AUTHORIZATION postgres; SELECT current_user});
+	my @msgs = drain($c2, $jpid, $jcookie);
+	isnt($jpid, $pid, 'demoted: a new session of the demoted role does not get the pooled worker');
+	is_deeply([ kinds('row', @msgs) ], [], 'demoted: SET SESSION AUTHORIZATION returns no row');
+	like(join(' ', @msgs), qr/permission denied to set session authorization/,
+		'demoted: SET SESSION AUTHORIZATION is refused');
+	wait_gone($pid, '... and the pooled worker exited');
+	my ($pid2, @rows) = run_job($c2, q{SELECT current_setting('is_superuser')});
+	is($rows[0], '["off"]', 'demoted: the next job runs, not as a superuser');
+	$c2->quit;
+}
+
 # --- a crash-restart leaves no pooled worker and no segment -----------------------------
 {
 	my $s = session('alice');
