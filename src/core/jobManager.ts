@@ -60,6 +60,12 @@ export interface JobManagerOptions {
   sharedStorage?: boolean;
 }
 
+/**
+ * Longest dispose() waits for calls already on the wire (a fetch_v2 holds the session for at most
+ * its wait_ms, 250 ms, plus the transfer of one batch).
+ */
+const DISPOSE_SETTLE_MS = 5000;
+
 let jobCounter = 0;
 function newJobId(): string {
   jobCounter++;
@@ -77,6 +83,8 @@ export class JobManager {
   private readonly durable: DurableJobs;
   private readonly serverJobs: ServerJobActions;
   private disposed = false;
+  /** Calls on job handles that have not answered yet (dispose() lets them finish). */
+  private readonly callsInFlight = new Set<Promise<void>>();
 
   /** Any change of any job (state, rows received, progress). */
   readonly onDidChangeJob: Event<JobInfo> = this.changeJob.event;
@@ -487,11 +495,18 @@ export class JobManager {
     return this.serverJobs.discard(connectionName, pid, cookie);
   }
 
-  /** Closes every session and frees every store. */
+  /**
+   * Closes every session and frees every store. Order matters for durable jobs: from here on no
+   * call is started on a job's handle (onHandle refuses), the calls already on the wire finish
+   * and their batches reach the store's journal, and only then are the sessions ended (on an
+   * idle connection, so the backend is not left inside a fetch_v2 that the next window's
+   * take-over would race) and the stores closed.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     for (const name of this.registry.names()) this.durable.stopReconnecting(this.registry.get(name));
+    await this.settleCalls();
     await this.registry.dispose();
     for (const job of this.records.values()) {
       // A journaled store outlives the engine: the next window reopens it (or collects it).
@@ -512,15 +527,45 @@ export class JobManager {
     return job;
   }
 
-  /** Runs a call on the job's handle, only if the session that owns the handle is still the same. */
+  /**
+   * Runs a call on the job's handle, only if the session that owns the handle is still the same
+   * and the engine is not being disposed: a fetch_v2 started during dispose() would acknowledge
+   * (after_seq) a batch whose answer nobody applies, and would keep the backend busy.
+   */
   private onHandle<T>(job: JobRecord, fn: (c: SessionCalls) => Promise<T>): Promise<T> {
     if (this.registry.get(job.conn.name) !== job.conn) return Promise.reject(new Error('The connection of this job is no longer registered.'));
-    return job.conn.session.run((c) => {
+    const call = job.conn.session.run((c) => {
+      if (this.disposed) throw new ConnectionError('The engine is shutting down.', 'lost');
       if (c.generation !== job.generation) {
         throw new ConnectionError('The launcher session that owned this job has ended; the job is lost.', 'lost');
       }
       return fn(c);
     });
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.callsInFlight.add(settled);
+    void settled.then(() => this.callsInFlight.delete(settled));
+    return call;
+  }
+
+  /**
+   * Waits until the calls on job handles already started have answered and their callers have
+   * applied the answers (the drain commits a batch in the same turn as it gets it). Bounded: a
+   * server that stopped answering must not keep the window from closing; its calls are then cut
+   * by the session's close, and their batches come again (nothing was acknowledged for them).
+   */
+  private async settleCalls(): Promise<void> {
+    const deadline = Date.now() + DISPOSE_SETTLE_MS;
+    while (this.callsInFlight.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+      await Promise.race([Promise.all([...this.callsInFlight]), bound]);
+      clearTimeout(timer);
+      // The callers' continuations (apply, commit) run before the next macrotask.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   private transition(job: JobRecord, event: JobEvent): void {

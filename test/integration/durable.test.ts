@@ -164,6 +164,103 @@ describe('durable jobs', { timeout: 600_000 }, () => {
     }
   });
 
+  it('many reloads of one 1,000,000-row job, each engine disposed at a random point of its pump: never acknowledged past its journal', async () => {
+    // Each engine is disposed while its pump is somewhere in a fetch_v2 round trip or in applying
+    // a batch; the next engine reopens the store from its journal and attaches with after_seq =
+    // the journal's last seq. The server refuses (55000) an after_seq below what it was told the
+    // reader holds, so one acknowledgement beyond the journal ends the job lost.
+    // Short sleeps make the worker slower than the reader now and then, so that a disposed
+    // engine's backend is often still waiting inside fetch_v2 when the next engine attaches.
+    const sql = `SELECT g, md5(g::text) AS h FROM generate_series(1, 1000000) g
+      WHERE CASE WHEN g % 25000 = 0 THEN (SELECT true FROM pg_sleep(0.05)) ELSE true END`;
+    const want = await expected(h.other, sql);
+    const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-reloads-'));
+    const reloads = Number(process.env.PGBG_RELOADS ?? 40);
+    const make = (): JobManager => new JobManager({ storageDir, settings: () => ({ ...BASE_SETTINGS, fetchBatchSize: 2000 }) });
+    let engine = make();
+    try {
+      await engine.openConnection(CONN, clusterConfig());
+      const job = await engine.launch(CONN, sql);
+      for (let i = 0; i < reloads; i++) {
+        const j = engine.job(job.id)!;
+        if (j.state !== 'running') break;
+        const from = j.rowsReceived;
+        await until(engine, job.id, (x) => x.state !== 'running' || x.rowsReceived > from);
+        // Somewhere inside the pump's next round trips (a fetch in flight, or its answer being applied).
+        await new Promise((resolve) => setTimeout(resolve, i % 7));
+        for (let k = 0; k < i % 5; k++) await new Promise((resolve) => setImmediate(resolve));
+        const launcherPid = (await engine.capabilities(CONN)).launcherPid;
+        const records = JSON.parse(JSON.stringify(engine.toHistory()));
+        await engine.dispose();
+        // dispose() let the call in flight finish before it ended the session: the old backend
+        // is not inside a fetch_v2 (where a take-over would race it) and sends nothing more.
+        const active = await h.other.query<{ q: string }>(`SELECT query AS q FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, [launcherPid]);
+        assert.deepEqual(active.rows, [], `reload ${i + 1}: the disposed engine's backend is still running a call`);
+        engine = make();
+        engine.registerConnection(CONN, clusterConfig());
+        const back = engine.restoreHistory(records).find((r) => r.id === job.id)!;
+        if (back.state !== 'running') break;
+        // What the server was told the reader holds never exceeds what the journal holds.
+        const held = await h.other.query<{ acked: string }>('SELECT acked_seq::text AS acked FROM pg_background_jobs_v2() WHERE pid = $1', [job.pid]);
+        if (held.rows.length > 0) {
+          const journal = (engine.store(job.id) as SpooledResultStore).lastSeq;
+          assert.ok(Number(held.rows[0].acked) <= journal, `reload ${i + 1}: the server acknowledged ${held.rows[0].acked}, the journal holds ${journal}`);
+        }
+        await engine.reattachAll();
+        const now = engine.job(job.id)!;
+        assert.ok(now.state === 'running' || now.state === 'completed', `reload ${i + 1}: ${now.state}: ${now.note ?? ''}`);
+      }
+      assert.equal(await engine.wait(job.id), 'done');
+      const j = engine.job(job.id)!;
+      assert.equal(j.state, 'completed', j.note);
+      assert.equal(j.rowsReceived, 1_000_000);
+      assert.deepEqual(await stored(engine.store(job.id)!), want);
+      await untilFreed(h.other, job.pid!);
+    } finally {
+      await engine.dispose();
+      fs.rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+
+  it('an engine disposed while its fetch_v2 is paused on the server (no answer): dispose ends, the next engine re-attaches and finishes exactly', async () => {
+    // dispose() waits for calls on the wire only for a bounded time; this one would take a minute.
+    const db = await openScratchDatabase('pgbg_durable_dispose', BASE_SETTINGS, async (c) => {
+      await c.query('CREATE EXTENSION pg_background');
+      await c.query(`ALTER DATABASE pgbg_durable_dispose SET pg_background.test_pause_fetch_after = 100`);
+    });
+    const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgbg-dispose-'));
+    const config = { ...clusterConfig(), database: db.name };
+    let second: JobManager | undefined;
+    try {
+      const sql = 'SELECT g, md5(g::text) AS h FROM generate_series(1, 1000000) g';
+      const want = await expected(db.admin, sql, db.name);
+      const first = new JobManager({ storageDir, settings: () => BASE_SETTINGS });
+      const caps = await first.openConnection(CONN, config);
+      const job = await first.launch(CONN, sql);
+      await untilQuery<{ n: number }>(
+        db.admin,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Extension' AND state = 'active'`,
+        [caps.launcherPid],
+        (r) => r[0].n === 1,
+      );
+      await db.admin.query(`ALTER DATABASE ${db.name} RESET pg_background.test_pause_fetch_after`);
+      const records = JSON.parse(JSON.stringify(first.toHistory()));
+      await first.dispose();
+      second = new JobManager({ storageDir, settings: () => BASE_SETTINGS });
+      second.restoreHistory(records);
+      await second.openConnection(CONN, config);
+      await second.reattachAll();
+      assert.equal(await second.wait(job.id), 'done');
+      const j = second.job(job.id)!;
+      assert.equal(j.state, 'completed', j.note);
+      assert.deepEqual(await stored(second.store(job.id)!), want);
+    } finally {
+      await second?.dispose();
+      fs.rmSync(storageDir, { recursive: true, force: true });
+      await db.close();
+    }
+  });
+
   it('launcher terminated while a fetch_v2 batch is paused on the server: resumes by seq, nothing lost or twice', async () => {
     const db = await openScratchDatabase('pgbg_durable_pause', BASE_SETTINGS, async (c) => {
       await c.query('CREATE EXTENSION pg_background');
