@@ -76,8 +76,9 @@ export class FetchDrain implements DrainStrategy {
   private async fetchOnce(job: JobRecord, waitMs: number): Promise<boolean> {
     const { pid, cookie } = job.handle!;
     const batchSize = Math.max(1, this.ctx.settings().fetchBatchSize);
-    // Simple protocol with inlined integers (all validated): one message per call instead of
-    // Parse/Bind/Describe/Execute, and rows come back as bare text fields.
+    // A statement prepared once per backend, bound with text parameters and executed without
+    // Describe (one corked write per call): the launcher skips parsing and planning the call, and
+    // rows come back as bare text fields.
     if (!Number.isInteger(pid) || !/^-?\d+$/.test(cookie)) throw new Error(`invalid handle ${pid}/${cookie}`);
     const perTuple = Math.max(1, Math.trunc(this.ctx.settings().fetchRowsPerTuple ?? FETCH_ROWS_PER_TUPLE));
     // A durable job says what it has (after_seq = its store's last commit) and gets each
@@ -87,10 +88,10 @@ export class FetchDrain implements DrainStrategy {
     const batch = await this.ctx.onHandle(job, async (c) => {
       // Once per backend (and setting): many rows per tuple where the server can (kind `rows`).
       if (job.conn.session.capabilities?.rowBatches && c.rowsPerTuple() !== perTuple) await c.setRowsPerTuple(perTuple);
-      const args = `${pid}, ${cookie}::int8, ${Math.trunc(batchSize)}, ${Math.trunc(waitMs)}`;
+      const args = [String(pid), cookie, String(Math.trunc(batchSize)), String(Math.trunc(waitMs))];
       return sequenced
-        ? c.queryRawText(`SELECT kind, stmt, data, seq FROM ${c.fn('pg_background_fetch_v2')}(${args}, ${after}::int8)`)
-        : c.queryRawText(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}(${args})`);
+        ? c.queryPrepared(`SELECT kind, stmt, data, seq FROM ${c.fn('pg_background_fetch_v2')}($1, $2::int8, $3, $4, $5::int8)`, [...args, String(after)])
+        : c.queryPrepared(`SELECT kind, stmt, data FROM ${c.fn('pg_background_fetch_v2')}($1, $2::int8, $3, $4)`, args);
     });
     if (isFinal(job.info.state) || !job.store || job.info.reconnecting) return batch.length > 0;
     // A batch that raced a reattach (asked before it, answered after) must not be applied twice.

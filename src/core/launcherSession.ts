@@ -12,7 +12,7 @@ import type { Event, ServerMessage } from './model.js';
 import type { Capabilities, EngineLog } from './engineTypes.js';
 import { ConnectionError, toConnectionError, toServerError } from './errors.js';
 import { describeStatement, type DescribedColumn } from './describeStatement.js';
-import { queryRawText } from './rawQuery.js';
+import { queryRawPrepared, queryRawText } from './rawQuery.js';
 import { toServerMessage } from './fetchMessages.js';
 
 export interface SessionDrop {
@@ -31,6 +31,11 @@ export interface SessionCalls {
   setRowsPerTuple(n: number): Promise<void>;
   /** rowMode 'array' with every value as its text output (no type parsing at all). */
   queryText(text: string, values?: unknown[]): Promise<(string | null)[][]>;
+  /**
+   * queryRawText as a named prepared statement of this backend (parsed once per connection),
+   * parameters as text: for the drain loop's fetch_v2, called hundreds of times per second.
+   */
+  queryPrepared(text: string, values: (string | null)[]): Promise<(string | null)[][]>;
   describe(sql: string): Promise<DescribedColumn[]>;
   /**
    * Runs `fn` while passing every notice the server sends this session to `onNotice`: the
@@ -122,6 +127,7 @@ export class LauncherSession {
           const res = await client.query({ text, values, rowMode: 'array', types: textTypes });
           return res.rows as (string | null)[][];
         },
+        queryPrepared: (text, values) => queryRawPrepared(client, statementName(text), text, values),
         queryRawText: (text) => queryRawText(client, text),
         rowsPerTuple: () => (this.client === client ? this.rowsPerTupleSet : 1),
         setRowsPerTuple: async (n) => {
@@ -207,6 +213,16 @@ export class LauncherSession {
     this.log('warn', `[${this.name}] launcher session ended: ${reason}`);
     this.dropped.fire({ generation: this.gen, reason });
   }
+}
+
+/**
+ * A prepared statement's name for its text: pg refuses one name for two texts on a connection,
+ * and the text of a call changes with the extension's schema, which a session can see change.
+ */
+function statementName(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `pgbg_${(h >>> 0).toString(16)}_${text.length}`;
 }
 
 /** The fields of pg's NoticeMessage that we keep. */
