@@ -28,7 +28,9 @@
 #include "storage/shm_mq.h"
 #include "storage/shm_toc.h"
 #include "tcop/tcopprot.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -240,6 +242,133 @@ pgbg_identity_unchanged(Oid database_id, Oid user_id)
 }
 
 /*
+ * State DISCARD ALL does not reset, and which must not reach another
+ * session through the pool (review R4 finding 2): a library's global state
+ * (dblink's open connections, auto_explain and its settings, any LOADed
+ * module) and custom placeholder variables, which cannot be removed once
+ * made.  Neither can be enumerated or reset in general, so a worker that
+ * gained either since it started is not pooled.  Libraries are read from
+ * /proc/self/maps; without it nothing is pooled.
+ */
+static List *pgbg_start_libs = NIL;
+static bool pgbg_libs_known = false;
+static int	pgbg_start_placeholders = 0;
+
+static bool
+pgbg_lib_listed(List *libs, const char *path)
+{
+	ListCell   *lc;
+
+	foreach(lc, libs)
+		if (strcmp(strVal(lfirst(lc)), path) == 0)
+			return true;
+	return false;
+}
+
+/* The shared objects mapped into this process (strings in TopMemoryContext). */
+static bool
+pgbg_mapped_libs(List **libs)
+{
+	FILE	   *f = AllocateFile("/proc/self/maps", "r");
+	char		line[MAXPGPATH + 128];
+	MemoryContext oldcxt;
+
+	*libs = NIL;
+	if (f == NULL)
+		return false;
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		char	   *path = strchr(line, '/');
+		size_t		len;
+
+		if (path == NULL || strstr(path, ".so") == NULL)
+			continue;
+		len = strlen(path);
+		if (len > 0 && path[len - 1] == '\n')
+			path[len - 1] = '\0';
+		if (!pgbg_lib_listed(*libs, path))
+			*libs = lappend(*libs, makeString(pstrdup(path)));
+	}
+	MemoryContextSwitchTo(oldcxt);
+	FreeFile(f);
+	return true;
+}
+
+static int
+pgbg_count_placeholders(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			count = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (vars[i]->flags & GUC_CUSTOM_PLACEHOLDER)
+			count++;
+	return count;
+}
+
+static void
+pgbg_note_start_state(void)
+{
+	pgbg_libs_known = pgbg_mapped_libs(&pgbg_start_libs);
+	pgbg_start_placeholders = pgbg_count_placeholders();
+}
+
+/* May this worker serve another session, as far as its own state goes? */
+static bool
+pgbg_poolable(void)
+{
+	List	   *now;
+	ListCell   *lc;
+	bool		ok = true;
+
+	if (!pgbg_libs_known || pgbg_count_placeholders() > pgbg_start_placeholders)
+		return false;
+	if (!pgbg_mapped_libs(&now))
+		return false;
+	foreach(lc, now)
+	{
+		const char *path = strVal(lfirst(lc));
+		const char *base = strrchr(path, '/') + 1;
+
+		/* PL/pgSQL keeps no state a session can see or set */
+		if (strcmp(base, "plpgsql.so") == 0)
+			continue;
+		if (!pgbg_lib_listed(pgbg_start_libs, path))
+		{
+			ok = false;
+			break;
+		}
+	}
+	foreach(lc, now)
+		pfree(strVal(lfirst(lc)));
+	list_free_deep(now);
+	return ok;
+}
+
+/*
+ * A worker taken from the pool runs another session's jobs: random() must
+ * not continue a sequence the previous session seeded (setseed), so seed it
+ * anew as a fresh backend would.
+ */
+static void
+pgbg_reseed_random(void)
+{
+	uint64		r;
+	double		seed;
+
+	if (!pg_strong_random(&r, sizeof(r)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random seed")));
+	/* 53 random bits, mapped onto setseed's [-1, 1] */
+	seed = ((double) (r >> 11) / (double) (UINT64CONST(1) << 53)) * 2.0 - 1.0;
+	(void) DirectFunctionCall1(setseed, Float8GetDatum(seed));
+}
+
+/*
  * Entry point of the background worker.
  */
 void
@@ -267,6 +396,7 @@ pg_background_worker_main(Datum main_arg)
 	pgbg_announce();
 	/* only needed if we are ever pooled; cheap next to InitPostgres */
 	pgbg_read_identity(database_id, user_id, &pgbg_connected_as);
+	pgbg_note_start_state();
 
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -290,6 +420,18 @@ pg_background_worker_main(Datum main_arg)
 		next = pgbg_wait_for_next_job(idle_timeout_ms, &pool_slot);
 		if (next == 0 && pool_slot == 0)
 			break;
+
+		/*
+		 * Only the server-wide pool hands us to another session; a kept
+		 * worker serves its own session, whose state this is, as a backend
+		 * keeps its libraries and seed across statements.
+		 */
+		if (next == 0 && !pgbg_poolable())
+		{
+			ereport(DEBUG1,
+					(errmsg_internal("pg_background: worker not pooled, it loaded a library or made a custom variable")));
+			break;				/* our exit frees the reserved entry */
+		}
 
 		/* leave the old segment first: its detach callback ends output */
 		pgbg_my_status = NULL;
@@ -319,6 +461,8 @@ pg_background_worker_main(Datum main_arg)
 						(errmsg_internal("pg_background: pooled worker exits, its role or database changed since it connected")));
 				break;
 			}
+			if (next != 0)
+				pgbg_reseed_random();
 		}
 		if (next == 0)
 			break;

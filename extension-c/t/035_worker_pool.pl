@@ -127,7 +127,7 @@ my $pooled;
 	($pooled) = run_job($a, q{
 		SET search_path = pg_catalog;
 		SET work_mem = '7MB';
-		SELECT set_config('pgbgtest.mark', 'from a', false);
+		SET lock_timeout = '7s';
 		CREATE TEMP TABLE pool_t (x int);
 		PREPARE pool_p AS SELECT 1;
 		SELECT pg_advisory_lock(4242);
@@ -138,7 +138,7 @@ my $pooled;
 	my $b = session('alice');
 	my ($pid, @rows) = run_job($b, q{
 		SELECT concat_ws(',',
-			coalesce(nullif(current_setting('pgbgtest.mark', true), ''), 'unset'),
+			current_setting('lock_timeout'),
 			current_setting('work_mem'),
 			current_setting('search_path'),
 			(SELECT count(*) FROM pg_prepared_statements),
@@ -146,7 +146,7 @@ my $pooled;
 			coalesce(to_regclass('pool_t')::text, 'no pool_t'),
 			current_user)});
 	is($pid, $pooled, 'the first job of a new session of the same role runs in the pooled worker');
-	is($rows[0], '["unset,4MB,\"$user\", public,0,0,no pool_t,alice"]',
+	is($rows[0], '["0,4MB,\"$user\", public,0,0,no pool_t,alice"]',
 		'... with none of the previous session\'s settings, prepared statements, advisory locks or temporary tables');
 	$b->quit;
 	wait_pooled($pooled, 'the worker goes back to the pool when that session ends');
@@ -285,6 +285,61 @@ $node->safe_psql('postgres', q{
 	is($rows[0], '["off"]', 'demoted: the next job runs, not as a superuser');
 	$c2->quit;
 }
+
+# --- review R4: what DISCARD ALL leaves (libraries, custom variables, the seed) ---------
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION dblink;
+	CREATE ROLE erin LOGIN SUPERUSER;
+});
+# the worker of a session that ended, once it is pooled or gone; returns whether pooled
+sub settled_pooled
+{
+	my ($pid) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"
+		  . " AND application_name IS DISTINCT FROM 'pg_background:pool'")
+	  or die "worker $pid did not settle";
+	return pooled_count("pid = $pid");
+}
+{
+	my $connstr = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres user=erin';
+	my $s = session('erin');
+	my ($pid) = run_job($s, "SELECT dblink_connect('keep', '$connstr')");
+	$s->quit;
+	is(settled_pooled($pid), '0', 'isolation: a worker with an open dblink connection is not pooled');
+	my $s2 = session('erin');
+	# (dblink_get_connections() would load dblink into the new worker too)
+	my ($pid2) = run_job($s2, 'SELECT 1');
+	isnt($pid2, $pid, '... the next session gets a new worker');
+	wait_gone($pid, '... the one with the connection exited');
+	$s2->quit;
+	wait_pooled($pid2, 'isolation: a worker that only ran SQL is pooled');
+
+	my $predicted = (split /\n/,
+		$node->safe_psql('postgres', 'SELECT setseed(0.5); SELECT random(); SELECT random()'))[-1];
+	my $s3 = session('erin');
+	my ($pid3, @r3) = run_job($s3, 'SELECT setseed(0.5); SELECT random()');
+	is($pid3, $pid2, 'isolation: setseed runs in the pooled worker');
+	$s3->quit;
+	wait_pooled($pid3, '... which is pooled again');
+	my $s4 = session('erin');
+	my ($pid4, @r4) = run_job($s4, 'SELECT random()');
+	is($pid4, $pid3, 'isolation: the next session gets that worker');
+	isnt($r4[0], qq{["$predicted"]}, '... and its random() is not what the previous session\'s seed predicts');
+
+	my ($pid5) = run_job($s4, q{LOAD 'auto_explain'});
+	is($pid5, $pid4, 'isolation: LOAD runs in the kept worker');
+	$s4->quit;
+	is(settled_pooled($pid5), '0', 'isolation: a worker that LOADed a library is not pooled');
+
+	my $s6 = session('erin');
+	my ($pid6) = run_job($s6, q{SELECT set_config('app.tenant', '42', false)});
+	$s6->quit;
+	is(settled_pooled($pid6), '0', 'isolation: a worker with a custom variable is not pooled');
+}
+set_pool(pool_size => 0);
+wait_no_workers($node, 'pool emptied');
+set_pool(pool_size => 1);
 
 # --- a crash-restart leaves no pooled worker and no segment -----------------------------
 {
