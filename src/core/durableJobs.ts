@@ -63,6 +63,12 @@ export class DurableJobs {
    */
   acknowledgeFinal(job: JobRecord, doneSeq: number): void {
     const { pid, cookie } = job.handle!;
+    // An after_seq tells the server the reader holds everything up to it: never more than the
+    // journal has (a store closed under a late batch did not commit it; the next window reads it again).
+    if (job.store?.journaled && job.store.lastSeq < doneSeq) {
+      this.e.drainContext.log('warn', `[${job.conn.name}] job ${job.info.id}: done (${doneSeq}) is not in the journal (${job.store.lastSeq}); no final acknowledgement`);
+      return;
+    }
     job.finalAckPending = true;
     job.finalAckSeq = doneSeq;
     void this.e.drainContext.onHandle(job, (c) => acknowledgeFinal(c, pid, cookie, doneSeq)).then(
@@ -82,7 +88,9 @@ export class DurableJobs {
     const { pid, cookie } = job.handle!;
     const conn = job.conn;
     if (isFinal(job.info.state)) {
-      const seq = job.finalAckSeq ?? job.store?.lastSeq ?? 0;
+      // The journal wins over the remembered done seq: never acknowledge what it does not hold.
+      const journaled = job.store?.journaled ? job.store.lastSeq : undefined;
+      const seq = journaled !== undefined ? Math.min(job.finalAckSeq ?? journaled, journaled) : (job.finalAckSeq ?? job.store?.lastSeq ?? 0);
       await conn.session.run(async (c) => {
         try {
           await attach(c, pid, cookie, seq, true);

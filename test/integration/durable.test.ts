@@ -261,6 +261,24 @@ describe('durable jobs', { timeout: 600_000 }, () => {
     }
   });
 
+  it('a done that did not reach the journal (its store was closed) is not acknowledged: the server keeps the job', async () => {
+    const job = await h.jm.launch(CONN, 'SELECT pg_sleep(0.3) AS s, 1 AS one');
+    const store = h.jm.store(job.id) as SpooledResultStore;
+    // As when dispose() has closed the store under a batch that was still on its way.
+    store.close();
+    assert.equal(await h.jm.wait(job.id), 'done');
+    assert.equal(store.lastSeq, 0, 'nothing was committed to the closed store');
+    // Runs on the same launcher session after a final acknowledgement would have.
+    const listed = (await h.jm.listServerJobs(CONN)).find((s) => s.pid === job.pid);
+    assert.ok(listed, 'no final acknowledgement beyond the journal: the server still holds the job');
+    assert.ok(listed.ackedSeq <= store.lastSeq, `acked ${listed.ackedSeq}`);
+    // Another session takes it over and throws its output away.
+    await h.other.query('SELECT * FROM pg_background_attach_v2($1, $2::int8, after_seq => NULL, takeover => true)', [job.pid, job.cookie]);
+    await h.other.query('SELECT pg_background_detach_v2($1, $2::int8)', [job.pid, job.cookie]);
+    await untilFreed(h.other, job.pid!);
+    h.jm.clear(job.id);
+  });
+
   it('launcher terminated while a fetch_v2 batch is paused on the server: resumes by seq, nothing lost or twice', async () => {
     const db = await openScratchDatabase('pgbg_durable_pause', BASE_SETTINGS, async (c) => {
       await c.query('CREATE EXTENSION pg_background');
