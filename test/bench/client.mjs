@@ -39,27 +39,59 @@ const cpuMs = (start) => {
   const u = process.cpuUsage(start);
   return (u.user + u.system) / 1000;
 };
+// CPU of a server process from /proc (same host only; undefined elsewhere), in ms.
+const procCpuMs = (pid) => {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+};
+// Samples a process's CPU while `run` goes: a worker may exit when its job ends.
+async function withProcCpu(pid, run) {
+  const first = procCpuMs(pid);
+  let last = first;
+  const timer = setInterval(() => {
+    last = procCpuMs(pid) ?? last;
+  }, 20);
+  try {
+    await run();
+  } finally {
+    clearInterval(timer);
+    last = procCpuMs(pid) ?? last;
+  }
+  return first === undefined || last === undefined ? undefined : last - first;
+}
+
+let backendPid;
+let launcherPid;
 
 async function direct(client, sql = SQL) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
+  const b0 = procCpuMs(backendPid);
   const res = await client.query({ text: sql(ROWS), rowMode: 'array' });
   const ms = performance.now() - t0;
+  const b1 = procCpuMs(backendPid);
   if (res.rows.length !== ROWS) throw new Error(`direct: ${res.rows.length} rows`);
-  return { ms, cpu: cpuMs(c0) };
+  return { ms, cpu: cpuMs(c0), server: b0 === undefined || b1 === undefined ? undefined : `backend ${fmtMs(b1 - b0)}` };
 }
 
 async function viaEngine(jm, conn, sql = SQL) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
+  const l0 = procCpuMs(launcherPid);
   const job = await jm.launch(conn, sql(ROWS));
-  await jm.wait(job.id);
+  const worker = await withProcCpu(jm.job(job.id).pid, () => jm.wait(job.id));
   const ms = performance.now() - t0;
+  const l1 = procCpuMs(launcherPid);
   const info = jm.job(job.id);
   if (info.state !== 'completed' || info.rowsReceived !== ROWS) throw new Error(`engine: ${info.state} ${info.rowsReceived} rows ${info.error?.message ?? ''}`);
   const cpu = cpuMs(c0);
   jm.clear(job.id);
-  return { ms, cpu };
+  const launcher = l0 === undefined || l1 === undefined ? undefined : l1 - l0;
+  return { ms, cpu, server: launcher === undefined || worker === undefined ? undefined : `launcher ${fmtMs(launcher)}, worker ${fmtMs(worker)}` };
 }
 
 async function memoryRun(jm, conn) {
@@ -98,8 +130,9 @@ async function main() {
   const conn = 'bench';
   const client = new pg.Client(config);
   try {
-    await jm.openConnection(conn, config);
+    launcherPid = (await jm.openConnection(conn, config)).launcherPid;
     await client.connect();
+    backendPid = (await client.query('SELECT pg_backend_pid() AS p')).rows[0].p;
     process.stdout.write(`\n== client bench (Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}; ${RUNS} runs; batch ${settings.fetchBatchSize}, queue ${settings.queueSize || 'server default'})\n`);
     // (e) uses the configured queue size (server default unless BENCH_QUEUE_SIZE); (e') a 1 MB
     // queue, which lets each fetch_v2 call return a full batch instead of one queue's worth;
@@ -149,6 +182,15 @@ async function main() {
         `target 2 (${label}): (e)/(f) ${ratio.toFixed(2)}x <= ${TARGET_RATIO.toFixed(1)}x with the default queue: ${ratio <= TARGET_RATIO ? 'PASS' : 'MISS'} ` +
           `(baseline, before this change: (e0)/(f) ${before.toFixed(2)}x; issue's starting point 1.17x)\n`,
       );
+      // Where the CPU goes (server processes read from /proc, in the run of median wall time):
+      // the engine's three processes share the cores where the direct query has two.
+      const serverCpu = (xs) => {
+        const m = median(xs.map((x) => x.ms));
+        return xs.find((x) => x.ms === m)?.server ?? xs[Math.floor(xs.length / 2)].server;
+      };
+      if (d[0].server !== undefined && e[0].server !== undefined) {
+        process.stdout.write(`server CPU, run of median wall: (f) ${serverCpu(d) ?? '?'}; (e) ${serverCpu(e) ?? '?'}; (e') ${serverCpu(e2) ?? '?'}\n`);
+      }
       process.stdout.write(
         `runs (e): ${e.map((x) => fmtMs(x.ms)).join(', ')} | (e0): ${e0.map((x) => fmtMs(x.ms)).join(', ')} | (e'): ${e2.map((x) => fmtMs(x.ms)).join(', ')} | (f): ${d.map((x) => fmtMs(x.ms)).join(', ')}\n`,
       );
