@@ -394,9 +394,15 @@ pg_background_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(database_id, user_id, 0);
 	pgbg_announce();
-	/* only needed if we are ever pooled; cheap next to InitPostgres */
-	pgbg_read_identity(database_id, user_id, &pgbg_connected_as);
-	pgbg_note_start_state();
+	/*
+	 * Only needed if we may be pooled (cheap next to InitPostgres); a worker
+	 * started while the pool was off is never handed to another session.
+	 */
+	if (pgbg_pool_enabled() && pgbg_my_fixed->idle_timeout_ms > 0)
+	{
+		pgbg_read_identity(database_id, user_id, &pgbg_connected_as);
+		pgbg_note_start_state();
+	}
 
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_background job",
 								   ALLOCSET_DEFAULT_SIZES);
