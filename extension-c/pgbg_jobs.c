@@ -82,7 +82,7 @@
 
 PG_FUNCTION_INFO_V1(pg_background_jobs_v2);
 
-#define PGBG_JOBS_MAGIC			0x70676a62	/* "pgjb" */
+#define PGBG_JOBS_MAGIC			0x70676a63	/* "pgjc": the header gained the take-over ring */
 #define PGBG_JOURNAL_REC_SIZE	256
 #define PGBG_JOURNAL_MAX		(1024 * 1024)
 #define PGBG_SWEEP_MAX_US		((int64) 60 * USECS_PER_SEC)
