@@ -64,6 +64,8 @@ $node->safe_psql('old', q{
 # the library of 1.10 serves the 1.9 catalog: four arguments, three columns, done releases
 my $legacy = $node->safe_psql('old', q{
 	SELECT * FROM pg_background_launch_v2('SELECT 6 * 7 AS answer') \gset
+	-- fetch_v2 waits for the first message only: let the job end, so one call reads it all
+	SELECT pg_background_wait_v2(:pid, :cookie) AS waited \gset
 	SELECT string_agg(kind || ':' || coalesce(data::text, ''), ' ' ORDER BY ord)
 	  FROM (SELECT f.*, row_number() OVER () AS ord
 	          FROM pg_background_fetch_v2(:pid, :cookie, 100, 60000) f) s;
