@@ -456,6 +456,25 @@ pgbg_jobs_entry(PgbgJobRef ref)
 	return e->generation == ref.generation ? e : NULL;
 }
 
+/*
+ * Entry for ref with its mutex held, or NULL (nothing held): the generation
+ * is checked again under the lock, since the entry may be freed and reused
+ * until the lock is taken.
+ */
+static PgbgJobEntry *
+pgbg_lock_live(PgbgJobRef ref)
+{
+	PgbgJobEntry *e = pgbg_jobs_entry(ref);
+
+	if (e == NULL)
+		return NULL;
+	SpinLockAcquire(&e->mutex);
+	if (e->generation == ref.generation)
+		return e;
+	SpinLockRelease(&e->mutex);
+	return NULL;
+}
+
 bool
 pgbg_jobs_snapshot(PgbgJobRef ref, PgbgJobEntry *copy)
 {
@@ -1404,14 +1423,12 @@ pgbg_jobs_set_reader(PgbgJobRef ref, bool takeover)
 uint32
 pgbg_jobs_reader_epoch(PgbgJobRef ref)
 {
-	PgbgJobEntry *e = pgbg_jobs_entry(ref);
-	uint32		epoch = 0;
+	PgbgJobEntry *e = pgbg_lock_live(ref);
+	uint32		epoch;
 
 	if (e == NULL)
 		return 0;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == ref.generation)
-		epoch = e->reader_epoch;
+	epoch = e->reader_epoch;
 	SpinLockRelease(&e->mutex);
 	return epoch;
 }
@@ -1574,13 +1591,11 @@ pgbg_jobs_set_output(PgbgJobRef ref, PgbgJobOutput output)
 void
 pgbg_jobs_set_holdable(PgbgJobRef ref, bool holdable)
 {
-	PgbgJobEntry *e = pgbg_jobs_entry(ref);
+	PgbgJobEntry *e = pgbg_lock_live(ref);
 
 	if (e == NULL)
 		return;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == ref.generation)
-		e->holdable = holdable && !e->submit;
+	e->holdable = holdable && !e->submit;
 	SpinLockRelease(&e->mutex);
 }
 
@@ -1640,12 +1655,10 @@ pgbg_jobs_worker_begin(PgbgFixed *fixed)
 		pgbg_worker_job.generation = 0;
 		return;
 	}
-	e = pgbg_jobs_entry(pgbg_worker_job);
+	e = pgbg_lock_live(pgbg_worker_job);
 	if (e == NULL)
 		return;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == pgbg_worker_job.generation)
-		e->worker_proc = MyProc;
+	e->worker_proc = MyProc;
 	SpinLockRelease(&e->mutex);
 }
 
@@ -1741,14 +1754,12 @@ pgbg_jobs_worker_progress(int32 pct, const char *msg)
 bool
 pgbg_jobs_worker_cancel_requested(void)
 {
-	PgbgJobEntry *e = pgbg_jobs_entry(pgbg_worker_job);
-	bool		requested = false;
+	PgbgJobEntry *e = pgbg_lock_live(pgbg_worker_job);
+	bool		requested;
 
 	if (e == NULL)
 		return false;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == pgbg_worker_job.generation)
-		requested = e->cancel_requested;
+	requested = e->cancel_requested;
 	SpinLockRelease(&e->mutex);
 	return requested;
 }
@@ -1756,13 +1767,11 @@ pgbg_jobs_worker_cancel_requested(void)
 void
 pgbg_jobs_worker_set_blocked(bool blocked)
 {
-	PgbgJobEntry *e = pgbg_jobs_entry(pgbg_worker_job);
+	PgbgJobEntry *e = pgbg_lock_live(pgbg_worker_job);
 
 	if (e == NULL)
 		return;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == pgbg_worker_job.generation)
-		e->blocked = blocked;
+	e->blocked = blocked;
 	SpinLockRelease(&e->mutex);
 }
 
@@ -1930,13 +1939,11 @@ pgbg_jobs_create_held_file(PgbgJobRef ref, const char *path)
 void
 pgbg_jobs_set_truncated(PgbgJobRef ref)
 {
-	PgbgJobEntry *e = pgbg_jobs_entry(ref);
+	PgbgJobEntry *e = pgbg_lock_live(ref);
 
 	if (e == NULL)
 		return;
-	SpinLockAcquire(&e->mutex);
-	if (e->generation == ref.generation)
-		e->truncated = true;
+	e->truncated = true;
 	SpinLockRelease(&e->mutex);
 }
 
